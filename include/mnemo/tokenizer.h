@@ -1,0 +1,66 @@
+// mnemo/tokenizer.h: text <-> token ids.
+//
+// Two families, chosen by the vocabulary:
+//  - SentencePiece-style BPE with byte fallback ("llama"): llama2.c tokenizer.bin files and GGUF
+//    tokenizer.ggml.model = "llama". Merges are taken by score; unknown characters become byte
+//    tokens <0xNN>; a space is prefixed to the text (add_space_prefix) as SentencePiece does.
+//  - Byte-level BPE ("gpt2"): GGUF tokenizer.ggml.model = "gpt2" with ranked merges, after a
+//    pre-tokenizer split (GPT-2, Llama-3 or Qwen2 regex, chosen by tokenizer.ggml.pre).
+// Keys absent from a GGUF take llama.cpp's defaults (SPM: BOS added, EOS not, space prefix).
+//
+// Thread-safety: a Tokenizer is immutable after load; all methods are const and may be called
+// concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mnemo/status.h"
+
+namespace mnemo {
+
+using Token = int32_t;
+
+enum class TokenizerKind { kSpm, kBpe };
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // Loads a llama2.c tokenizer.bin, or the vocabulary of any GGUF file (model or vocab-only).
+  static Expected<std::unique_ptr<Tokenizer>> load(const std::string& path);
+
+  virtual TokenizerKind kind() const = 0;
+  virtual int32_t n_vocab() const = 0;
+
+  // Token ids of `text`. add_bos prepends BOS when the vocabulary has one. When parse_special is
+  // true, the text of control tokens (e.g. "<s>") is matched as that token.
+  virtual std::vector<Token> encode(std::string_view text, bool add_bos, bool parse_special = false) const = 0;
+
+  // The bytes a token stands for: "▁" becomes " ", byte tokens <0xNN> become that byte, control
+  // tokens (BOS, EOS) give their text as stored in the vocabulary.
+  virtual std::string piece(Token t) const = 0;
+
+  // The bytes llama2.c's run prints for `t` after `prev`: piece(t), without its leading space when
+  // prev is BOS. (Whether to print control bytes is the caller's choice.)
+  std::string decode_piece(Token prev, Token t) const;
+
+  // Concatenation of pieces (no BOS/EOS text, leading space after BOS stripped).
+  std::string decode(std::span<const Token> tokens) const;
+
+  virtual std::string_view token_text(Token t) const = 0;  // as stored in the vocabulary
+  virtual float token_score(Token t) const = 0;
+  virtual bool is_control(Token t) const = 0;
+  virtual bool is_byte(Token t) const = 0;
+
+  virtual Token bos() const = 0;  // -1 when absent
+  virtual Token eos() const = 0;  // -1 when absent
+  virtual bool add_bos_by_default() const = 0;
+  virtual bool add_eos_by_default() const = 0;
+};
+
+}  // namespace mnemo

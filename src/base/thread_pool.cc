@@ -1,0 +1,83 @@
+#include "base/thread_pool.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+
+namespace mnemo {
+namespace {
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+constexpr int kSpinIterations = 1 << 15;
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads) {
+  if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  n_threads_ = n_threads;
+  workers_.reserve(static_cast<size_t>(n_threads_ - 1));
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_.store(true);
+    generation_.fetch_add(1);
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::split_range(int64_t n, int64_t grain, int ith, int nth, int64_t* begin, int64_t* end) {
+  if (grain < 1) grain = 1;
+  const int64_t units = (n + grain - 1) / grain;
+  const int64_t per = units / nth;
+  const int64_t extra = units % nth;
+  const int64_t ub = ith * per + std::min<int64_t>(ith, extra);
+  const int64_t ue = ub + per + (ith < extra ? 1 : 0);
+  *begin = std::min(n, ub * grain);
+  *end = std::min(n, ue * grain);
+}
+
+void ThreadPool::dispatch(Thunk thunk, void* ctx) {
+  thunk_ = thunk;
+  ctx_ = ctx;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  {
+    // The lock orders the generation bump against a worker that is about to sleep.
+    std::lock_guard<std::mutex> lock(mu_);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
+  thunk(ctx, 0, n_threads_);
+  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+}
+
+void ThreadPool::worker_main(int ith) {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t g = generation_.load(std::memory_order_acquire);
+    int spins = 0;
+    while (g == seen && spins < kSpinIterations) {
+      cpu_relax();
+      ++spins;
+      g = generation_.load(std::memory_order_acquire);
+    }
+    if (g == seen) {
+      std::unique_lock<std::mutex> lock(mu_);
+      sleepers_.fetch_add(1);
+      cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+      sleepers_.fetch_sub(1);
+      g = generation_.load(std::memory_order_acquire);
+    }
+    seen = g;
+    if (stop_.load()) return;
+    thunk_(ctx_, ith, n_threads_);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+}  // namespace mnemo

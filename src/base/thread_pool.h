@@ -1,0 +1,72 @@
+// base/thread_pool.h: persistent worker threads with a static split of each parallel loop.
+//
+// A job `fn(thread_index, n_threads)` runs on every thread of the pool (the caller is thread 0)
+// and returns when all have finished. No thread is created or destroyed per job and nothing is
+// allocated per job. Work splits are static and depend only on the thread count, so results that
+// are computed per output element are identical at any thread count.
+//
+// Thread-safety: one job at a time; run() must not be called concurrently or from inside a job.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mnemo {
+
+class ThreadPool {
+ public:
+  // n_threads <= 0 means the number of online CPUs.
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Runs fn(ith, nth) on all threads; blocks until every call has returned.
+  template <typename Fn>
+  void run(Fn&& fn) {
+    if (n_threads_ == 1) {
+      fn(0, 1);
+      return;
+    }
+    auto thunk = [](void* ctx, int ith, int nth) { (*static_cast<Fn*>(ctx))(ith, nth); };
+    dispatch(thunk, &fn);
+  }
+
+  // Splits [0, n) into contiguous ranges, one per thread, aligned to `grain` elements:
+  // fn(begin, end) per thread with a non-empty range.
+  template <typename Fn>
+  void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
+    run([&](int ith, int nth) {
+      int64_t begin, end;
+      split_range(n, grain, ith, nth, &begin, &end);
+      if (begin < end) fn(begin, end);
+    });
+  }
+
+  // The static split used by parallel_for.
+  static void split_range(int64_t n, int64_t grain, int ith, int nth, int64_t* begin, int64_t* end);
+
+ private:
+  using Thunk = void (*)(void*, int, int);
+  void dispatch(Thunk thunk, void* ctx);
+  void worker_main(int ith);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  Thunk thunk_ = nullptr;
+  void* ctx_ = nullptr;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<int> sleepers_{0};
+};
+
+}  // namespace mnemo
