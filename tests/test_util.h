@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 #include <sys/stat.h>
+#include <vector>
 
 namespace mnemo::test {
 
@@ -51,6 +52,17 @@ inline uint64_t test_seed() {
 
 // A scratch directory unique to this test, removed by the caller if wanted.
 std::string temp_dir();
+
+struct ProcessResult {
+  int exit_code = -1;  // -1 when killed by a signal (signal in term_signal)
+  int term_signal = 0;
+  std::string out;     // stdout
+  std::string err;     // stderr
+};
+
+// Runs argv[0] with the given arguments (no shell), feeding `input` on stdin, and collects its
+// output.
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = "");
 
 }  // namespace mnemo::test
 

@@ -7,14 +7,11 @@
 #include <string_view>
 #include <vector>
 
+#include "mnemo/util.h"  // str_printf, format_bytes
+
 namespace mnemo {
 
-// printf into a std::string.
-std::string str_printf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 std::string str_vprintf(const char* fmt, va_list ap);
-
-// "1.50 MiB" style sizes.
-std::string format_bytes(uint64_t bytes);
 
 // Escapes control and non-ASCII bytes as \xNN, for quoting untrusted strings in messages.
 // At most max_len input bytes are shown, then "...".

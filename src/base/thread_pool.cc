@@ -1,8 +1,10 @@
 #include "base/thread_pool.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace mnemo {
 namespace {
@@ -11,7 +13,8 @@ inline void cpu_relax() {
   _mm_pause();
 #endif
 }
-constexpr int kSpinIterations = 1 << 15;
+constexpr int kSpinIterations = 1 << 15;  // worker polls before sleeping on the condition variable
+constexpr int kWaitSpins = 1 << 12;       // caller polls before yielding while workers finish
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
@@ -53,7 +56,15 @@ void ThreadPool::dispatch(Thunk thunk, void* ctx) {
   }
   if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
   thunk(ctx, 0, n_threads_);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  // Spin briefly, then yield: with more threads than free cores a worker may be descheduled, and
+  // spinning would only delay it further.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < kWaitSpins) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 void ThreadPool::worker_main(int ith) {
@@ -62,7 +73,11 @@ void ThreadPool::worker_main(int ith) {
     uint64_t g = generation_.load(std::memory_order_acquire);
     int spins = 0;
     while (g == seen && spins < kSpinIterations) {
-      cpu_relax();
+      if (spins < kWaitSpins) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
       ++spins;
       g = generation_.load(std::memory_order_acquire);
     }

@@ -19,12 +19,22 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "base/file.h"
 #include "mnemo/status.h"
 #include "tensor/tensor.h"
 
 namespace mnemo::llama2c {
+
+// Sane bounds on the header (far above any published llama2.c model; they also keep every size
+// computation below 2^50).
+inline constexpr int32_t kMaxDim = 1 << 16;
+inline constexpr int32_t kMaxHiddenDim = 1 << 18;
+inline constexpr int32_t kMaxLayers = 1024;
+inline constexpr int32_t kMaxHeads = 1024;
+inline constexpr int32_t kMaxVocab = 1 << 22;
+inline constexpr int32_t kMaxSeqLen = 1 << 20;
 
 struct Config {
   int32_t dim = 0;
@@ -52,15 +62,19 @@ struct LayerViews {
 
 class Checkpoint {
  public:
-  // Validates the header (positive dims, heads dividing dim, kv heads dividing heads, limits) and
-  // that the file holds exactly the bytes the header implies (with or without the trailing
-  // classifier), then exposes views into the mapping.
+  // Validates the header (positive dims within the limits above, heads dividing dim, kv heads
+  // dividing heads, an even head size) and that the file holds exactly the bytes the header implies
+  // (with the freq_cis tables, and with the trailing classifier exactly when vocab_size < 0), then
+  // exposes views into the mapping. Errors: "m.bin: header: n_heads: expected a divisor of dim 64,
+  // found 7", "m.bin: file size: expected 1056540 bytes for dim=64 ..., found 1056536".
   static Expected<std::unique_ptr<Checkpoint>> open(const std::string& path, MapMode mode = MapMode::kMap);
+  // Same over bytes in memory (fuzzing, tests): they must outlive the Checkpoint and start at a
+  // 4-byte-aligned address (the views are float arrays).
   static Expected<std::unique_ptr<Checkpoint>> parse(std::span<const uint8_t> bytes, const std::string& name);
 
   const Config& config() const { return config_; }
   const TensorView& token_embedding() const { return tok_emb_; }  // {dim, vocab}
-  const LayerViews& layer(int i) const { return layers_[static_cast<size_t>(i)]; }
+  const LayerViews& layer(int i) const;  // 0 <= i < config().n_layers
   const TensorView& final_norm() const { return final_norm_; }  // {dim}
   const TensorView& classifier() const { return cls_; }         // {dim, vocab}; the embedding when shared
   const FileBytes& file() const { return file_; }

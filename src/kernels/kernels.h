@@ -68,6 +68,8 @@ void softmax(float* x, int64_t n);
 // x holds n_heads heads of head_dim floats; the first n_rot dims of each head are rotated.
 // Pairs: normal (GPT-J / llama) style rotates (x[2i], x[2i+1]); NeoX style rotates
 // (x[i], x[i + n_rot/2]). theta_i = pos * freq_scale * base^(-2i/n_rot).
+// n_rot must be even, <= head_dim and <= kRopeMaxRot. cos/sin are computed in double (reference.h).
+constexpr int64_t kRopeMaxRot = 1024;
 enum class RopeStyle { kNormal, kNeox };
 struct RopeParams {
   int64_t n_rot = 0;
@@ -85,6 +87,9 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const RopePa
 //      n_head_kv * head_dim floats (head h_kv at offset h_kv * head_dim). Same for V.
 // out: T x (n_head * head_dim). Query head h reads KV head h / (n_head / n_head_kv) (GQA/MQA).
 // Token t attends to positions 0..pos0+t. scale is usually 1/sqrt(head_dim).
+// head_dim <= kAttentionMaxHeadDim (the accumulator lives on the stack); n_head % n_head_kv == 0.
+// Work is split statically over the T * n_head (token, head) pairs.
+constexpr int64_t kAttentionMaxHeadDim = 256;
 struct AttentionShape {
   int64_t n_head = 0;
   int64_t n_head_kv = 0;

@@ -33,6 +33,10 @@ struct SearchOptions {
   // Index-specific effort knobs (SPANN: max posting lists probed, pruning epsilon); 0 = default.
   int max_probes = 0;
   float prune_epsilon = 0.0f;
+  // How many ids `filter` accepts, when the caller knows (e.g. a user's memory count); 0 = unknown.
+  // Lets an index pick its strategy for selective filters up front (SPANN: enumerate the matching
+  // ids instead of probing). A wrong hint costs time, never correctness.
+  uint64_t filter_cardinality = 0;
 };
 
 struct IndexStats {

@@ -1,0 +1,80 @@
+// mnemo/model.h: loading a model file.
+//
+// A Model is the weights (mapped from the file by default, never converted at load), the
+// hyperparameters and the tokenizer. It is immutable after load and may be shared by any number
+// of Contexts, on any threads.
+//
+// Supported files: GGUF v2/v3 (architectures llama and qwen2; tensor types F32, F16, BF16, Q8_0,
+// Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K) and llama2.c checkpoints (.bin, with a tokenizer.bin).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mnemo/status.h"
+#include "mnemo/tokenizer.h"
+
+namespace mnemo {
+
+struct ModelParams {
+  bool use_mmap = true;        // false: read the file into memory (--no-mmap)
+  bool use_mlock = false;      // pin the weights in RAM (--mlock)
+  std::string tokenizer_path;  // required for llama2.c checkpoints; overrides a GGUF's vocabulary
+};
+
+struct TensorSummary {
+  std::string name;
+  std::string type;             // "f32", "q4_0", ...
+  std::vector<int64_t> shape;   // ggml order: shape[0] is the row length
+  uint64_t bytes = 0;
+};
+
+struct ModelInfo {
+  std::string path;
+  std::string format;  // "gguf v3", "llama2.c"
+  std::string arch;    // "llama", "qwen2"
+  std::string name;    // general.name when present
+  int64_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0;
+  int64_t n_ctx_train = 0;
+  int64_t n_rot = 0;
+  float rope_freq_base = 0, rope_freq_scale = 1;
+  std::string rope_style;  // "normal" or "neox"
+  float rms_eps = 0;
+  bool tied_output = false;
+  bool qkv_bias = false;
+  uint64_t n_params = 0;
+  uint64_t file_bytes = 0;
+  uint64_t weight_bytes = 0;
+  std::map<std::string, uint64_t> bytes_by_class;  // "token_embd", "attention", "ffn", "norm", "output"
+  std::map<std::string, uint64_t> bytes_by_type;   // "f32", "q4_0", ...
+  std::vector<TensorSummary> tensors;
+};
+
+struct ModelMemory {
+  uint64_t weight_bytes = 0;      // bytes of weights as stored
+  uint64_t mapped_bytes = 0;      // bytes of the file mapping (0 with --no-mmap)
+  uint64_t resident_bytes = 0;    // of the mapping or buffer, resident in RAM now
+  bool locked = false;
+};
+
+class Model {
+ public:
+  static Expected<std::unique_ptr<Model>> load(const std::string& path, const ModelParams& params = {});
+  ~Model();
+
+  const ModelInfo& info() const;
+  const Tokenizer& tokenizer() const;
+  ModelMemory memory() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mnemo

@@ -1,0 +1,130 @@
+// Scalar references of the non-dequantization kernels (see reference.h for their contracts).
+#include "kernels/reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "base/check.h"
+
+namespace mnemo::kernels {
+
+void matmul_ref(const TensorView& W, const float* X, int64_t T, float* Y) {
+  const int64_t n = W.ne[0];
+  const int64_t m = W.n_rows();
+  std::vector<float> w(static_cast<size_t>(n));
+  for (int64_t r = 0; r < m; ++r) {
+    dequantize_row_ref(W.type, W.row(r), w.data(), n);
+    for (int64_t t = 0; t < T; ++t) {
+      const float* x = X + t * n;
+      double acc = 0.0;
+      for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(w[i]) * static_cast<double>(x[i]);
+      Y[t * m + r] = static_cast<float>(acc);
+    }
+  }
+}
+
+void get_row_ref(const TensorView& E, int64_t r, float* out) {
+  MNEMO_CHECK(r >= 0 && r < E.n_rows());
+  dequantize_row_ref(E.type, E.row(r), out, E.ne[0]);
+}
+
+void rmsnorm_ref(const float* x, const float* w, float eps, int64_t n, float* y) {
+  double ss = 0.0;
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  const double scale = 1.0 / std::sqrt(ss / static_cast<double>(n) + static_cast<double>(eps));
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<double>(x[i]) * scale * w[i]);
+}
+
+void add_ref(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void swiglu_ref(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = gate[i];
+    out[i] = static_cast<float>(g / (1.0 + std::exp(-g)) * static_cast<double>(up[i]));
+  }
+}
+
+void softmax_ref(float* x, int64_t n) {
+  if (n <= 0) return;
+  double mx = -std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, static_cast<double>(x[i]));
+  std::vector<double> e(static_cast<size_t>(n));
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    e[i] = std::exp(static_cast<double>(x[i]) - mx);
+    sum += e[i];
+  }
+  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(e[i] / sum);
+}
+
+void rope_angles(int64_t pos, const RopeParams& p, float* cos_out, float* sin_out) {
+  const int64_t half = p.n_rot / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const double theta = static_cast<double>(pos) * static_cast<double>(p.freq_scale) *
+                         std::pow(static_cast<double>(p.freq_base),
+                                  -2.0 * static_cast<double>(i) / static_cast<double>(p.n_rot));
+    cos_out[i] = static_cast<float>(std::cos(theta));
+    sin_out[i] = static_cast<float>(std::sin(theta));
+  }
+}
+
+void rope_ref(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const RopeParams& p) {
+  MNEMO_CHECK(p.n_rot >= 0 && p.n_rot % 2 == 0 && p.n_rot <= head_dim);
+  const int64_t half = p.n_rot / 2;
+  std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
+  rope_angles(pos, p, c.data(), s.data());
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < half; ++i) {
+      const int64_t i0 = p.style == RopeStyle::kNormal ? 2 * i : i;
+      const int64_t i1 = p.style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
+      const float x0 = v[i0];
+      const float x1 = v[i1];
+      v[i0] = x0 * c[i] - x1 * s[i];
+      v[i1] = x0 * s[i] + x1 * c[i];
+    }
+  }
+}
+
+void attention_ref(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V,
+                   int64_t kv_stride, const AttentionShape& shape, float scale, float* out) {
+  const int64_t hd = shape.head_dim;
+  MNEMO_CHECK(shape.n_head_kv > 0 && shape.n_head % shape.n_head_kv == 0);
+  const int64_t group = shape.n_head / shape.n_head_kv;
+  const int64_t q_stride = shape.n_head * hd;
+  std::vector<double> s(static_cast<size_t>(pos0 + T));
+  std::vector<double> o(static_cast<size_t>(hd));
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t n_pos = pos0 + t + 1;
+    for (int64_t h = 0; h < shape.n_head; ++h) {
+      const float* q = Q + t * q_stride + h * hd;
+      const int64_t kv_off = (h / group) * hd;
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t p = 0; p < n_pos; ++p) {
+        const float* k = K + p * kv_stride + kv_off;
+        double dot = 0.0;
+        for (int64_t i = 0; i < hd; ++i) dot += static_cast<double>(q[i]) * static_cast<double>(k[i]);
+        s[p] = dot * static_cast<double>(scale);
+        mx = std::max(mx, s[p]);
+      }
+      double sum = 0.0;
+      for (int64_t p = 0; p < n_pos; ++p) {
+        s[p] = std::exp(s[p] - mx);
+        sum += s[p];
+      }
+      std::fill(o.begin(), o.end(), 0.0);
+      for (int64_t p = 0; p < n_pos; ++p) {
+        const float* v = V + p * kv_stride + kv_off;
+        for (int64_t i = 0; i < hd; ++i) o[i] += s[p] * static_cast<double>(v[i]);
+      }
+      float* dst = out + t * q_stride + h * hd;
+      for (int64_t i = 0; i < hd; ++i) dst[i] = static_cast<float>(o[i] / sum);
+    }
+  }
+}
+
+}  // namespace mnemo::kernels

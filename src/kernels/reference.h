@@ -1,0 +1,42 @@
+// kernels/reference.h: scalar reference implementations of every kernel in kernels.h.
+//
+// They define what the dispatched SIMD kernels must compute and are what the tests compare
+// against on every compiled target. They favour clarity over speed, may allocate, and are not
+// meant for inference.
+//
+// - dequantize_row_ref is bit-identical to ggml's scalar dequantize_row_* (ggml/src/ggml-quants.c)
+//   with floating-point contraction off; F16/BF16 convert as base/fp16.h does.
+// - matmul_ref dequantizes each row with dequantize_row_ref and accumulates the dot product in
+//   double in index order, rounding once to float.
+// - rmsnorm, swiglu, softmax and attention accumulate in double; rope computes theta, cos and
+//   sin in double and rotates in float.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/kernels.h"
+#include "tensor/dtype.h"
+#include "tensor/tensor.h"
+
+namespace mnemo::kernels {
+
+// As dequantize_row(). Every supported type: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K,
+// Q3_K, Q4_K, Q5_K, Q6_K.
+void dequantize_row_ref(DType type, const void* src, float* dst, int64_t n);
+
+void matmul_ref(const TensorView& W, const float* X, int64_t T, float* Y);
+void get_row_ref(const TensorView& E, int64_t r, float* out);
+void rmsnorm_ref(const float* x, const float* w, float eps, int64_t n, float* y);
+void add_ref(float* x, const float* y, int64_t n);
+void swiglu_ref(const float* gate, const float* up, int64_t n, float* out);
+void softmax_ref(float* x, int64_t n);
+void rope_ref(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const RopeParams& p);
+void attention_ref(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V,
+                   int64_t kv_stride, const AttentionShape& shape, float scale, float* out);
+
+// cos and sin of theta_i = pos * freq_scale * freq_base^(-2i/n_rot) for i in [0, n_rot/2),
+// computed in double and rounded to float. Shared by rope_ref and the SIMD rope so that both
+// rotate by the same angles.
+void rope_angles(int64_t pos, const RopeParams& p, float* cos_out, float* sin_out);
+
+}  // namespace mnemo::kernels

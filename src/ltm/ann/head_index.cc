@@ -1,0 +1,361 @@
+#include "ltm/ann/head_index.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <random>
+
+#include "base/check.h"
+#include "ltm/ann/crc32c.h"
+#include "ltm/ann/distance.h"
+
+namespace mnemo::ltm::ann {
+namespace {
+
+using Cand = std::pair<float, uint32_t>;
+constexpr char kGraphMagic[8] = {'M', 'N', 'H', 'G', 'R', 'P', 'H', '1'};
+
+}  // namespace
+
+HeadIndex::HeadIndex(int dim, const HeadIndexParams& params)
+    : dim_(dim), params_(params), degree_(params.degree), locks_(new std::mutex[kLockStripes]) {
+  MNEMO_CHECK(dim > 0 && params.degree >= 4 && params.degree <= 255 && params.ef_construction >= 1);
+}
+
+uint64_t HeadIndex::ram_bytes() const {
+  return centroids_.capacity() * sizeof(float) + alive_.capacity() + adj_.capacity() * 4 + pivots_.capacity() * 4;
+}
+
+void HeadIndex::append_unlinked(const float* v, bool alive) {
+  centroids_.insert(centroids_.end(), v, v + dim_);
+  alive_.push_back(alive ? 1 : 0);
+  adj_.resize(adj_.size() + degree_ + 1, 0);
+  if (alive) ++n_alive_;
+}
+
+void HeadIndex::kill(uint32_t i) {
+  if (alive_[i]) {
+    alive_[i] = 0;
+    --n_alive_;
+  }
+}
+
+void HeadIndex::refresh_pivots() {
+  std::vector<uint32_t> live;
+  live.reserve(n_alive_);
+  for (uint32_t i = 0; i < size(); ++i) {
+    if (alive_[i]) live.push_back(i);
+  }
+  std::mt19937_64 rng(params_.seed * 1315423911ull + size());
+  const size_t p = std::min<size_t>(live.size(), size_t(params_.n_pivots));
+  for (size_t i = 0; i < p; ++i) {
+    size_t j = std::uniform_int_distribution<size_t>(i, live.size() - 1)(rng);
+    std::swap(live[i], live[j]);
+  }
+  live.resize(p);
+  pivots_ = std::move(live);
+  pivots_alive_at_refresh_ = n_alive_;
+}
+
+void HeadIndex::beam(const float* q, int ef, HeadScratch* s, bool locking) const {
+  const uint32_t n = size();
+  if (s->visited.size() < n) s->visited.resize(n + n / 4 + 16, 0);
+  if (++s->epoch == 0) {
+    std::fill(s->visited.begin(), s->visited.end(), 0);
+    s->epoch = 1;
+  }
+  const uint32_t ep = s->epoch;
+  auto& cand = s->cand;  // min-heap
+  auto& top = s->top;    // max-heap of live results
+  cand.clear();
+  top.clear();
+  const auto min_cmp = std::greater<Cand>();
+  const auto max_cmp = std::less<Cand>();
+  auto push_top = [&](float d, uint32_t id) {
+    top.emplace_back(d, id);
+    std::push_heap(top.begin(), top.end(), max_cmp);
+    if (top.size() > size_t(ef)) {
+      std::pop_heap(top.begin(), top.end(), max_cmp);
+      top.pop_back();
+    }
+  };
+  // Entry: every pivot; the nearest few seed the beam.
+  std::vector<Cand> piv;
+  piv.reserve(pivots_.size());
+  for (uint32_t p : pivots_) {
+    if (s->visited[p] == ep) continue;
+    s->visited[p] = ep;
+    float d = l2_sq(q, vec(p), size_t(dim_));
+    piv.emplace_back(d, p);
+    if (alive_[p]) push_top(d, p);
+  }
+  const size_t seeds = std::min<size_t>(piv.size(), 8);
+  std::partial_sort(piv.begin(), piv.begin() + seeds, piv.end());
+  for (size_t i = 0; i < seeds; ++i) {
+    cand.push_back(piv[i]);
+    std::push_heap(cand.begin(), cand.end(), min_cmp);
+  }
+  uint32_t nb[256];
+  while (!cand.empty()) {
+    std::pop_heap(cand.begin(), cand.end(), min_cmp);
+    const Cand c = cand.back();
+    cand.pop_back();
+    if (top.size() >= size_t(ef) && c.first > top.front().first) break;
+    uint32_t cnt;
+    if (locking) {
+      std::lock_guard<std::mutex> g(lock_of(c.second));
+      cnt = links(c.second)[0];
+      std::memcpy(nb, links(c.second) + 1, cnt * 4);
+    } else {
+      cnt = links(c.second)[0];
+      std::memcpy(nb, links(c.second) + 1, cnt * 4);
+    }
+    for (uint32_t j = 0; j < cnt; ++j) {
+      const uint32_t x = nb[j];
+      if (s->visited[x] == ep) continue;
+      s->visited[x] = ep;
+      const float d = l2_sq(q, vec(x), size_t(dim_));
+      if (top.size() < size_t(ef) || d < top.front().first) {
+        cand.emplace_back(d, x);
+        std::push_heap(cand.begin(), cand.end(), min_cmp);
+        if (alive_[x]) push_top(d, x);
+      }
+    }
+  }
+  std::sort(top.begin(), top.end());
+}
+
+void HeadIndex::select_neighbors(const float* base, std::vector<Cand>& cand, int max_n,
+                                 std::vector<uint32_t>* chosen) const {
+  (void)base;
+  chosen->clear();
+  for (const Cand& c : cand) {
+    if (chosen->size() >= size_t(max_n)) break;
+    bool good = true;
+    // RNG rule: drop c when an already chosen neighbour s is closer to c than the base is.
+    for (uint32_t s : *chosen) {
+      if (l2_sq(vec(c.second), vec(s), size_t(dim_)) < c.first) {
+        good = false;
+        break;
+      }
+    }
+    if (good) chosen->push_back(c.second);
+  }
+}
+
+void HeadIndex::add_reverse_link(uint32_t n, uint32_t u, bool locking) {
+  std::unique_lock<std::mutex> g;
+  if (locking) g = std::unique_lock<std::mutex>(lock_of(n));
+  uint32_t* l = links(n);
+  for (uint32_t j = 0; j < l[0]; ++j) {
+    if (l[1 + j] == u) return;
+  }
+  if (l[0] < uint32_t(degree_)) {
+    l[1 + l[0]] = u;
+    ++l[0];
+    return;
+  }
+  std::vector<Cand> cand;
+  cand.reserve(l[0] + 1);
+  for (uint32_t j = 0; j < l[0]; ++j) {
+    if (alive_[l[1 + j]]) cand.emplace_back(l2_sq(vec(n), vec(l[1 + j]), size_t(dim_)), l[1 + j]);
+  }
+  cand.emplace_back(l2_sq(vec(n), vec(u), size_t(dim_)), u);
+  std::sort(cand.begin(), cand.end());
+  std::vector<uint32_t> chosen;
+  select_neighbors(vec(n), cand, degree_, &chosen);
+  l[0] = uint32_t(chosen.size());
+  std::copy(chosen.begin(), chosen.end(), l + 1);
+}
+
+void HeadIndex::link_new_node(uint32_t u, HeadScratch* scratch, bool locking) {
+  beam(vec(u), params_.ef_construction, scratch, locking);
+  std::vector<Cand> cand;
+  cand.reserve(scratch->top.size());
+  for (const Cand& c : scratch->top) {
+    if (c.second != u) cand.push_back(c);
+  }
+  std::vector<uint32_t> chosen;
+  select_neighbors(vec(u), cand, degree_, &chosen);
+  {
+    std::unique_lock<std::mutex> g;
+    if (locking) g = std::unique_lock<std::mutex>(lock_of(u));
+    links(u)[0] = uint32_t(chosen.size());
+    std::copy(chosen.begin(), chosen.end(), links(u) + 1);
+  }
+  for (uint32_t n : chosen) add_reverse_link(n, u, locking);
+}
+
+uint32_t HeadIndex::add(const float* v) {
+  const uint32_t u = size();
+  append_unlinked(v, true);
+  if (pivots_.empty() || n_alive_ >= 2 * pivots_alive_at_refresh_ || pivots_.size() < size_t(params_.n_pivots)) {
+    if (pivots_.size() < size_t(params_.n_pivots)) {
+      pivots_.push_back(u);  // early heads are all pivots
+      pivots_alive_at_refresh_ = n_alive_;
+    } else {
+      refresh_pivots();
+    }
+  }
+  HeadScratch scratch;
+  link_new_node(u, &scratch, false);
+  graph_built_ = true;
+  return u;
+}
+
+void HeadIndex::build(const float* vecs, size_t n, ThreadPool* pool) {
+  centroids_.assign(vecs, vecs + n * size_t(dim_));
+  alive_.assign(n, 1);
+  n_alive_ = uint32_t(n);
+  adj_.assign(n * size_t(degree_ + 1), 0);
+  rebuild(pool);
+}
+
+void HeadIndex::rebuild(ThreadPool* pool) {
+  const uint32_t n = size();
+  std::fill(adj_.begin(), adj_.end(), 0u);
+  std::vector<uint32_t> order;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (alive_[i]) order.push_back(i);
+  }
+  std::mt19937_64 rng(params_.seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  pivots_.assign(order.begin(), order.begin() + std::min<size_t>(order.size(), size_t(params_.n_pivots)));
+  pivots_alive_at_refresh_ = n_alive_;
+  graph_built_ = true;
+  // Deterministic batches: neighbour searches of a batch run in parallel against the graph as it was
+  // when the batch began; links are then applied in order (reverse links grouped by target node).
+  const int nth = pool != nullptr ? pool->size() : 1;
+  std::vector<HeadScratch> scratch(static_cast<size_t>(nth));
+  std::vector<std::vector<uint32_t>> chosen;
+  size_t done = 0;
+  while (done < order.size()) {
+    const size_t batch = std::max<size_t>(1, std::min<size_t>(2048, done / 8));
+    const size_t end = std::min(order.size(), done + batch);
+    chosen.assign(end - done, {});
+    auto search_range = [&](size_t b, size_t e, int t) {
+      std::vector<Cand> cand;
+      for (size_t i = b; i < e; ++i) {
+        const uint32_t u = order[done + i];
+        beam(vec(u), params_.ef_construction, &scratch[size_t(t)], false);
+        cand.clear();
+        for (const Cand& c : scratch[size_t(t)].top) {
+          if (c.second != u) cand.push_back(c);
+        }
+        select_neighbors(vec(u), cand, degree_, &chosen[i]);
+      }
+    };
+    if (pool != nullptr && nth > 1 && end - done >= 64) {
+      pool->run([&](int ith, int nt) {
+        int64_t b, e;
+        ThreadPool::split_range(int64_t(end - done), 1, ith, nt, &b, &e);
+        if (b < e) search_range(size_t(b), size_t(e), ith);
+      });
+    } else {
+      search_range(0, end - done, 0);
+    }
+    // Forward links, then reverse links grouped by target (independent per target node).
+    std::vector<std::pair<uint32_t, uint32_t>> rev;  // (target, new node)
+    for (size_t i = 0; i < end - done; ++i) {
+      const uint32_t u = order[done + i];
+      links(u)[0] = uint32_t(chosen[i].size());
+      std::copy(chosen[i].begin(), chosen[i].end(), links(u) + 1);
+      for (uint32_t t : chosen[i]) rev.emplace_back(t, u);
+    }
+    std::stable_sort(rev.begin(), rev.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<size_t> starts;
+    for (size_t i = 0; i < rev.size(); ++i) {
+      if (i == 0 || rev[i].first != rev[i - 1].first) starts.push_back(i);
+    }
+    starts.push_back(rev.size());
+    auto rev_range = [&](size_t b, size_t e) {
+      for (size_t g = b; g < e; ++g) {
+        for (size_t i = starts[g]; i < starts[g + 1]; ++i) add_reverse_link(rev[i].first, rev[i].second, false);
+      }
+    };
+    const size_t groups = starts.size() - 1;
+    if (pool != nullptr && nth > 1 && groups >= 64) {
+      pool->parallel_for(int64_t(groups), 1, [&](int64_t b, int64_t e) { rev_range(size_t(b), size_t(e)); });
+    } else {
+      rev_range(0, groups);
+    }
+    done = end;
+  }
+}
+
+void HeadIndex::search_exhaustive(const float* q, std::vector<Cand>* out) const {
+  out->clear();
+  out->reserve(n_alive_);
+  for (uint32_t i = 0; i < size(); ++i) {
+    if (alive_[i]) out->emplace_back(l2_sq(q, vec(i), size_t(dim_)), i);
+  }
+  std::sort(out->begin(), out->end());
+}
+
+void HeadIndex::search(const float* q, size_t n, int ef, HeadScratch* scratch, std::vector<Cand>* out) const {
+  if (n_alive_ <= uint32_t(params_.exhaustive_below) || !graph_built_) {
+    search_exhaustive(q, out);
+    if (out->size() > n) out->resize(n);
+    return;
+  }
+  beam(q, std::max<int>(ef, int(n)), scratch, false);
+  out->assign(scratch->top.begin(), scratch->top.begin() + std::min(n, scratch->top.size()));
+}
+
+std::string HeadIndex::serialize_graph() const {
+  std::string out;
+  auto put = [&](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
+  const uint32_t n = size(), deg = uint32_t(degree_), np = uint32_t(pivots_.size());
+  put(kGraphMagic, 8);
+  put(&n, 4);
+  put(&deg, 4);
+  put(&np, 4);
+  put(adj_.data(), adj_.size() * 4);
+  put(pivots_.data(), pivots_.size() * 4);
+  const uint32_t crc = crc32c(out.data(), out.size());
+  put(&crc, 4);
+  return out;
+}
+
+Status HeadIndex::deserialize_graph(std::span<const uint8_t> b, const std::string& what) {
+  if (b.size() < 24) return corrupt(what + ": expected a graph header, found " + std::to_string(b.size()) + " bytes");
+  if (std::memcmp(b.data(), kGraphMagic, 8) != 0) return corrupt(what + ": expected magic MNHGRPH1");
+  uint32_t n, deg, np, crc;
+  std::memcpy(&n, b.data() + 8, 4);
+  std::memcpy(&deg, b.data() + 12, 4);
+  std::memcpy(&np, b.data() + 16, 4);
+  if (n != size() || deg != uint32_t(degree_)) {
+    return corrupt(what + ": expected " + std::to_string(size()) + " nodes of degree " + std::to_string(degree_) +
+                   ", found " + std::to_string(n) + " of degree " + std::to_string(deg));
+  }
+  const size_t need = 20 + size_t(n) * (deg + 1) * 4 + size_t(np) * 4 + 4;
+  if (b.size() != need) {
+    return corrupt(what + ": expected " + std::to_string(need) + " bytes, found " + std::to_string(b.size()));
+  }
+  std::memcpy(&crc, b.data() + need - 4, 4);
+  if (crc32c(b.data(), need - 4) != crc) return corrupt(what + ": checksum mismatch (file damaged)");
+  std::vector<uint32_t> adj(size_t(n) * (deg + 1));
+  std::memcpy(adj.data(), b.data() + 20, adj.size() * 4);
+  std::vector<uint32_t> piv(np);
+  std::memcpy(piv.data(), b.data() + 20 + adj.size() * 4, size_t(np) * 4);
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t* l = adj.data() + size_t(i) * (deg + 1);
+    if (l[0] > deg) return corrupt(what + ": node " + std::to_string(i) + " has more than " + std::to_string(deg) + " edges");
+    for (uint32_t j = 0; j < l[0]; ++j) {
+      if (l[1 + j] >= n) return corrupt(what + ": node " + std::to_string(i) + " links to missing node");
+    }
+  }
+  for (uint32_t p : piv) {
+    if (p >= n) return corrupt(what + ": pivot beyond the node count");
+  }
+  adj_ = std::move(adj);
+  pivots_ = std::move(piv);
+  pivots_alive_at_refresh_ = n_alive_;
+  graph_built_ = true;
+  return Status::ok();
+}
+
+}  // namespace mnemo::ltm::ann

@@ -1,0 +1,49 @@
+// ltm/ann/kmeans.h: balanced k-means and the hierarchical balanced k-means that cuts a vector set
+// into many small clusters (SPANN's posting lists; Chen et al., NeurIPS'21, section 3.2, after
+// SPTAG's balanced k-means tree).
+//
+// Balance: the assignment cost of row x to cluster j is d(x, c_j) + lambda * mean_d * (n_j / (n/k) - 1),
+// with n_j the cluster sizes of the previous iteration and mean_d the mean assigned distance, so a
+// cluster that grew too large repels points (SPTAG's BKT "lambda" penalty). Squared L2 throughout.
+//
+// Determinism: results depend on the seed only, not on the thread count.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "base/thread_pool.h"
+
+namespace mnemo::ltm::ann {
+
+struct KMeansOptions {
+  int iterations = 12;
+  float balance_lambda = 0.2f;          // 0 = plain k-means
+  size_t max_train_per_centroid = 256;  // train on a sample of at most k * this many rows
+  uint64_t seed = 1;
+};
+
+// Clusters the rows `rows` of `data` (n_total, dim) into k clusters. centroids: (k, dim) out;
+// assign[i] in [0, k) is the cluster of rows[i]. k must be in [1, rows.size()]. `pool` may be null.
+void balanced_kmeans(const float* data, size_t dim, const std::vector<uint32_t>& rows, int k,
+                     const KMeansOptions& opts, ThreadPool* pool, std::vector<float>* centroids,
+                     std::vector<uint32_t>* assign);
+
+struct HierarchicalOptions {
+  size_t leaf_size = 16;  // target rows per leaf; leaves hold at most about 1.5x this
+  int branching = 32;     // children per internal node (SPTAG BKTKmeansK)
+  KMeansOptions kmeans;
+};
+
+struct Partition {
+  std::vector<float> centroids;       // (n_leaves, dim): leaf means
+  std::vector<uint32_t> leaf_of_row;  // (n_total,) leaf of each row
+  size_t n_leaves = 0;
+};
+
+// Recursively splits `data` (n, dim) with balanced k-means until leaves hold about leaf_size rows.
+Partition hierarchical_kmeans(const float* data, size_t n, size_t dim, const HierarchicalOptions& opts,
+                              ThreadPool* pool);
+
+}  // namespace mnemo::ltm::ann

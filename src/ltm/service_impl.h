@@ -1,0 +1,125 @@
+// ltm/service_impl.h: the state behind MemoryService (see include/mnemo/memory.h).
+//
+// Layout of a service directory: memory.db (+ -wal, -shm), vectors.bin (vector_file.h), LOCK
+// (flock: one process at a time).
+//
+// Concurrency: requests run on the callers' threads. Reads take a user's state shared; every
+// change goes through the Writer (group commit), whose thread applies it to the RAM state after
+// the commit and before the caller is released. users_mu guards the user map only.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "ltm/bm25.h"
+#include "ltm/embedder.h"
+#include "ltm/retrieval.h"
+#include "ltm/store.h"
+#include "ltm/user_state.h"
+#include "ltm/vector_file.h"
+#include "ltm/vector_index.h"
+#include "ltm/writer.h"
+#include "mnemo/memory.h"
+
+namespace mnemo::ltm {
+
+int64_t now_ms();
+
+// A memory ready to enter a user's RAM state.
+struct Prepared {
+  SlotMeta meta;
+  Vector vec;
+};
+
+struct MemoryService::Impl {
+  MemoryConfig cfg;
+  std::string db_path;
+  std::string vec_path;
+  int lock_fd = -1;
+  std::unique_ptr<Embedder> embedder;
+  Vocabulary terms;   // stems
+  Vocabulary labels;  // "a:<agent>", "s:<session>", "k:<kind>", "t:<tag>"; id 0 is ""
+
+  mutable std::shared_mutex users_mu;
+  std::unordered_map<std::string, std::unique_ptr<UserState>> users;
+
+  std::unique_ptr<Writer> writer;
+
+  std::mutex readers_mu;
+  std::vector<std::unique_ptr<Store>> readers;
+
+  std::mutex vfile_mu;
+  std::unique_ptr<VectorFile> vfile;
+  std::atomic<uint64_t> vfile_live{0};
+
+  // Optional ANN index over every user's vectors (SPANN), for users above ann_min_user_memories.
+  std::unique_ptr<VectorIndex> ann;
+  std::string vector_search = "exact";
+
+  std::thread maint;
+  std::mutex maint_mu;
+  std::condition_variable maint_cv;
+  bool stopping = false;
+  std::unique_ptr<Store> ckpt_store;
+  std::atomic<uint64_t> changes_since_maint{0};
+  std::mutex maintain_mu;  // one maintain() at a time
+
+  int64_t rebuilt_at_open = 0;
+
+  ~Impl();
+  Status open();
+  Status load();
+  void maintenance_loop();
+
+  // ---- helpers (service.cc)
+  UserState* find_user(const std::string& user_id) const;
+  UserState& user_for_write(const std::string& user_id);
+  // A reader connection for the duration of a call.
+  struct Lease {
+    Impl* impl = nullptr;
+    std::unique_ptr<Store> store;
+    Lease() = default;
+    Lease(Lease&& o) noexcept : impl(o.impl), store(std::move(o.store)) { o.impl = nullptr; }
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    Store* operator->() { return store.get(); }
+  };
+  Expected<Lease> reader();
+  Status validate_scope(const Scope& s, const char* subject) const;
+  // Builds the RAM form of a record; embeds unless `vec` is given.
+  Expected<Prepared> prepare(const MemoryRecord& rec, uint64_t norm_hash, uint64_t seq, const Vector* vec);
+  static std::string index_text(const MemoryRecord& rec);
+  SlotFilter make_filter(const Filter& f) const;
+  bool scope_matches(const Scope& want, const Scope& have) const;
+  // RAM + index files after a committed change (writer thread).
+  void ram_insert(UserState& u, Prepared&& p);
+  void ram_erase(UserState& u, uint64_t id, uint64_t seq);
+  // Overlays the RAM forgetting state onto a record read from the database.
+  void overlay(MemoryRecord& rec, int64_t now) const;
+  AnnSearch ann_for(const UserState& u);
+
+  // ---- writes (service_write.cc)
+  Expected<AddResult> add(const AddRequest& req);
+  Expected<MemoryRecord> update(const UpdateRequest& req);
+  Status remove(const Scope& scope, uint64_t id);
+  Expected<int64_t> remove_all(const Scope& scope);
+  Expected<ForgetResult> forget(const ForgetRequest& req);
+  Expected<MemoryRecord> restore(const Scope& scope, uint64_t id);
+  Status maintain();
+
+  // ---- reads (service_read.cc)
+  Expected<std::vector<SearchHit>> search(const SearchRequest& req);
+  Expected<MemoryRecord> get(const Scope& scope, uint64_t id);
+  Expected<std::vector<MemoryRecord>> list(const ListRequest& req);
+  Expected<std::vector<HistoryEntry>> history(const Scope& scope, uint64_t id);
+  Expected<std::vector<SearchHit>> search_cold(const SearchRequest& req, int64_t now);
+};
+
+}  // namespace mnemo::ltm

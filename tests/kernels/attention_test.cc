@@ -1,0 +1,102 @@
+// attention: every dispatched target against attention_ref (double, two-pass softmax), for MHA,
+// GQA and MQA, decode (T = 1 at pos0 > 0) and prefill (T > 1), and bit-identical results at 1, 2
+// and 3 threads.
+//
+// Tolerance: an output is a convex combination of V rows, so
+//   |o - o_ref| <= (2 * n_pos + 64) * 2^-24 * max|V|
+// (f32 online normaliser and accumulator over n_pos positions, exp with 1 ulp).
+#include "base/thread_pool.h"
+#include "kernels/kernels.h"
+#include "kernels/kernels_test_util.h"
+#include "kernels/reference.h"
+
+namespace mnemo::kernels::test {
+namespace {
+
+class AttentionTest : public KernelTest {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(AttentionTest);
+
+struct Case {
+  int64_t n_head, n_head_kv, head_dim, T, pos0;
+};
+
+struct Inputs {
+  std::vector<float> Q, K, V;
+  int64_t kv_stride;
+};
+
+Inputs make_inputs(std::mt19937_64& rng, const Case& c, float qscale) {
+  Inputs in;
+  const int64_t n_pos = c.pos0 + c.T;
+  in.kv_stride = c.n_head_kv * c.head_dim + 3;  // padded rows, as a cache might have
+  in.Q = random_floats(rng, c.T * c.n_head * c.head_dim, -qscale, qscale);
+  in.K = random_floats(rng, n_pos * in.kv_stride, -1, 1);
+  in.V = random_floats(rng, n_pos * in.kv_stride, -1, 1);
+  return in;
+}
+
+std::vector<float> run(const Inputs& in, const Case& c, ThreadPool& pool) {
+  std::vector<float> out(static_cast<size_t>(c.T * c.n_head * c.head_dim), NAN);
+  const AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim};
+  attention(in.Q.data(), c.T, c.pos0, in.K.data(), in.V.data(), in.kv_stride, shape,
+            1.0f / std::sqrt(static_cast<float>(c.head_dim)), out.data(), pool);
+  return out;
+}
+
+TEST_P(AttentionTest, MatchesReference) {
+  MNEMO_SEEDED_RNG(rng);
+  ThreadPool pool(2);
+  const Case cases[] = {
+      {4, 4, 64, 1, 0},     // MHA, first token
+      {4, 4, 64, 1, 45},    // MHA decode
+      {8, 2, 128, 1, 100},  // GQA decode
+      {8, 2, 128, 7, 30},   // GQA prefill continuing a cache
+      {6, 1, 80, 5, 0},     // MQA prefill from scratch
+      {2, 1, 256, 3, 70},   // largest head_dim
+      {3, 3, 7, 4, 2},      // odd head_dim (scalar tails)
+  };
+  for (const Case& c : cases) {
+    for (float qscale : {1.0f, 8.0f}) {  // 8: peaked softmax
+      const Inputs in = make_inputs(rng, c, qscale);
+      const auto got = run(in, c, pool);
+      std::vector<float> want(got.size());
+      attention_ref(in.Q.data(), c.T, c.pos0, in.K.data(), in.V.data(), in.kv_stride,
+                    AttentionShape{c.n_head, c.n_head_kv, c.head_dim},
+                    1.0f / std::sqrt(static_cast<float>(c.head_dim)), want.data());
+      const double tol = (2.0 * static_cast<double>(c.pos0 + c.T) + 64) * 0x1p-24;  // max|V| = 1
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], want[i], tol) << "case H=" << c.n_head << " Hkv=" << c.n_head_kv
+                                          << " hd=" << c.head_dim << " T=" << c.T << " pos0=" << c.pos0
+                                          << " element " << i;
+      }
+    }
+  }
+}
+
+TEST_P(AttentionTest, BitIdenticalAcrossThreadCounts) {
+  MNEMO_SEEDED_RNG(rng);
+  ThreadPool p1(1), p2(2), p3(3);
+  for (const Case& c : {Case{8, 2, 128, 9, 40}, Case{5, 5, 64, 1, 200}}) {
+    const Inputs in = make_inputs(rng, c, 2.0f);
+    const auto o1 = run(in, c, p1);
+    const auto o2 = run(in, c, p2);
+    const auto o3 = run(in, c, p3);
+    EXPECT_EQ(0, std::memcmp(o1.data(), o2.data(), o1.size() * 4));
+    EXPECT_EQ(0, std::memcmp(o1.data(), o3.data(), o1.size() * 4));
+  }
+}
+
+// The first position attends only to itself: out = V[0] exactly up to the normalisation.
+TEST_P(AttentionTest, FirstTokenCopiesValue) {
+  ThreadPool pool(1);
+  const Case c{2, 1, 16, 1, 0};
+  std::mt19937_64 rng(1);
+  const Inputs in = make_inputs(rng, c, 1.0f);
+  const auto out = run(in, c, pool);
+  for (int64_t h = 0; h < 2; ++h) {
+    for (int64_t i = 0; i < 16; ++i) EXPECT_EQ(out[h * 16 + i], in.V[i]);
+  }
+}
+
+}  // namespace
+}  // namespace mnemo::kernels::test

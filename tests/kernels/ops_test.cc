@@ -1,0 +1,152 @@
+// Element-wise kernels, rmsnorm, softmax and rope: every dispatched target against the scalar
+// references (which compute in double). Tolerances, per element:
+//   add      exact (one f32 addition either way)
+//   rmsnorm  |y - ref| <= 1e-5 |ref|        (f32 sum of squares, two roundings)
+//   swiglu   |y - ref| <= 1e-5 |ref| + 1e-30 (Highway Exp, 1 ulp; division)
+//   softmax  |y - ref| <= 1e-5 ref + 1e-12   (Exp, f32 sum)
+//   rope     |y - ref| <= 2^-22 (|x0| + |x1|) (same angles; f32 rotation, no FMA)
+#include "kernels/kernels.h"
+#include "kernels/kernels_test_util.h"
+#include "kernels/reference.h"
+
+namespace mnemo::kernels::test {
+namespace {
+
+class OpsTest : public KernelTest {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(OpsTest);
+
+const int64_t kLengths[] = {1, 3, 8, 17, 64, 100, 4097};
+
+TEST_P(OpsTest, Add) {
+  MNEMO_SEEDED_RNG(rng);
+  for (int64_t n : kLengths) {
+    auto x = random_floats(rng, n, -10, 10);
+    const auto y = random_floats(rng, n, -10, 10);
+    auto want = x;
+    add_ref(want.data(), y.data(), n);
+    add(x.data(), y.data(), n);
+    EXPECT_EQ(0, std::memcmp(x.data(), want.data(), static_cast<size_t>(n) * 4)) << "n=" << n;
+  }
+}
+
+TEST_P(OpsTest, RmsNorm) {
+  MNEMO_SEEDED_RNG(rng);
+  for (int64_t n : kLengths) {
+    for (float scale : {1.0f, 1e-3f, 100.0f}) {
+      const auto x = random_floats(rng, n, -scale, scale);
+      const auto w = random_floats(rng, n, 0.5f, 1.5f);
+      std::vector<float> got(static_cast<size_t>(n)), want(static_cast<size_t>(n));
+      rmsnorm_ref(x.data(), w.data(), 1e-5f, n, want.data());
+      rmsnorm(x.data(), w.data(), 1e-5f, n, got.data());
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(got[i], want[i], 1e-5 * std::fabs(want[i])) << "n=" << n << " i=" << i;
+      }
+      // In place.
+      auto inplace = x;
+      rmsnorm(inplace.data(), w.data(), 1e-5f, n, inplace.data());
+      EXPECT_EQ(0, std::memcmp(inplace.data(), got.data(), static_cast<size_t>(n) * 4));
+    }
+  }
+}
+
+TEST_P(OpsTest, Swiglu) {
+  MNEMO_SEEDED_RNG(rng);
+  for (int64_t n : kLengths) {
+    auto g = random_floats(rng, n, -20, 20);
+    if (n > 4) g[0] = -95.0f, g[1] = 95.0f, g[2] = 0.0f, g[3] = -1e-30f;
+    const auto u = random_floats(rng, n, -3, 3);
+    std::vector<float> got(static_cast<size_t>(n)), want(static_cast<size_t>(n));
+    swiglu_ref(g.data(), u.data(), n, want.data());
+    swiglu(g.data(), u.data(), n, got.data());
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_NEAR(got[i], want[i], 1e-5 * std::fabs(want[i]) + 1e-30) << "n=" << n << " g=" << g[i];
+    }
+    auto inplace = g;  // out may alias gate
+    swiglu(inplace.data(), u.data(), n, inplace.data());
+    EXPECT_EQ(0, std::memcmp(inplace.data(), got.data(), static_cast<size_t>(n) * 4));
+  }
+}
+
+TEST_P(OpsTest, Softmax) {
+  MNEMO_SEEDED_RNG(rng);
+  for (int64_t n : kLengths) {
+    for (float spread : {1.0f, 30.0f}) {
+      auto x = random_floats(rng, n, -spread, spread);
+      if (n > 3) x[1] = -INFINITY;  // a masked entry
+      auto want = x;
+      softmax_ref(want.data(), n);
+      softmax(x.data(), n);
+      double sum = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(x[i], want[i], 1e-5 * want[i] + 1e-12) << "n=" << n << " i=" << i;
+        sum += x[i];
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-5);
+    }
+  }
+}
+
+TEST_P(OpsTest, Rope) {
+  MNEMO_SEEDED_RNG(rng);
+  struct Case {
+    int64_t n_heads, head_dim, n_rot, pos;
+    float base, scale;
+    RopeStyle style;
+  };
+  const Case cases[] = {
+      {4, 64, 64, 0, 10000.0f, 1.0f, RopeStyle::kNormal},
+      {4, 64, 64, 17, 10000.0f, 1.0f, RopeStyle::kNormal},
+      {3, 128, 128, 4095, 500000.0f, 0.25f, RopeStyle::kNormal},
+      {2, 128, 128, 1234, 10000.0f, 1.0f, RopeStyle::kNeox},
+      {5, 80, 32, 77, 10000.0f, 0.5f, RopeStyle::kNeox},   // partial rotation
+      {5, 80, 38, 77, 10000.0f, 1.0f, RopeStyle::kNormal},  // odd number of pairs
+      {1, 256, 256, 100000, 1000000.0f, 1.0f, RopeStyle::kNeox},
+  };
+  for (const Case& c : cases) {
+    RopeParams p;
+    p.n_rot = c.n_rot;
+    p.freq_base = c.base;
+    p.freq_scale = c.scale;
+    p.style = c.style;
+    auto x = random_floats(rng, c.n_heads * c.head_dim, -2, 2);
+    auto want = x;
+    const auto orig = x;
+    rope_ref(want.data(), c.n_heads, c.head_dim, c.pos, p);
+    rope(x.data(), c.n_heads, c.head_dim, c.pos, p);
+    for (int64_t h = 0; h < c.n_heads; ++h) {
+      for (int64_t i = 0; i < c.head_dim; ++i) {
+        const int64_t k = h * c.head_dim + i;
+        if (i >= c.n_rot) {
+          ASSERT_EQ(x[k], orig[k]) << "dims past n_rot are untouched";
+          continue;
+        }
+        // partner of dim i in its pair
+        int64_t j;
+        if (c.style == RopeStyle::kNormal) j = i ^ 1;
+        else j = i < c.n_rot / 2 ? i + c.n_rot / 2 : i - c.n_rot / 2;
+        const double tol = 0x1p-22 * (std::fabs(orig[k]) + std::fabs(orig[h * c.head_dim + j]));
+        ASSERT_NEAR(x[k], want[k], tol) << "head " << h << " dim " << i << " pos " << c.pos;
+      }
+    }
+  }
+}
+
+// rope_ref on a hand-computed case: pos 1, n_rot 2, theta = 1 rad.
+TEST(RopeRef, HandComputed) {
+  float x[2] = {1.0f, 0.0f};
+  RopeParams p;
+  p.n_rot = 2;
+  rope_ref(x, 1, 2, 1, p);
+  EXPECT_FLOAT_EQ(x[0], std::cos(1.0f));
+  EXPECT_FLOAT_EQ(x[1], std::sin(1.0f));
+  float y[4] = {1.0f, 0.0f, 0.0f, 0.0f};  // NeoX pairs (0, 2) and (1, 3); theta_1 = 2/100
+  p.n_rot = 4;
+  p.freq_base = 100.0f;
+  p.style = RopeStyle::kNeox;
+  rope_ref(y, 1, 4, 2, p);
+  EXPECT_FLOAT_EQ(y[0], std::cos(2.0f));
+  EXPECT_FLOAT_EQ(y[2], std::sin(2.0f));
+}
+
+}  // namespace
+}  // namespace mnemo::kernels::test

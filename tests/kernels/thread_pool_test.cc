@@ -1,0 +1,56 @@
+// base/thread_pool (owned with the kernels): the static split and job execution.
+#include <atomic>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "test_util.h"
+
+namespace mnemo {
+namespace {
+
+TEST(ThreadPool, SplitRangeCoversExactlyOnceAndIsAligned) {
+  for (int nth = 1; nth <= 5; ++nth) {
+    for (int64_t n : {0, 1, 7, 16, 100, 1001}) {
+      for (int64_t grain : {1, 4, 16}) {
+        int64_t expect_begin = 0;
+        for (int ith = 0; ith < nth; ++ith) {
+          int64_t b, e;
+          ThreadPool::split_range(n, grain, ith, nth, &b, &e);
+          EXPECT_EQ(b, std::min(expect_begin, n));
+          EXPECT_LE(b, e);
+          if (b < e && e < n) {
+            EXPECT_EQ(e % grain, 0);
+          }
+          expect_begin = std::max(expect_begin, e);
+        }
+        EXPECT_EQ(expect_begin, n) << "nth=" << nth << " n=" << n << " grain=" << grain;
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, RunsEveryThreadOncePerJob) {
+  for (int n : {1, 2, 3, 4}) {
+    ThreadPool pool(n);
+    for (int job = 0; job < 200; ++job) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      pool.run([&](int ith, int nth) {
+        EXPECT_EQ(nth, n);
+        hits[static_cast<size_t>(ith)].fetch_add(1);
+      });
+      for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+    }
+  }
+}
+
+TEST(ThreadPool, ParallelForWritesEachElementOnce) {
+  ThreadPool pool(3);
+  std::vector<int> v(1000, 0);
+  pool.parallel_for(1000, 7, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) v[static_cast<size_t>(i)] += 1;
+  });
+  for (int x : v) ASSERT_EQ(x, 1);
+}
+
+}  // namespace
+}  // namespace mnemo

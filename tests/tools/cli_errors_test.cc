@@ -1,0 +1,101 @@
+// Bad input reaches the user as one line "mnemo: error: <subject>: <what>" on stderr, exit code 1
+// (2 for usage errors), nothing on stdout and no partial output file.
+#include <fstream>
+#include <iterator>
+
+#include "test_util.h"
+
+namespace mnemo::test {
+namespace {
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_all(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+void expect_error(const ProcessResult& r, int code, const std::string& needle) {
+  EXPECT_EQ(r.exit_code, code) << r.err;
+  EXPECT_EQ(r.term_signal, 0);
+  EXPECT_EQ(r.err.rfind("mnemo: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+TEST(CliErrors, MissingTokenizerForLlama2cIsUsageError) {
+  MNEMO_REQUIRE_DATA("models/stories260K.bin");
+  expect_error(run_process({mnemo_bin(), "run", "-m", data_path("models/stories260K.bin"), "-p", "x"}), 2, "-z");
+}
+
+TEST(CliErrors, MissingModelFile) {
+  expect_error(run_process({mnemo_bin(), "run", "-m", "/nonexistent/model.gguf", "-p", "x"}), 1,
+               "/nonexistent/model.gguf");
+}
+
+TEST(CliErrors, UnknownOptionIsUsageError) {
+  ProcessResult r = run_process({mnemo_bin(), "run", "--no-such-flag"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(CliErrors, TruncatedGguf) {
+  MNEMO_REQUIRE_DATA("models/stories260K.gguf");
+  const std::string bytes = read_all(data_path("models/stories260K.gguf"));
+  const std::string dir = temp_dir();
+  for (size_t len : {size_t{3}, size_t{24}, size_t{1000}, bytes.size() / 2, bytes.size() - 1}) {
+    const std::string path = dir + "/truncated.gguf";
+    write_all(path, bytes.substr(0, len));
+    expect_error(run_process({mnemo_bin(), "run", "-m", path, "-p", "x", "-n", "4"}), 1, path);
+    expect_error(run_process({mnemo_bin(), "info", path}), 1, path);
+  }
+}
+
+TEST(CliErrors, WrongMagicAndGarbage) {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/garbage.bin";
+  write_all(path, std::string(4096, 'x'));
+  expect_error(run_process({mnemo_bin(), "run", "-m", path, "-z", path, "-p", "x"}), 1, path);
+  write_all(path, "GGUF\x01\x00\x00\x00" + std::string(64, '\0'));
+  expect_error(run_process({mnemo_bin(), "info", path}), 1, path);
+}
+
+TEST(CliErrors, PromptLongerThanContext) {
+  MNEMO_REQUIRE_DATA("models/stories260K.bin");
+  std::string prompt;
+  for (int i = 0; i < 40; ++i) prompt += "Once upon a time there was a cat. ";
+  expect_error(run_process({mnemo_bin(), "run", "-m", data_path("models/stories260K.bin"), "-z",
+                            data_path("models/tok512.bin"), "-c", "32", "-p", prompt}),
+               1, "context");
+}
+
+TEST(CliErrors, ConvertLeavesNoPartialFile) {
+  MNEMO_REQUIRE_DATA("models/stories260K.bin");
+  const std::string dir = temp_dir();
+  const std::string bad_tok = dir + "/bad_tok.bin";
+  write_all(bad_tok, std::string("\x07\x00\x00\x00", 4) + std::string(10, '\xff'));
+  const std::string out = dir + "/out.gguf";
+  ProcessResult r = run_process({mnemo_bin(), "convert", data_path("models/stories260K.bin"), "-z", bad_tok, "-o", out});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_FALSE(exists(out));
+  EXPECT_NE(r.err.find(bad_tok), std::string::npos) << r.err;
+}
+
+TEST(CliErrors, GenModelUnwritableDirectory) {
+  ProcessResult r = run_process({mnemo_bin(), "gen-model", "--shape", "tiny", "--dtype", "F16", "-o", "/nonexistent/dir/m.gguf"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("/nonexistent/dir/m.gguf"), std::string::npos) << r.err;
+}
+
+TEST(CliErrors, GenModelBadDtypeIsUsageError) {
+  const std::string out = temp_dir() + "/m.gguf";
+  ProcessResult r = run_process({mnemo_bin(), "gen-model", "--shape", "tiny", "--dtype", "Q9_9", "-o", out});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_FALSE(exists(out));
+}
+
+}  // namespace
+}  // namespace mnemo::test
