@@ -58,6 +58,7 @@ struct ProcessResult {
   int term_signal = 0;
   std::string out;     // stdout
   std::string err;     // stderr
+  long max_rss_kb = 0; // peak resident set of the child (wait4's ru_maxrss)
 };
 
 // Runs argv[0] with the given arguments (no shell), feeding `input` on stdin, and collects its

@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   std::vector<std::vector<RecallRow>> base_rows;
   for (size_t i = 0; i < cfgs.size(); ++i) {
     LocomoOptions o = opt;
+    if (!opt.dir.empty()) o.dir = opt.dir + str_printf("/%zu", i);  // a fresh store per configuration
     o.config.retrieval = cfgs[i].r;
     o.baseline = (i == 0);
     auto r = eval_locomo(file, o);

@@ -156,7 +156,7 @@ struct EmbedderConfig {
   // "http": an OpenAI-compatible /v1/embeddings endpoint;
   // "model": pooled hidden states of a mnemo model (needs the inference core; not yet available).
   std::string kind = "hash";
-  int dim = 1024;          // hash: output dimension; http: checked against the endpoint's answers
+  int dim = 512;           // hash: output dimension; http: checked against the endpoint's answers
   std::string url;         // http: base URL, e.g. http://127.0.0.1:8080 (POST {url}/v1/embeddings)
   std::string model;       // http: the "model" field; model: the model file
   std::string api_key;     // http: bearer token (optional)

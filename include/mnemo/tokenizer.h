@@ -14,6 +14,8 @@
 //    above -1e10). Ids 0..2 are <unk>, <s>, </s> whatever their stored text.
 //  - GGUF "llama": llama.cpp's llm_tokenizer_spm (spaces escaped to U+2581 before lookup).
 //  - GGUF "gpt2": llama.cpp's llm_tokenizer_bpe with tokenizer.ggml.pre selecting the regexes.
+// So tok512.bin and stories260K.gguf (converted from it) give the same ids for any valid UTF-8
+// text without a literal U+2581 (llama.cpp reads that as a space), and the same decoded bytes.
 // Special tokens (control, unknown, user-defined) are split out of the text first, as llama.cpp's
 // tokenizer_st_partition does: user-defined tokens always, control/unknown with parse_special.
 //
@@ -51,8 +53,9 @@ class Tokenizer {
   virtual TokenizerKind kind() const = 0;
   virtual int32_t n_vocab() const = 0;
 
-  // Token ids of `text`. add_bos prepends BOS when the vocabulary has one. When parse_special is
-  // true, the text of control tokens (e.g. "<s>") is matched as that token.
+  // Token ids of `text`. add_bos prepends BOS when the vocabulary has one; EOS is never appended
+  // (callers add eos() when add_eos_by_default()). When parse_special is true, the text of control
+  // tokens (e.g. "<s>") is matched as that token. Any bytes are accepted; ids are in [0, n_vocab).
   virtual std::vector<Token> encode(std::string_view text, bool add_bos, bool parse_special = false) const = 0;
 
   // The bytes a token stands for: "▁" becomes " ", byte tokens <0xNN> become that byte, control

@@ -1,5 +1,6 @@
 #include "tokenizer/vocab.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/check.h"
@@ -59,6 +60,7 @@ Status Vocab::finish(const std::string& subject) {
   for (Token t = 0; t < size(); ++t) {
     const std::string_view s = text(t);
     if (s.empty()) continue;
+    max_len_ = std::max(max_len_, s.size());
     const uint64_t h = hash_bytes(s);
     size_t i = h & mask_;
     for (; slots_[i].id >= 0; i = (i + 1) & mask_) {

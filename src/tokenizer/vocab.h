@@ -74,6 +74,7 @@ class Vocab {
   Status finish(const std::string& subject);
 
   int32_t size() const { return static_cast<int32_t>(scores_.size()); }
+  size_t max_text_len() const { return max_len_; }
   bool contains(Token t) const { return t >= 0 && t < size(); }
   // Accessors take an id in [0, size()).
   std::string_view text(Token t) const {
@@ -85,7 +86,7 @@ class Vocab {
 
   // The id whose text is exactly `text`, or -1.
   Token find(std::string_view text) const {
-    if (slots_.empty()) return -1;
+    if (slots_.empty() || text.size() > max_len_) return -1;
     const uint64_t h = hash_bytes(text);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
@@ -105,6 +106,7 @@ class Vocab {
   };
   std::vector<Slot> slots_;  // power-of-two size, at most half full
   size_t mask_ = 0;
+  size_t max_len_ = 0;  // the longest text
   bool finished_ = false;
 };
 

@@ -122,6 +122,25 @@ TEST(SpmLlama2c, MergesByScoreLeftmostFirst) {
   EXPECT_EQ(tok->encode("", false), (Ids{}));
 }
 
+TEST(SpmBothFlavours, TiesGoToTheLeftmostPair) {
+  auto make = [](const std::string& space, bool llama2c) {
+    std::vector<Tok> v = small_vocab(space, llama2c);
+    v.resize(259);
+    for (const char* t : {"x", "y", "z"}) v.push_back({-5, t});  // 259..261
+    v.push_back({-1, "xy"});                                      // 262
+    v.push_back({-1, "yz"});                                      // 263
+    v.push_back({-9, space});                                     // 264
+    return v;
+  };
+  auto bin = bin_tokenizer(make(" ", true));
+  auto gg = must(gguf_tokenizer(spm_gguf_kv(make("\xe2\x96\x81", false))));
+  ASSERT_NE(bin, nullptr);
+  ASSERT_NE(gg, nullptr);
+  EXPECT_EQ(bin->encode("xyz", false), (Ids{264, 262, 261}));
+  EXPECT_EQ(gg->encode("xyz", false), (Ids{264, 262, 261}));
+  EXPECT_EQ(bin->encode("xyzxyz", false), (Ids{264, 262, 261, 262, 261}));
+}
+
 TEST(SpmLlama2c, PairsAtOrBelowMinus1e10NeverMerge) {
   auto tok = bin_tokenizer(small_vocab(" ", true));
   ASSERT_NE(tok, nullptr);
@@ -153,6 +172,29 @@ TEST(SpmLlamaCpp, SameMergesWithEscapedSpaces) {
   EXPECT_EQ(tok->piece(kByte0 + 'A'), "A");
   EXPECT_EQ(tok->piece(1), "<s>");
   EXPECT_EQ(tok->piece(9999), "");
+}
+
+// Merging runs separately between newlines only when no token can contain one.
+TEST(SpmLlamaCpp, NewlineInATokenStillMerges) {
+  std::vector<Tok> toks = small_vocab("\xe2\x96\x81", false);
+  auto plain = must(gguf_tokenizer(spm_gguf_kv(toks)));
+  toks.push_back({-0.1f, "a\n"});  // id 267
+  auto with_nl = must(gguf_tokenizer(spm_gguf_kv(toks)));
+  ASSERT_NE(plain, nullptr);
+  ASSERT_NE(with_nl, nullptr);
+  EXPECT_EQ(plain->encode("a\nb", false), (Ids{264, kByte0 + '\n', 261}));
+  EXPECT_EQ(with_nl->encode("a\nb", false), (Ids{259, 267, 261}));
+  EXPECT_EQ(with_nl->encode("x\na\nb\n", false), (Ids{259, kByte0 + 'x', kByte0 + '\n', 267, 261, kByte0 + '\n'}));
+}
+
+TEST(SpmLlama2c, ByteTokenTextsMergeAsRunCDoes) {
+  // run.c concatenates token texts, so "<0x0A>" + "b" can merge into a token "<0x0A>b".
+  std::vector<Tok> toks = small_vocab(" ", true);
+  toks.push_back({-0.1f, "<0x0A>b"});  // id 267
+  auto tok = bin_tokenizer(toks);
+  ASSERT_NE(tok, nullptr);
+  EXPECT_EQ(tok->encode("\nb", false), (Ids{259, 267}));
+  EXPECT_EQ(tok->encode("a\nb\nc", false), (Ids{264, 267, kByte0 + '\n', 262}));
 }
 
 TEST(SpmLlamaCpp, AddSpacePrefixKey) {
@@ -412,6 +454,13 @@ TEST(Bpe, MergesByRank) {
   EXPECT_EQ(tok->decode(tok->encode("hello world\n\xc3\xa9", false)), "hello world\n\xc3\xa9");
   // Invalid UTF-8 becomes U+FFFD (llama.cpp does the same).
   EXPECT_EQ(tok->decode(tok->encode("a\xff", false)), "a\xef\xbf\xbd");
+}
+
+TEST(Bpe, EqualRanksGoLeftmostFirst) {
+  auto tok = must(gguf_tokenizer(bpe_kv("gpt-2", {"aa"}, {"a a"})));
+  ASSERT_NE(tok, nullptr);
+  EXPECT_EQ(tok->encode("aaa", false), (Ids{256, 'a'}));
+  EXPECT_EQ(tok->encode("aaaaa", false), (Ids{256, 256, 'a'}));
 }
 
 TEST(Bpe, Llama3IgnoresMergesForWholeTokens) {

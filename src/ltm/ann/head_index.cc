@@ -1,5 +1,11 @@
 #include "ltm/ann/head_index.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -8,6 +14,7 @@
 #include <random>
 
 #include "base/check.h"
+#include "base/file.h"
 #include "ltm/ann/crc32c.h"
 #include "ltm/ann/distance.h"
 
@@ -305,57 +312,95 @@ void HeadIndex::search(const float* q, size_t n, int ef, HeadScratch* scratch, s
   out->assign(scratch->top.begin(), scratch->top.begin() + std::min(n, scratch->top.size()));
 }
 
-std::string HeadIndex::serialize_graph() const {
-  std::string out;
-  auto put = [&](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
+Status HeadIndex::write_graph(const std::string& path) const {
+  MNEMO_ASSIGN_OR_RETURN(auto w, AtomicFileWriter::create(path));
+  uint8_t header[20];
   const uint32_t n = size(), deg = uint32_t(degree_), np = uint32_t(pivots_.size());
-  put(kGraphMagic, 8);
-  put(&n, 4);
-  put(&deg, 4);
-  put(&np, 4);
-  put(adj_.data(), adj_.size() * 4);
-  put(pivots_.data(), pivots_.size() * 4);
-  const uint32_t crc = crc32c(out.data(), out.size());
-  put(&crc, 4);
-  return out;
+  std::memcpy(header, kGraphMagic, 8);
+  std::memcpy(header + 8, &n, 4);
+  std::memcpy(header + 12, &deg, 4);
+  std::memcpy(header + 16, &np, 4);
+  uint32_t crc = crc32c(header, sizeof header);
+  crc = crc32c_extend(crc, adj_.data(), adj_.size() * 4);
+  crc = crc32c_extend(crc, pivots_.data(), pivots_.size() * 4);
+  MNEMO_RETURN_IF_ERROR(w->write(header, sizeof header));
+  MNEMO_RETURN_IF_ERROR(w->write(adj_.data(), adj_.size() * 4));
+  MNEMO_RETURN_IF_ERROR(w->write(pivots_.data(), pivots_.size() * 4));
+  MNEMO_RETURN_IF_ERROR(w->write(&crc, 4));
+  return w->commit();
 }
 
-Status HeadIndex::deserialize_graph(std::span<const uint8_t> b, const std::string& what) {
-  if (b.size() < 24) return corrupt(what + ": expected a graph header, found " + std::to_string(b.size()) + " bytes");
-  if (std::memcmp(b.data(), kGraphMagic, 8) != 0) return corrupt(what + ": expected magic MNHGRPH1");
+Status HeadIndex::read_graph(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return not_found(path + ": cannot open: " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  auto read_at = [&](void* dst, size_t bytes, uint64_t off) -> bool {
+    size_t done = 0;
+    while (done < bytes) {
+      ssize_t r = ::pread(fd, static_cast<uint8_t*>(dst) + done, bytes - done, off_t(off + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
+      done += size_t(r);
+    }
+    return true;
+  };
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return io_error(path + ": cannot stat");
+  uint8_t header[20];
+  if (!read_at(header, sizeof header, 0)) return corrupt(path + ": expected a 20-byte header, found a shorter file");
+  if (std::memcmp(header, kGraphMagic, 8) != 0) return corrupt(path + ": expected magic MNHGRPH1");
   uint32_t n, deg, np, crc;
-  std::memcpy(&n, b.data() + 8, 4);
-  std::memcpy(&deg, b.data() + 12, 4);
-  std::memcpy(&np, b.data() + 16, 4);
+  std::memcpy(&n, header + 8, 4);
+  std::memcpy(&deg, header + 12, 4);
+  std::memcpy(&np, header + 16, 4);
   if (n != size() || deg != uint32_t(degree_)) {
-    return corrupt(what + ": expected " + std::to_string(size()) + " nodes of degree " + std::to_string(degree_) +
+    return corrupt(path + ": expected " + std::to_string(size()) + " nodes of degree " + std::to_string(degree_) +
                    ", found " + std::to_string(n) + " of degree " + std::to_string(deg));
   }
-  const size_t need = 20 + size_t(n) * (deg + 1) * 4 + size_t(np) * 4 + 4;
-  if (b.size() != need) {
-    return corrupt(what + ": expected " + std::to_string(need) + " bytes, found " + std::to_string(b.size()));
+  const uint64_t adj_words = uint64_t(n) * (deg + 1);
+  const uint64_t need = 20 + adj_words * 4 + uint64_t(np) * 4 + 4;
+  if (uint64_t(st.st_size) != need) {
+    return corrupt(path + ": expected " + std::to_string(need) + " bytes, found " + std::to_string(st.st_size));
   }
-  std::memcpy(&crc, b.data() + need - 4, 4);
-  if (crc32c(b.data(), need - 4) != crc) return corrupt(what + ": checksum mismatch (file damaged)");
-  std::vector<uint32_t> adj(size_t(n) * (deg + 1));
-  std::memcpy(adj.data(), b.data() + 20, adj.size() * 4);
+  std::vector<uint32_t> adj(adj_words);
   std::vector<uint32_t> piv(np);
-  std::memcpy(piv.data(), b.data() + 20 + adj.size() * 4, size_t(np) * 4);
+  if (!read_at(adj.data(), adj_words * 4, 20) || !read_at(piv.data(), size_t(np) * 4, 20 + adj_words * 4) ||
+      !read_at(&crc, 4, need - 4)) {
+    return io_error(path + ": read failed");
+  }
+  uint32_t c = crc32c(header, sizeof header);
+  c = crc32c_extend(c, adj.data(), adj.size() * 4);
+  c = crc32c_extend(c, piv.data(), piv.size() * 4);
+  if (c != crc) return corrupt(path + ": checksum mismatch (file damaged)");
   for (uint32_t i = 0; i < n; ++i) {
     const uint32_t* l = adj.data() + size_t(i) * (deg + 1);
-    if (l[0] > deg) return corrupt(what + ": node " + std::to_string(i) + " has more than " + std::to_string(deg) + " edges");
+    if (l[0] > deg) return corrupt(path + ": node " + std::to_string(i) + " has more than " + std::to_string(deg) + " edges");
     for (uint32_t j = 0; j < l[0]; ++j) {
-      if (l[1 + j] >= n) return corrupt(what + ": node " + std::to_string(i) + " links to missing node");
+      if (l[1 + j] >= n) return corrupt(path + ": node " + std::to_string(i) + " links to a missing node");
     }
   }
   for (uint32_t p : piv) {
-    if (p >= n) return corrupt(what + ": pivot beyond the node count");
+    if (p >= n) return corrupt(path + ": a pivot beyond the node count");
   }
   adj_ = std::move(adj);
   pivots_ = std::move(piv);
   pivots_alive_at_refresh_ = n_alive_;
   graph_built_ = true;
   return Status::ok();
+}
+
+void HeadIndex::load(std::vector<float>&& centroids, std::vector<uint8_t>&& alive) {
+  MNEMO_CHECK(centroids.size() == alive.size() * size_t(dim_));
+  centroids_ = std::move(centroids);
+  alive_ = std::move(alive);
+  n_alive_ = 0;
+  for (uint8_t a : alive_) n_alive_ += a != 0;
+  adj_.assign(alive_.size() * size_t(degree_ + 1), 0);
+  pivots_.clear();
+  graph_built_ = false;
 }
 
 }  // namespace mnemo::ltm::ann

@@ -54,8 +54,10 @@ class HeadIndex {
   void build(const float* vecs, size_t n, ThreadPool* pool);
   // Appends a head (alive) linked into the graph; returns its id (== previous size()).
   uint32_t add(const float* v);
-  // Appends a head without linking it (loading a saved index; alive as given).
+  // Appends a head without linking it (alive as given).
   void append_unlinked(const float* v, bool alive);
+  // Replaces everything by these heads, unlinked (loading a saved index; takes the vectors).
+  void load(std::vector<float>&& centroids, std::vector<uint8_t>&& alive);
   void kill(uint32_t i);
   // Rebuilds the graph over the live heads (dead ones keep their centroid but lose all edges).
   void rebuild(ThreadPool* pool);
@@ -67,9 +69,11 @@ class HeadIndex {
   // Every live head, nearest first.
   void search_exhaustive(const float* q, std::vector<std::pair<float, uint32_t>>* out) const;
 
-  // Graph serialisation (adjacency and pivots; centroids and liveness are stored by the owner).
-  std::string serialize_graph() const;
-  Status deserialize_graph(std::span<const uint8_t> bytes, const std::string& what);
+  // The graph file (adjacency and pivots; centroids and liveness are stored by the owner):
+  // "MNHGRPH1", u32 nodes, u32 degree, u32 pivots, u32 adjacency[nodes][degree+1], u32 pivots[],
+  // u32 CRC-32C. Written atomically; read straight into place (no second copy in RAM).
+  Status write_graph(const std::string& path) const;
+  Status read_graph(const std::string& path);
   bool has_graph() const { return graph_built_; }
   uint64_t ram_bytes() const;
 

@@ -92,8 +92,10 @@ void update_penalty(const std::vector<uint32_t>& counts, size_t n, double mean_d
                     std::vector<float>* penalty) {
   const int k = static_cast<int>(counts.size());
   const double target = double(n) / k;
+  // Damped (half old, half new) so that sizes settle instead of oscillating between iterations.
   for (int j = 0; j < k; ++j) {
-    (*penalty)[j] = lambda == 0.0f ? 0.0f : static_cast<float>(lambda * mean_d * (counts[j] / target - 1.0));
+    const float fresh = lambda == 0.0f ? 0.0f : static_cast<float>(lambda * mean_d * (counts[j] / target - 1.0));
+    (*penalty)[j] = 0.5f * (*penalty)[j] + fresh;
   }
 }
 

@@ -190,22 +190,29 @@ Status SpannIndex::load_centroids(const Meta& meta) {
   if (uint64_t(st.st_size) > kCentHeader + bytes && ::ftruncate(cent_fd_, off_t(kCentHeader + bytes)) != 0) {
     return io_error(cpath + ": cannot truncate: " + errno_text());
   }
-  for (uint64_t i = 0; i < n; ++i) {
-    if (!std::isfinite(c[i * dim_])) return corrupt(cpath + ": a centroid is not finite");
-    head_.append_unlinked(c.data() + i * size_t(dim_), (meta.lists[i].flags & kListAlive) != 0);
-  }
+  std::vector<uint8_t> alive(n);
+  for (uint64_t i = 0; i < n; ++i) alive[i] = (meta.lists[i].flags & kListAlive) != 0 ? 1 : 0;
+  head_.load(std::move(c), std::move(alive));
   centroids_on_disk_ = uint32_t(n);
   return Status::ok();
 }
 
-Expected<std::unique_ptr<SpannIndex>> SpannIndex::open(const std::string& dir, const SpannParams& params) {
+Expected<std::unique_ptr<SpannIndex>> SpannIndex::open(const std::string& dir, const SpannOpenOptions& opts) {
   const std::string mpath = dir + "/spann.meta";
   if (!file_exists(mpath)) return not_found(mpath + ": no index here (no such file)");
   // Lock before reading so that a concurrent writer cannot commit under us.
-  SpannParams p = params;
+  SpannParams p;
+  p.direct_io = opts.direct_io;
+  p.verify_checksums = opts.verify_checksums;
+  p.pending_budget_bytes = opts.pending_budget_bytes;
   std::unique_ptr<SpannIndex> probe(new SpannIndex(dir, 1, p));
   MNEMO_RETURN_IF_ERROR(probe->lock_dir());
-  MNEMO_ASSIGN_OR_RETURN(Meta meta, read_meta(mpath));
+  IdMap ids;
+  MNEMO_ASSIGN_OR_RETURN(Meta meta, read_meta(mpath, [&ids](const IdRecord& r) -> Status {
+                           if (ids.find(r.id) != nullptr) return corrupt("id " + std::to_string(r.id) + " appears twice");
+                           ids.put(r.id, IdEntry{r.version, r.home});
+                           return Status::ok();
+                         }));
   const StoredParams& sp = meta.h.params;
   p.leaf_size = sp.leaf_size;
   p.kmeans_branching = int(sp.branching);
@@ -217,6 +224,9 @@ Expected<std::unique_ptr<SpannIndex>> SpannIndex::open(const std::string& dir, c
   p.head.degree = int(sp.degree);
   p.head.ef_construction = int(sp.ef_construction);
   p.head.n_pivots = int(sp.n_pivots);
+  p.max_probes = opts.max_probes > 0 ? opts.max_probes : int(sp.max_probes);
+  p.prune_epsilon = opts.prune_epsilon > 0 ? opts.prune_epsilon : sp.prune_epsilon;
+  p.head_ef = opts.head_ef > 0 ? opts.head_ef : int(sp.head_ef);
   MNEMO_RETURN_IF_ERROR(check_params(int(meta.h.dim), p).with_context(mpath));
   std::unique_ptr<SpannIndex> index(new SpannIndex(dir, int(meta.h.dim), p));
   index->lock_fd_ = probe->lock_fd_;
@@ -244,24 +254,14 @@ Expected<std::unique_ptr<SpannIndex>> SpannIndex::open(const std::string& dir, c
     if (r.pages != 0) used.push_back(Extent{r.page, r.pages});
   }
   index->alloc_.rebuild(1, std::move(used));
-  index->ids_.reserve(meta.ids.size());
-  for (const IdRecord& r : meta.ids) {
-    if (index->ids_.find(r.id) != nullptr) return corrupt(mpath + ": id " + std::to_string(r.id) + " appears twice");
-    index->ids_.put(r.id, IdEntry{r.version, r.home});
-  }
+  index->ids_ = std::move(ids);
   // The head graph is derived data: rebuilt when its file is missing or damaged.
   bool graph_ok = false;
   if (index->graph_generation_ != 0) {
     const std::string gpath = dir + "/" + graph_name(index->graph_generation_);
-    auto bytes = read_file(gpath);
-    if (bytes.has_value()) {
-      Status s = index->head_.deserialize_graph(
-          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()), gpath);
-      graph_ok = s.is_ok();
-      if (!graph_ok) MNEMO_LOG_WARN("%s; rebuilding the head graph", s.message().c_str());
-    } else {
-      MNEMO_LOG_WARN("%s; rebuilding the head graph", bytes.status().message().c_str());
-    }
+    Status s = index->head_.read_graph(gpath);
+    graph_ok = s.is_ok();
+    if (!graph_ok) MNEMO_LOG_WARN("%s; rebuilding the head graph", s.message().c_str());
   }
   if (!graph_ok) {
     index->head_.rebuild(nullptr);
@@ -542,7 +542,7 @@ Status SpannIndex::commit() {
   uint64_t graph_gen = graph_generation_;
   if (graph_dirty_ || graph_gen == 0) {
     graph_gen = gen;
-    MNEMO_RETURN_IF_ERROR(write_file_atomic(dir_ + "/" + graph_name(graph_gen), head_.serialize_graph()));
+    MNEMO_RETURN_IF_ERROR(head_.write_graph(dir_ + "/" + graph_name(graph_gen)));
   }
   Meta m;
   MetaHeader& h = m.h;
@@ -563,10 +563,14 @@ Status SpannIndex::commit() {
     const ListInfo& l = lists_[i];
     m.lists[i] = ListRecord{l.page, l.pages, l.count, l.crc, l.alive ? kListAlive : 0u};
   }
-  m.ids.reserve(ids_.size());
-  ids_.for_each([&](uint64_t id, const IdEntry& e) { m.ids.push_back(IdRecord{id, e.version, e.home}); });
-  std::sort(m.ids.begin(), m.ids.end(), [](const IdRecord& a, const IdRecord& b) { return a.id < b.id; });
-  MNEMO_RETURN_IF_ERROR(write_meta(dir_ + "/spann.meta", m));
+  MNEMO_RETURN_IF_ERROR(write_meta(dir_ + "/spann.meta", m, [this](const IdSink& sink) -> Status {
+    Status st;
+    ids_.for_each_while([&](uint64_t id, const IdEntry& e) {
+      st = sink(IdRecord{id, e.version, e.home});
+      return st.is_ok();
+    });
+    return st;
+  }));
   // Committed: what the old metadata referenced and the new one does not is free now.
   const uint64_t old_graph = graph_generation_;
   generation_ = gen;

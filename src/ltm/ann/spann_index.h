@@ -90,6 +90,23 @@ struct SpannStats {
   bool async_io = false;
 };
 
+// Run-time settings for open(); the structure (and the search defaults) come from the metadata.
+struct SpannOpenOptions {
+  bool direct_io = true;
+  bool verify_checksums = true;
+  size_t pending_budget_bytes = 32u << 20;
+  int max_probes = 0;        // 0 = as stored
+  float prune_epsilon = 0;   // 0 = as stored
+  int head_ef = 0;           // 0 = as stored
+};
+
+// What the last search did (cheap: no locks, no system calls).
+struct SpannQueryStats {
+  uint64_t vectors_scanned = 0;  // posting entries whose distance was computed (replicas included)
+  uint64_t reads_4k = 0;         // 4 KiB pages read from disk
+  uint64_t lists_probed = 0;
+};
+
 class SpannIndex final : public VectorIndex {
  public:
   // An empty index in `dir` (created if needed; must not hold an index). It grows by add().
@@ -98,9 +115,9 @@ class SpannIndex final : public VectorIndex {
   static Expected<std::unique_ptr<SpannIndex>> build(const std::string& dir, int dim, const SpannParams& params,
                                                      const float* vectors, const uint64_t* ids, size_t n,
                                                      uint64_t seq, ThreadPool* pool);
-  // Opens a committed index. Build parameters come from the metadata; the I/O and search fields of
-  // `params` apply. kNotFound when there is none, kCorrupt when a file is damaged.
-  static Expected<std::unique_ptr<SpannIndex>> open(const std::string& dir, const SpannParams& params = {});
+  // Opens a committed index. kNotFound when there is none, kCorrupt when a file is damaged, kIoError
+  // when another process has it open.
+  static Expected<std::unique_ptr<SpannIndex>> open(const std::string& dir, const SpannOpenOptions& opts = {});
   // Removes the index files of `dir` (not the directory).
   static Status destroy(const std::string& dir);
 
@@ -118,6 +135,10 @@ class SpannIndex final : public VectorIndex {
   IndexStats stats() const override;
 
   SpannStats spann_stats() const;
+  SpannQueryStats last_query() const {
+    return {last_scanned_.load(std::memory_order_relaxed), last_reads_.load(std::memory_order_relaxed),
+            last_probed_.load(std::memory_order_relaxed)};
+  }
   bool contains(uint64_t id) const;
   // Rewrites every list holding stale entries (deleted or moved vectors) and drops empty lists.
   Status compact();

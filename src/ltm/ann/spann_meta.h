@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -57,14 +58,17 @@ struct MetaHeader {
 struct Meta {
   MetaHeader h;
   std::vector<ListRecord> lists;
-  std::vector<IdRecord> ids;
 };
 
-// Serialises and writes `meta` atomically to `path`.
-Status write_meta(const std::string& path, const Meta& meta);
-// Reads and validates (magic, version, sizes, checksum, extents inside `file_pages`, no two
-// extents overlapping, homes naming live lists). kNotFound when absent, kCorrupt when damaged.
-Expected<Meta> read_meta(const std::string& path);
+// Writes the metadata atomically to `path`; `ids(sink)` must call sink once per live id. Streams
+// (no copy of the id map in RAM).
+using IdSink = std::function<Status(const IdRecord&)>;
+Status write_meta(const std::string& path, const Meta& meta, const std::function<Status(const IdSink&)>& ids);
+// Reads and validates (magic, version, sizes, checksum, no two extents overlapping, homes naming
+// live lists), streaming the ids to `on_id` (which may reject one with an error). Nothing read may
+// be trusted unless it returns ok: the checksum is checked at the end. kNotFound when absent,
+// kCorrupt when damaged.
+Expected<Meta> read_meta(const std::string& path, const IdSink& on_id);
 // Checks the directory against the posting file size (pages). kCorrupt when an extent lies beyond it.
 Status check_extents(const Meta& meta, uint64_t file_pages, const std::string& postings_path);
 

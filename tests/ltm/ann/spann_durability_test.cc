@@ -77,13 +77,13 @@ void truncate_to(const std::string& path, size_t size) { ASSERT_EQ(::truncate(pa
 TEST(SpannDurability, RoundTripKeepsAnswersAndState) {
   const std::string dir = mnemo::test::temp_dir();
   auto data = test::gaussian_mixture(4000, kDim, 20, 0.5f, mnemo::test::test_seed());
-  auto ids = test::iota_ids(3000, 10);
+  auto ids = test::iota_ids(1000, 10);
   std::vector<std::vector<uint64_t>> before;
   {
-    auto ix = SpannIndex::build(dir, kDim, params(), data.data(), ids.data(), 3000, 7, nullptr);
+    auto ix = SpannIndex::build(dir, kDim, params(), data.data(), ids.data(), 1000, 7, nullptr);
     ASSERT_TRUE(ix.has_value()) << ix.status().message();
-    // Inserts (some splitting), deletes and an update on top of the build.
-    for (size_t i = 3000; i < 4000; ++i) ASSERT_TRUE((*ix)->add(10 + i, row(data, i), 8 + i).is_ok());
+    // Inserts (with splits), deletes and an update on top of the build.
+    for (size_t i = 1000; i < 4000; ++i) ASSERT_TRUE((*ix)->add(10 + i, row(data, i), 8 + i).is_ok());
     for (uint64_t id = 10; id < 500; id += 4) ASSERT_TRUE((*ix)->remove(id, 5000 + id).is_ok());
     ASSERT_TRUE((*ix)->add(11, row(data, 3999), 6000).is_ok());
     ASSERT_TRUE((*ix)->flush().is_ok());
