@@ -9,7 +9,8 @@
 # whole and as truncated prefixes. Crash inputs go to build/fuzz/artifacts/<target>/.
 # Prints one summary line per target; exits non-zero if any target crashed, leaked, timed out or
 # ran out of memory. Environment: MNEMO_FUZZ_RSS_MB (default 2048), MNEMO_FUZZ_MAX_LEN (default
-# 2 MiB: the largest seed whole), MNEMO_FUZZ_TARGETS (names to run; default all).
+# 2 MiB: the largest seed whole), MNEMO_FUZZ_TARGETS (names to run; default all),
+# MNEMO_FUZZ_BIN_DIR (default build/fuzz/fuzz).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
   echo "usage: scripts/fuzz.sh [SECONDS]" >&2
   exit 2
 fi
-bin_dir=build/fuzz/fuzz
+bin_dir="${MNEMO_FUZZ_BIN_DIR:-build/fuzz/fuzz}"
 data="${MNEMO_DATA:-$(cd .. && pwd)/shared/data}"
 rss_mb="${MNEMO_FUZZ_RSS_MB:-2048}"
 max_len="${MNEMO_FUZZ_MAX_LEN:-2097152}"
@@ -84,8 +85,8 @@ for target in "${targets[@]}"; do
   rc=$?
   set -e
   elapsed=$(( $(date +%s) - start ))
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -E '^#[0-9]+' "$log" | grep -o 'cov: [0-9]* ft: [0-9]*' | tail -1)
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+  cov=$({ grep -E '^#[0-9]+' "$log" || true; } | { grep -o 'cov: [0-9]* ft: [0-9]*' || true; } | tail -1)
   units=$(find "$corpus" -type f | wc -l)
   if [ "$rc" -eq 0 ]; then
     echo "$target: ok, ${elapsed} s, ${execs:-?} execs, ${cov:-cov: ?}, corpus ${units} files"

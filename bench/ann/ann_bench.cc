@@ -6,7 +6,8 @@
 //   build/ann/bench/ann/mnemo_ann_bench run --set mixture --n 1000000 --nq 1000 --memcg 1
 //   build/ann/bench/ann/mnemo_ann_bench run --set gauss   --n 1000000 --nq 1000 --memcg 1
 //
-// `run` prepares the data under --work (default build/ann/bench: generated vectors, exact ground
+// `run` prepares the data under --work (default: data/ beside the binary, i.e. in the build
+// directory: generated vectors, exact ground
 // truth computed by brute force on --threads threads and cached), then builds and searches each
 // method in its own child process, so that VmHWM is per index and per phase. Builds are reused
 // when their index exists (--rebuild 1 forces them). Search is one query at a time on one thread;
@@ -310,7 +311,17 @@ std::string cell(const MethodResult& m, double target) {
 
 int cmd_run(const Args& a) {
   const std::string set = a.str("set", "siftsmall");
-  const std::string work = a.str("work", "build/ann/bench");
+  // Data, ground truth and indexes live beside the binary (under the build directory) by default.
+  std::string self_dir = "/proc/self/exe";
+  {
+    char buf[4096];
+    const ssize_t len = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (len > 0) {
+      self_dir.assign(buf, size_t(len));
+      self_dir = self_dir.substr(0, self_dir.find_last_of('/'));
+    }
+  }
+  const std::string work = a.str("work", self_dir + "/data");
   const int threads = int(a.num("threads", 2));
   ::mkdir(work.c_str(), 0755);
   std::string base, query, gt, dir;

@@ -15,6 +15,7 @@ int build_spann(const Args& a) {
   ltm::ann::SpannParams p;
   p.leaf_size = size_t(a.num("spann-leaf", long(p.leaf_size)));
   p.closure_epsilon = float(a.real("spann-closure-eps", p.closure_epsilon));
+  p.rng_factor = float(a.real("spann-rng", p.rng_factor));
   p.replica_limit = int(a.num("spann-replicas", p.replica_limit));
   p.posting_limit = int(a.num("spann-posting-limit", p.posting_limit));
   p.kmeans_branching = int(a.num("spann-branching", p.kmeans_branching));
@@ -38,6 +39,7 @@ int build_spann(const Args& a) {
             {"lists", st.n_lists},
             {"records_per_vector", double(st.n_records) / double(base.n)},
             {"params", "leaf " + std::to_string(p.leaf_size) + ", closure eps " + std::to_string(p.closure_epsilon).substr(0, 4) +
+                           ", RNG factor " + std::to_string(p.rng_factor).substr(0, 4) +
                            ", replicas <= " + std::to_string(p.replica_limit) + ", list <= " +
                            std::to_string(p.posting_limit) + ", prune eps " + std::to_string(p.prune_epsilon).substr(0, 4) +
                            ", " + ltm::ann::distance_target_name()}});

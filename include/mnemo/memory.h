@@ -265,6 +265,12 @@ class MemoryService {
 // MemoryBank retention R = exp(-t / (k * S)) for t = now - last_access (in days, >= 0).
 double retention(double strength, int64_t last_access_ms, int64_t now_ms, double k_days);
 
+// The JSON shapes of the HTTP API (mem0-like; ids as decimal strings), for tools' --json output.
+std::string to_json_string(const MemoryRecord& m);
+std::string to_json_string(const SearchHit& h);
+std::string to_json_string(const HistoryEntry& h);
+std::string to_json_string(const AddResult& r);
+
 // ---- HTTP (mem0-shaped JSON under /v1/memories) --------------------------------------------
 
 struct HttpOptions {

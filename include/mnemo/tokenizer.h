@@ -82,6 +82,7 @@ class Tokenizer {
   virtual Token bos() const = 0;  // -1 when absent
   virtual Token eos() const = 0;  // -1 when absent
   virtual Token unk() const = 0;  // -1 when absent
+  virtual Token pad() const = 0;  // -1 when absent (GGUF tokenizer.ggml.padding_token_id)
   virtual bool add_bos_by_default() const = 0;
   virtual bool add_eos_by_default() const = 0;
 };

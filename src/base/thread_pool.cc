@@ -67,6 +67,23 @@ void ThreadPool::dispatch(Thunk thunk, void* ctx) {
   }
 }
 
+void ThreadPool::barrier() {
+  if (n_threads_ == 1) return;
+  const uint32_t round = barrier_round_.load(std::memory_order_acquire);
+  if (barrier_count_.fetch_add(1, std::memory_order_acq_rel) == n_threads_ - 1) {
+    barrier_count_.store(0, std::memory_order_relaxed);
+    barrier_round_.store(round + 1, std::memory_order_release);
+    return;
+  }
+  for (int spins = 0; barrier_round_.load(std::memory_order_acquire) == round; ++spins) {
+    if (spins < kWaitSpins) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
 void ThreadPool::worker_main(int ith) {
   uint64_t seen = 0;
   for (;;) {

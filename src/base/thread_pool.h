@@ -5,6 +5,11 @@
 // allocated per job. Work splits are static and depend only on the thread count, so results that
 // are computed per output element are identical at any thread count.
 //
+// A job may run several phases separated by barrier() (every thread of the job calls it the
+// same number of times), so that a whole forward pass is one job: the workers are woken once per
+// pass, not once per operation. Waits spin briefly with `pause`, then yield the core (the pool may
+// share cores with other processes), then sleep on a condition variable between jobs.
+//
 // Thread-safety: one job at a time; run() must not be called concurrently or from inside a job.
 #pragma once
 
@@ -38,6 +43,10 @@ class ThreadPool {
     dispatch(thunk, &fn);
   }
 
+  // Inside a job: returns once every thread of the job has reached this barrier. A no-op with one
+  // thread. Memory written before the barrier by any thread is visible after it to all.
+  void barrier();
+
   // Splits [0, n) into contiguous ranges, one per thread, aligned to `grain` elements:
   // fn(begin, end) per thread with a non-empty range.
   template <typename Fn>
@@ -67,6 +76,9 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<int> sleepers_{0};
+  // barrier(): arrivals in the current round, and the round number (bumped by the last arrival).
+  alignas(64) std::atomic<int> barrier_count_{0};
+  alignas(64) std::atomic<uint32_t> barrier_round_{0};
 };
 
 }  // namespace mnemo

@@ -33,14 +33,71 @@ const char* active_target();
 void dequantize_row(DType type, const void* src, float* dst, int64_t n);
 
 // ---------------------------------------------------------------------------------------------
-// Matrix products
+// 8-bit activations ("Q8 rows") for integer dot products with quantized weights.
+//
+// A row of n floats (n % kQ8Block == 0) is stored in blocks of 32 as, per block b:
+//   d[b]  = max_i |x_i| / 127                      (f32)
+//   q_i   = round-half-even(x_i * (1 / d[b]))      (int8 in [-127, 127])
+//   s[b]  = d[b] * sum_i q_i                       (f32; for the offsets of Q4_K's minimums)
+//   p8[j] = 8 * (q_2j + q_2j+1), j in [0, 16)      (int16; for the -8 / -32 offsets of Q4_0, Q6_K)
+// A block whose max |x| is 0, or so small (< 127 * 2^-128) that 1/d overflows, has d = 0 and q = 0;
+// a block holding an infinity or NaN has q = 0 and a non-finite d, so products with it are NaN.
+// Layout of one row (q8_row_bytes(n) bytes, 64-byte aligned when the buffer is):
+//   int8 qs[n] | int16 p8[n/2] | float d[n/32] | float s[n/32] | padding to a multiple of 64 bytes.
+// The arithmetic is the same on every target, so quantize_q8 is bit-identical to quantize_q8_ref.
+constexpr int64_t kQ8Block = 32;
+size_t q8_row_bytes(int64_t n);
+void quantize_q8(const float* x, int64_t n, void* dst);
 
-// Bytes of workspace that matmul() needs for W's type and up to `max_tokens` input rows of
-// length n (quantized activations for integer dot products, dequantized tiles, ...).
-size_t matmul_work_size(DType type, int64_t n, int64_t max_tokens);
+// ---------------------------------------------------------------------------------------------
+// Matrix products
+//
+// Y[t, r] = sum_i W[r, i] X[t, i] for tokens t in [0, T) and rows r of W. The kernel depends on
+// W.type and T:
+// - T <= kGemvMaxTokens (decode): matrix-vector products streaming W once. F32, F16 and BF16
+//   weights are converted in registers and dotted with the f32 activations. Q8_0, Q4_0, Q4_K and
+//   Q6_K weights are dotted in int8/int32 with Q8 rows of the activations (integer products per
+//   32-element block are exact; each block's sum is scaled by d_w * d_x in f32), as llama.cpp
+//   does. Other quantized types are dequantized in chunks and dotted in f32.
+// - T > kGemvMaxTokens (prefill): a blocked GEMM. Panels of W rows are dequantized to f32 once per
+//   call and reused by every token; a register tile of 4 rows x 3 tokens accumulates f32 products.
+// The f32 dot of one (row, token) pair has one fixed order, shared by the GEMV and the GEMM: one
+// vector accumulator of the target's f32 lane count N over i in steps of N with fused
+// multiply-adds, its lanes summed by SumOfLanes, then the n % N tail added in index order. So for
+// F32/F16/BF16 (and the chunk-dequantized types) decode and prefill give bit-identical results;
+// for Q8_0/Q4_0/Q4_K/Q6_K the decode path differs from the prefill path by the activation
+// quantization only.
+constexpr int64_t kGemvMaxTokens = 4;
+
+// Whether matmul with weights of `type` and T tokens reads Q8 activations (MatmulArgs::xq).
+bool matmul_uses_q8(DType type, int64_t T);
+
+struct MatmulArgs {
+  int64_t T = 1;                  // tokens
+  const float* x = nullptr;       // (T, n) f32, row stride ldx; needed unless matmul_uses_q8
+  int64_t ldx = 0;
+  const void* xq = nullptr;       // T Q8 rows of q8_row_bytes(n), row stride ldq bytes; needed when
+  int64_t ldq = 0;                // matmul_uses_q8
+  float* y = nullptr;             // (T, m) f32, row stride ldy
+  int64_t ldy = 0;
+  bool accumulate = false;        // y += W x (one f32 add per element) instead of y = W x
+};
+
+// Bytes of per-thread scratch that matmul_rows needs (a dequantized panel for the GEMM).
+size_t matmul_thread_work_size(DType type, int64_t n, int64_t T);
+
+// Rows [r0, r1) of the product, on the calling thread. `thread_work` holds
+// matmul_thread_work_size(W.type, n, T) bytes (64-byte aligned) used by this thread alone.
+void matmul_rows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, void* thread_work);
+
+// Bytes of workspace that matmul() needs for W's type, up to `max_tokens` input rows of length n
+// and `n_threads` threads: the Q8 rows of the input plus each thread's scratch.
+size_t matmul_work_size(DType type, int64_t n, int64_t max_tokens, int n_threads = 1);
 
 // Y[t, 0..m) = W X[t, 0..n) for t in [0, T): X is T x n row-major f32, Y is T x m row-major f32.
-// T == 1 is the decode case (matrix-vector). W.ne = {n, m}.
+// T == 1 is the decode case (matrix-vector). W.ne = {n, m}. Quantizes X into `work` when needed,
+// then splits the rows statically over the pool. work_size >= matmul_work_size(W.type, n, T,
+// pool.size()).
 void matmul(const TensorView& W, const float* X, int64_t T, float* Y, void* work, size_t work_size,
             ThreadPool& pool);
 
@@ -52,6 +109,10 @@ void get_row(const TensorView& E, int64_t r, float* out);
 
 // y = x / sqrt(mean(x^2) + eps) * w   (RMSNorm, Zhang & Sennrich 2019). y may alias x.
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y);
+
+// RMSNorm fused with activation quantization: y (if not null) as rmsnorm(), and q (if not null)
+// the Q8 row of y (n % kQ8Block == 0), bit-identical to quantize_q8(rmsnorm(x)).
+void rmsnorm_q8(const float* x, const float* w, float eps, int64_t n, float* y, void* q);
 
 // x = x + y
 void add(float* x, const float* y, int64_t n);
@@ -79,6 +140,13 @@ struct RopeParams {
 };
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const RopeParams& p);
 
+// A table of the rotation of every position in [0, n_pos): n_pos * n_rot floats, position p's
+// cos[0..n_rot/2) then sin[0..n_rot/2) at table + p * n_rot, the same values rope() computes.
+// rope_with_table() then rotates exactly as rope() does, without computing angles.
+void rope_table(const RopeParams& p, int64_t n_pos, float* table);
+void rope_with_table(float* x, int64_t n_heads, int64_t head_dim, const float* table_row,
+                     const RopeParams& p);
+
 // ---------------------------------------------------------------------------------------------
 // Causal self-attention with online softmax, for T new query tokens at positions pos0..pos0+T-1.
 //
@@ -88,8 +156,13 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const RopePa
 // out: T x (n_head * head_dim). Query head h reads KV head h / (n_head / n_head_kv) (GQA/MQA).
 // Token t attends to positions 0..pos0+t. scale is usually 1/sqrt(head_dim).
 // head_dim <= kAttentionMaxHeadDim (the accumulator lives on the stack); n_head % n_head_kv == 0.
-// Work is split statically over the T * n_head (token, head) pairs.
+// Work items are tiles of queries that read the same K/V rows (prefill: kAttentionQueryTile
+// consecutive tokens of a head; decode: the query heads of one KV head), split statically; a
+// tile reads each K/V row once for all its queries. Every query's arithmetic is the same
+// whatever tile it falls in, so a token's output is bit-identical whether it is evaluated alone
+// (decode) or in any batch (prefill).
 constexpr int64_t kAttentionMaxHeadDim = 256;
+constexpr int64_t kAttentionQueryTile = 4;
 struct AttentionShape {
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
@@ -97,5 +170,20 @@ struct AttentionShape {
 };
 void attention(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V, int64_t kv_stride,
                const AttentionShape& shape, float scale, float* out, ThreadPool& pool);
+
+// The work of attention() on the calling thread: items part, part + n_parts, ... (round-robin, so
+// that the long rows of a causal prefill's late tokens spread over the threads). Calling it for
+// every part in [0, n_parts) computes the whole output; attention_items() is the item count.
+int64_t attention_items(int64_t T, const AttentionShape& shape);
+void attention_part(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V, int64_t kv_stride,
+                    const AttentionShape& shape, float scale, float* out, int part, int n_parts);
+
+// ---------------------------------------------------------------------------------------------
+// Memory bandwidth
+
+// Reads bytes [0, n) of p (64-byte aligned, n % 256 == 0) with wide loads into several independent
+// accumulators and returns a value that depends on every byte (so the reads are not optimised
+// away). A measure of read bandwidth when p is far larger than the caches.
+uint64_t read_bytes(const void* p, size_t n);
 
 }  // namespace mnemo::kernels

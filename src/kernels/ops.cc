@@ -9,6 +9,7 @@
 #include "hwy/highway.h"
 #include "kernels/attention-inl.h"
 #include "kernels/ops-inl.h"
+#include "kernels/q8-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace mnemo::kernels::HWY_NAMESPACE {
@@ -17,6 +18,15 @@ void RmsNormImpl(const float* x, const float* w, float eps, int64_t n, float* y)
   RmsNormF32(x, w, eps, n, y);
 }
 void AddImpl(float* x, const float* y, int64_t n) { AddF32(x, y, n); }
+// As RmsNormF32, then the Q8 row of the result (the f32 values are the same).
+void RmsNormQ8Impl(const float* x, const float* w, float eps, int64_t n, float* y, void* q) {
+  if (q == nullptr) return RmsNormF32(x, w, eps, n, y);
+  const float ss = DotF32(x, x, n);
+  const float scale =
+      static_cast<float>(1.0 / std::sqrt(static_cast<double>(ss) / static_cast<double>(n) +
+                                         static_cast<double>(eps)));
+  q8::QuantizeRow(x, w, scale, n, y, q);
+}
 void SwigluImpl(const float* gate, const float* up, int64_t n, float* out) {
   SwigluF32(gate, up, n, out);
 }
@@ -26,17 +36,31 @@ void RopeImpl(float* x, int64_t n_heads, int64_t head_dim, int64_t half, bool ne
   RopeF32(x, n_heads, head_dim, half, neox, c, s);
 }
 
-// Items [i0, i1) of the (token, head) pairs, item = t * n_head + h.
-void AttentionItemsImpl(const float* Q, int64_t pos0, const float* K, const float* V, int64_t kv_stride,
-                        int64_t n_head, int64_t n_head_kv, int64_t hd, float scale, float* out,
-                        int64_t i0, int64_t i1) {
+// Items part, part + n_parts, ... of the attention tiles: item i is token tile i / n_htiles (tt
+// tokens) of head tile i % n_htiles (ht heads sharing one KV head).
+void AttentionPartImpl(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V, int64_t kv_stride,
+                       int64_t n_head, int64_t n_head_kv, int64_t hd, float scale, float* out, int64_t tt,
+                       int64_t ht, int64_t part, int64_t n_parts) {
   const int64_t group = n_head / n_head_kv;
-  for (int64_t item = i0; item < i1; ++item) {
-    const int64_t t = item / n_head;
-    const int64_t h = item % n_head;
-    const int64_t off = t * n_head * hd + h * hd;
-    const int64_t kv_off = (h / group) * hd;
-    AttendOne(Q + off, K + kv_off, V + kv_off, kv_stride, pos0 + t + 1, hd, scale, out + off);
+  const int64_t n_htiles = n_head / ht;
+  const int64_t n_items = (T + tt - 1) / tt * n_htiles;
+  const float* q[kAttnMaxQueries];
+  float* o[kAttnMaxQueries];
+  int64_t n_pos[kAttnMaxQueries];
+  for (int64_t item = part; item < n_items; item += n_parts) {
+    const int64_t t0 = item / n_htiles * tt;
+    const int64_t h0 = item % n_htiles * ht;
+    int nq = 0;
+    for (int64_t t = t0; t < std::min(T, t0 + tt); ++t) {
+      for (int64_t h = h0; h < h0 + ht; ++h, ++nq) {
+        const int64_t off = t * n_head * hd + h * hd;
+        q[nq] = Q + off;
+        o[nq] = out + off;
+        n_pos[nq] = pos0 + t + 1;
+      }
+    }
+    const int64_t kv_off = (h0 / group) * hd;
+    AttendTile(q, n_pos, nq, K + kv_off, V + kv_off, kv_stride, hd, scale, o);
   }
 }
 
@@ -55,11 +79,18 @@ HWY_EXPORT(AddImpl);
 HWY_EXPORT(SwigluImpl);
 HWY_EXPORT(SoftmaxImpl);
 HWY_EXPORT(RopeImpl);
-HWY_EXPORT(AttentionItemsImpl);
+HWY_EXPORT(AttentionPartImpl);
+HWY_EXPORT(RmsNormQ8Impl);
 
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y) {
   MNEMO_CHECK(n > 0);
   HWY_DYNAMIC_DISPATCH(RmsNormImpl)(x, w, eps, n, y);
+}
+
+void rmsnorm_q8(const float* x, const float* w, float eps, int64_t n, float* y, void* q) {
+  MNEMO_CHECK(n > 0 && (q == nullptr || n % kQ8Block == 0));
+  if (q == nullptr && y == nullptr) return;
+  HWY_DYNAMIC_DISPATCH(RmsNormQ8Impl)(x, w, eps, n, y, q);
 }
 
 void add(float* x, const float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(AddImpl)(x, y, n); }
@@ -78,23 +109,73 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const RopePa
   HWY_DYNAMIC_DISPATCH(RopeImpl)(x, n_heads, head_dim, p.n_rot / 2, p.style == RopeStyle::kNeox, c, s);
 }
 
-void attention(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V, int64_t kv_stride,
-               const AttentionShape& shape, float scale, float* out, ThreadPool& pool) {
+void rope_table(const RopeParams& p, int64_t n_pos, float* table) {
+  MNEMO_CHECK(p.n_rot >= 0 && p.n_rot % 2 == 0 && p.n_rot <= kRopeMaxRot);
+  for (int64_t pos = 0; pos < n_pos; ++pos) {
+    float* row = table + pos * p.n_rot;
+    rope_angles(pos, p, row, row + p.n_rot / 2);
+  }
+}
+
+void rope_with_table(float* x, int64_t n_heads, int64_t head_dim, const float* table_row, const RopeParams& p) {
+  MNEMO_DCHECK(p.n_rot >= 0 && p.n_rot % 2 == 0 && p.n_rot <= head_dim);
+  HWY_DYNAMIC_DISPATCH(RopeImpl)(x, n_heads, head_dim, p.n_rot / 2, p.style == RopeStyle::kNeox, table_row,
+                                 table_row + p.n_rot / 2);
+}
+
+namespace {
+struct AttentionTiling {
+  int64_t tt = 1;  // tokens per tile
+  int64_t ht = 1;  // heads per tile (sharing a KV head)
+};
+// Prefill: tiles of kAttentionQueryTile consecutive tokens of one head. Decode (and T below a
+// tile): one token, the query heads of a KV group together (GQA), up to kAttnMaxQueries.
+AttentionTiling attention_tiling(int64_t T, const AttentionShape& shape) {
+  AttentionTiling t;
+  if (T >= kAttentionQueryTile) {
+    t.tt = kAttentionQueryTile;
+    return t;
+  }
+  const int64_t group = shape.n_head / shape.n_head_kv;
+  for (int64_t h = std::min<int64_t>(group, 8); h >= 1; --h) {
+    if (group % h == 0) {
+      t.ht = h;
+      break;
+    }
+  }
+  return t;
+}
+
+void check_attention(int64_t T, int64_t pos0, const AttentionShape& shape, int64_t kv_stride) {
   MNEMO_CHECK(T >= 0 && pos0 >= 0);
   MNEMO_CHECK(shape.n_head > 0 && shape.n_head_kv > 0 && shape.n_head % shape.n_head_kv == 0);
   MNEMO_CHECK(shape.head_dim > 0 && shape.head_dim <= kAttentionMaxHeadDim);
   MNEMO_CHECK(kv_stride >= shape.n_head_kv * shape.head_dim);
+}
+}  // namespace
+
+int64_t attention_items(int64_t T, const AttentionShape& shape) {
+  const AttentionTiling t = attention_tiling(T, shape);
+  return (T + t.tt - 1) / t.tt * (shape.n_head / t.ht);
+}
+
+void attention_part(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V, int64_t kv_stride,
+                    const AttentionShape& shape, float scale, float* out, int part, int n_parts) {
+  check_attention(T, pos0, shape, kv_stride);
+  MNEMO_DCHECK(part >= 0 && part < n_parts);
   if (T == 0) return;
-  auto* const fn = &HWY_DYNAMIC_DISPATCH(AttentionItemsImpl);
-  // Items are dealt round-robin (item % n_threads) so that the longer rows of late tokens in a
-  // causal prefill spread over all threads; each item is still computed by one thread alone.
-  const int64_t n_items = T * shape.n_head;
-  pool.run([&](int ith, int nth) {
-    for (int64_t item = ith; item < n_items; item += nth) {
-      fn(Q, pos0, K, V, kv_stride, shape.n_head, shape.n_head_kv, shape.head_dim, scale, out, item,
-         item + 1);
-    }
-  });
+  const AttentionTiling t = attention_tiling(T, shape);
+  HWY_DYNAMIC_DISPATCH(AttentionPartImpl)(Q, T, pos0, K, V, kv_stride, shape.n_head, shape.n_head_kv,
+                                          shape.head_dim, scale, out, t.tt, t.ht, part, n_parts);
+}
+
+void attention(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V, int64_t kv_stride,
+               const AttentionShape& shape, float scale, float* out, ThreadPool& pool) {
+  check_attention(T, pos0, shape, kv_stride);
+  if (T == 0) return;
+  // Items are dealt round-robin so that the longer rows of late tokens in a causal prefill spread
+  // over all threads; each item is still computed by one thread alone.
+  pool.run([&](int ith, int nth) { attention_part(Q, T, pos0, K, V, kv_stride, shape, scale, out, ith, nth); });
 }
 
 }  // namespace mnemo::kernels

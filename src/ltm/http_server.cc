@@ -96,7 +96,7 @@ Expected<std::vector<std::string>> get_strings(const json& j, const char* key, c
   if (!j.contains(key) || j[key].is_null()) return out;
   if (j[key].is_string()) return std::vector<std::string>{j[key].get<std::string>()};
   if (!j[key].is_array()) return invalid_argument(subject + "." + key + ": expected an array of strings");
-  if (j[key].size() > 256) return out_of_range(subject + "." + key + ": too many entries");
+  if (j[key].size() > 256) return invalid_argument(subject + "." + key + ": expected at most 256 entries");
   for (const auto& x : j[key]) {
     if (!x.is_string()) return invalid_argument(subject + "." + key + ": expected an array of strings");
     out.push_back(x.get<std::string>());
@@ -187,7 +187,7 @@ class Routes {
       if (res.status == 413) send_error(res, 413, "out_of_range", "request body: larger than the server accepts");
       else if (res.status == 404) send_error(res, 404, "not_found", req.path + ": no such endpoint");
       else if (res.status == 405) send_error(res, 405, "invalid_argument", req.method + " " + req.path + ": method not allowed");
-      else send_error(res, res.status, "error", httplib::detail::status_message(res.status));
+      else send_error(res, res.status, "error", str_printf("HTTP %d", res.status));
     });
     s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
       std::string what = "unexpected error";
@@ -296,14 +296,18 @@ class Routes {
       MNEMO_ASSIGN_OR_RETURN(s.filter.time_to_ms,
                              get_int(f, "time_to_ms", std::numeric_limits<int64_t>::max(), "search.filters"));
       MNEMO_ASSIGN_OR_RETURN(std::string tier, get_string(f, "tier", "search.filters"));
-      if (!tier.empty()) MNEMO_ASSIGN_OR_RETURN(s.filter.tier, parse_tier(tier, "search.filters.tier"));
+      if (!tier.empty()) {
+        MNEMO_ASSIGN_OR_RETURN(s.filter.tier, parse_tier(tier, "search.filters.tier"));
+      }
     }
     MNEMO_ASSIGN_OR_RETURN(s.filter.scope, body_scope(j, "search"));
     MNEMO_ASSIGN_OR_RETURN(int64_t top_k, get_int(j, "top_k", get_int(j, "limit", 10, "search").value(), "search"));
-    if (top_k < 1 || top_k > 1000) return out_of_range("search.top_k: expected 1..1000");
+    if (top_k < 1 || top_k > 1000) return invalid_argument("search.top_k: expected 1..1000");
     s.k = static_cast<int>(top_k);
     MNEMO_ASSIGN_OR_RETURN(std::string mode, get_string(j, "mode", "search"));
-    if (!mode.empty()) MNEMO_ASSIGN_OR_RETURN(s.mode, parse_mode(mode, "search.mode"));
+    if (!mode.empty()) {
+      MNEMO_ASSIGN_OR_RETURN(s.mode, parse_mode(mode, "search.mode"));
+    }
     MNEMO_ASSIGN_OR_RETURN(s.expand_links, get_bool(j, "expand_links", false, "search"));
     MNEMO_ASSIGN_OR_RETURN(s.touch, get_bool(j, "touch", true, "search"));
     MNEMO_ASSIGN_OR_RETURN(s.now_ms, get_int(j, "now_ms", 0, "search"));
@@ -323,9 +327,11 @@ class Routes {
     for (size_t i = 0; i < req.get_param_value_count("tag"); ++i) l.filter.tags.push_back(req.get_param_value("tag", i));
     MNEMO_ASSIGN_OR_RETURN(l.filter.time_from_ms, param_int(req, "from_ms", std::numeric_limits<int64_t>::min()));
     MNEMO_ASSIGN_OR_RETURN(l.filter.time_to_ms, param_int(req, "to_ms", std::numeric_limits<int64_t>::max()));
-    if (req.has_param("tier")) MNEMO_ASSIGN_OR_RETURN(l.filter.tier, parse_tier(req.get_param_value("tier"), "query: tier"));
+    if (req.has_param("tier")) {
+      MNEMO_ASSIGN_OR_RETURN(l.filter.tier, parse_tier(req.get_param_value("tier"), "query: tier"));
+    }
     MNEMO_ASSIGN_OR_RETURN(int64_t limit, param_int(req, "limit", 100));
-    if (limit < 1 || limit > 10000) return out_of_range("query: limit: expected 1..10000");
+    if (limit < 1 || limit > 10000) return invalid_argument("query: limit: expected 1..10000");
     l.limit = static_cast<int>(limit);
     MNEMO_ASSIGN_OR_RETURN(int64_t after, param_int(req, "after", 0));
     l.after_id = after < 0 ? 0 : static_cast<uint64_t>(after);
@@ -356,7 +362,9 @@ class Routes {
     u.id = id;
     MNEMO_ASSIGN_OR_RETURN(u.scope, body_scope(j, "update"));
     MNEMO_ASSIGN_OR_RETURN(u.text, get_string(j, "text", "update"));
-    if (u.text.empty()) MNEMO_ASSIGN_OR_RETURN(u.text, get_string(j, "memory", "update"));
+    if (u.text.empty()) {
+      MNEMO_ASSIGN_OR_RETURN(u.text, get_string(j, "memory", "update"));
+    }
     if (j.contains("tags")) {
       MNEMO_ASSIGN_OR_RETURN(auto tags, get_strings(j, "tags", "update"));
       u.tags = tags;

@@ -72,6 +72,11 @@ nlohmann::json to_json(const AddResult& r) {
   return {{"id", std::to_string(r.id)}, {"memory", r.text}, {"event", add_event_name(r.event)}};
 }
 
+std::string to_json_string(const MemoryRecord& m) { return to_json(m).dump(); }
+std::string to_json_string(const SearchHit& h) { return to_json(h).dump(); }
+std::string to_json_string(const HistoryEntry& h) { return to_json(h).dump(); }
+std::string to_json_string(const AddResult& r) { return to_json(r).dump(); }
+
 Expected<uint64_t> parse_id(const std::string& s, const std::string& subject) {
   int64_t v = 0;
   if (!parse_int64(s, &v) || v <= 0) return invalid_argument(subject + ": expected a memory id, got " + quote_bytes(s));

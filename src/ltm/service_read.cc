@@ -14,7 +14,7 @@ namespace mnemo::ltm {
 Expected<std::vector<SearchHit>> MemoryService::Impl::search(const SearchRequest& req) {
   MNEMO_RETURN_IF_ERROR(validate_scope(req.filter.scope, "search"));
   if (req.k < 1 || req.k > cfg.max_k)
-    return out_of_range(str_printf("search: top_k: expected 1..%d, got %d", cfg.max_k, req.k));
+    return invalid_argument(str_printf("search: top_k: expected 1..%d, got %d", cfg.max_k, req.k));
   if (req.query.size() > cfg.max_text_bytes)
     return out_of_range(str_printf("search: query: expected at most %zu bytes, got %zu", cfg.max_text_bytes,
                                    req.query.size()));
@@ -181,7 +181,7 @@ Expected<MemoryRecord> MemoryService::Impl::get(const Scope& scope, uint64_t id)
 Expected<std::vector<MemoryRecord>> MemoryService::Impl::list(const ListRequest& req) {
   MNEMO_RETURN_IF_ERROR(validate_scope(req.filter.scope, "list"));
   if (req.limit < 1 || req.limit > 10000)
-    return out_of_range(str_printf("list: limit: expected 1..10000, got %d", req.limit));
+    return invalid_argument(str_printf("list: limit: expected 1..10000, got %d", req.limit));
   const Filter& f = req.filter;
   std::vector<MemoryRecord> out;
   MNEMO_ASSIGN_OR_RETURN(Lease r, reader());

@@ -59,7 +59,7 @@ static Status validate_text(const std::string& text, const MemoryConfig& cfg, co
 
 static Status validate_tags(const std::vector<std::string>& tags, const MemoryConfig& cfg, const char* subject) {
   if (tags.size() > cfg.max_tags)
-    return out_of_range(str_printf("%s: tags: expected at most %zu, got %zu", subject, cfg.max_tags, tags.size()));
+    return invalid_argument(str_printf("%s: tags: expected at most %zu, got %zu", subject, cfg.max_tags, tags.size()));
   for (const auto& t : tags)
     if (!valid_tag(t))
       return invalid_argument(str_printf("%s: tags: expected 1..64 bytes of UTF-8 without control characters, got %s",
@@ -87,7 +87,7 @@ Expected<AddResult> MemoryService::Impl::add(const AddRequest& req) {
   if (req.source_id.size() > 256 || !valid_utf8(req.source_id))
     return invalid_argument("add: source_id: expected up to 256 bytes of UTF-8");
   if (req.event_time_ms < -kMaxAbsTimeMs || req.event_time_ms > kMaxAbsTimeMs)
-    return out_of_range("add: event_time: expected a time between the years -5000 and 9999");
+    return invalid_argument("add: event_time: expected a time between the years -5000 and 9999");
 
   const int64_t now = now_ms();
   MemoryRecord rec;

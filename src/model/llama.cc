@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
+#include <utility>
 
 #include "base/strings.h"
+#include "base/thread_pool.h"
 #include "kernels/kernels.h"
 
 namespace mnemo {
@@ -84,6 +87,10 @@ uint64_t LlamaModel::weight_bytes() const {
   return total;
 }
 
+namespace {
+size_t round64(size_t b) { return (b + 63) / 64 * 64; }
+}  // namespace
+
 Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<const LlamaModel> model, int64_t n_ctx,
                                                               int64_t n_batch, bool logits_all, ThreadPool* pool) {
   MNEMO_CHECK(model != nullptr && pool != nullptr);
@@ -101,27 +108,37 @@ Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<con
   s->x_.resize(B * c.n_embd);
   s->xn_.resize(B * std::max(c.n_embd, c.n_embd_q()));
   s->q_.resize(B * c.n_embd_q());
-  s->k_.resize(B * c.n_embd_kv());
-  s->v_.resize(B * c.n_embd_kv());
   s->attn_.resize(B * c.n_embd_q());
   s->hb_.resize(B * c.n_ff);
   s->hb2_.resize(B * c.n_ff);
   s->max_logits_ = logits_all ? n_batch : 1;
   s->logits_.resize(static_cast<size_t>(s->max_logits_) * c.n_vocab);
-  // One workspace large enough for the largest matmul of any weight in the model.
-  const LlamaWeights& w = model->weights();
-  size_t work = kernels::matmul_work_size(w.output.type, c.n_embd, n_batch);
-  for (const LlamaLayerWeights& l : w.layers) {
-    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
-      work = std::max(work, kernels::matmul_work_size(t->type, t->ne[0], n_batch));
-    }
-  }
-  s->work_.resize(std::max<size_t>(work, 64));
-  return s;
-}
+  s->rope_.resize(static_cast<size_t>(n_ctx * c.rope.n_rot));
+  kernels::rope_table(c.rope, n_ctx, s->rope_.data());
 
-void LlamaSession::matmul(const TensorView& w, const float* x, int64_t n, float* y) {
-  kernels::matmul(w, x, n, y, work_.data(), work_.size(), *pool_);
+  // The arena: per thread, decode inputs (f32 and Q8 rows of up to kGemvMaxTokens tokens of the
+  // widest matmul input) and the matmul scratch for any weight at any batch size.
+  const int64_t wmax = std::max({c.n_embd, c.n_embd_q(), c.n_ff});
+  const int64_t dec_tokens = std::min<int64_t>(n_batch, kernels::kGemvMaxTokens);
+  s->q8_stride_ = kernels::q8_row_bytes((wmax + kernels::kQ8Block - 1) / kernels::kQ8Block * kernels::kQ8Block);
+  const LlamaWeights& w = model->weights();
+  size_t scratch = 0;
+  auto need = [&](const TensorView& t) {
+    for (int64_t T : {dec_tokens, static_cast<int64_t>(n_batch)}) {
+      scratch = std::max(scratch, kernels::matmul_thread_work_size(t.type, t.ne[0], T));
+    }
+  };
+  need(w.output);
+  for (const LlamaLayerWeights& l : w.layers) {
+    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) need(*t);
+  }
+  s->dec_f32_off_ = 0;
+  s->dec_q8_off_ = round64(static_cast<size_t>(dec_tokens * wmax) * sizeof(float));
+  s->scratch_off_ = s->dec_q8_off_ + static_cast<size_t>(dec_tokens) * s->q8_stride_;
+  s->thread_bytes_ = round64(s->scratch_off_ + scratch);
+  s->arena_.resize(s->thread_bytes_ * static_cast<size_t>(pool->size()) + 64);
+  s->arena_base_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(s->arena_.data()) + 63) / 64 * 64);
+  return s;
 }
 
 Status LlamaSession::forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) {
@@ -164,52 +181,131 @@ Status LlamaSession::forward(std::span<const int32_t> tokens, int64_t pos, bool 
 void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, bool all, float* logits_out) {
   const LlamaConfig& c = model_->config();
   const LlamaWeights& w = model_->weights();
-  const int64_t d = c.n_embd, dq = c.n_embd_q(), dkv = c.n_embd_kv(), ff = c.n_ff;
-  float* x = x_.data();
-  float* xn = xn_.data();
-
+  const int64_t d = c.n_embd, dq = c.n_embd_q(), dkv = c.n_embd_kv(), ff = c.n_ff, hd = c.head_dim;
+  float* const x = x_.data();
   for (int64_t t = 0; t < m; ++t) kernels::get_row(w.token_embd, tokens[t], x + t * d);
 
   const kernels::AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim};
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    const LlamaLayerWeights& lw = w.layers[static_cast<size_t>(l)];
-    // Attention block.
-    for (int64_t t = 0; t < m; ++t) kernels::rmsnorm(x + t * d, lw.attn_norm, c.rms_eps, d, xn + t * d);
-    matmul(lw.wq, xn, m, q_.data());
-    // K and V go straight into the cache rows of their positions.
-    float* k_dst = kv_.k_row(l, pos);
-    float* v_dst = kv_.v_row(l, pos);
-    matmul(lw.wk, xn, m, k_dst);
-    matmul(lw.wv, xn, m, v_dst);
-    for (int64_t t = 0; t < m; ++t) {
-      float* q = q_.data() + t * dq;
-      float* k = k_dst + t * dkv;
-      if (c.qkv_bias) {
-        kernels::add(q, lw.bq, dq);
-        kernels::add(k, lw.bk, dkv);
-        kernels::add(v_dst + t * dkv, lw.bv, dkv);
-      }
-      kernels::rope(q, c.n_head, c.head_dim, pos + t, c.rope);
-      kernels::rope(k, c.n_head_kv, c.head_dim, pos + t, c.rope);
-    }
-    kernels::attention(q_.data(), m, pos, kv_.k(l), kv_.v(l), dkv, shape, scale, attn_.data(), *pool_);
-    matmul(lw.wo, attn_.data(), m, xn);
-    for (int64_t t = 0; t < m; ++t) kernels::add(x + t * d, xn + t * d, d);
-    // Feed-forward block.
-    for (int64_t t = 0; t < m; ++t) kernels::rmsnorm(x + t * d, lw.ffn_norm, c.rms_eps, d, xn + t * d);
-    matmul(lw.ffn_gate, xn, m, hb_.data());
-    matmul(lw.ffn_up, xn, m, hb2_.data());
-    kernels::swiglu(hb_.data(), hb2_.data(), m * ff, hb_.data());
-    matmul(lw.ffn_down, hb_.data(), m, xn);
-    for (int64_t t = 0; t < m; ++t) kernels::add(x + t * d, xn + t * d, d);
-  }
+  const int64_t n_units = c.n_head + 2 * c.n_head_kv;  // Q, K and V heads: the split of phase 1
+  const int64_t n_rot = c.rope.n_rot;
+  ThreadPool& pool = *pool_;
 
-  if (logits_out == nullptr) return;
-  const int64_t first = all ? 0 : m - 1;
-  const int64_t rows = m - first;
-  for (int64_t t = first; t < m; ++t) kernels::rmsnorm(x + t * d, w.output_norm, c.rms_eps, d, xn + (t - first) * d);
-  matmul(w.output, xn, rows, logits_out);
+  pool.run([&](int ith, int nth) {
+    uint8_t* const slice = arena_base_ + static_cast<size_t>(ith) * thread_bytes_;
+    float* const my_f32 = reinterpret_cast<float*>(slice + dec_f32_off_);
+    uint8_t* const my_q8 = slice + dec_q8_off_;
+    void* const scratch = slice + scratch_off_;
+    const int64_t q8_stride = static_cast<int64_t>(q8_stride_);
+
+    // Matmul input: T rows of RMSNorm(src) * norm for the given consumers. Decode: computed by
+    // every thread into its own buffers. Prefill: split by token into xn_, then a barrier.
+    auto norm_input = [&](const float* src, int64_t T, const float* norm,
+                          std::initializer_list<const TensorView*> consumers) {
+      kernels::MatmulArgs a;
+      a.T = T;
+      a.ldx = d;
+      if (T <= kernels::kGemvMaxTokens) {
+        bool need_q8 = false, need_f32 = false;
+        for (const TensorView* v : consumers) (kernels::matmul_uses_q8(v->type, T) ? need_q8 : need_f32) = true;
+        for (int64_t t = 0; t < T; ++t) {
+          kernels::rmsnorm_q8(src + t * d, norm, c.rms_eps, d, need_f32 ? my_f32 + t * d : nullptr,
+                              need_q8 ? my_q8 + t * q8_stride : nullptr);
+        }
+        a.x = my_f32;
+        a.xq = my_q8;
+        a.ldq = q8_stride;
+      } else {
+        int64_t t0, t1;
+        ThreadPool::split_range(T, 1, ith, nth, &t0, &t1);
+        for (int64_t t = t0; t < t1; ++t) kernels::rmsnorm(src + t * d, norm, c.rms_eps, d, xn_.data() + t * d);
+        pool.barrier();
+        a.x = xn_.data();
+      }
+      return a;
+    };
+    // Matmul input: T rows of width n at src (complete, after a barrier); Q8 rows made by every
+    // thread for itself when W takes them.
+    auto plain_input = [&](const TensorView& W, const float* src, int64_t T, int64_t n) {
+      kernels::MatmulArgs a;
+      a.T = T;
+      a.x = src;
+      a.ldx = n;
+      if (kernels::matmul_uses_q8(W.type, T)) {
+        for (int64_t t = 0; t < T; ++t) kernels::quantize_q8(src + t * n, n, my_q8 + t * q8_stride);
+        a.xq = my_q8;
+        a.ldq = q8_stride;
+      }
+      return a;
+    };
+    // Rows of W split over the threads in units of `grain`, written (or added) to y.
+    auto rows = [&](const TensorView& W, kernels::MatmulArgs a, float* y, int64_t ldy, bool accumulate, int64_t grain) {
+      a.y = y;
+      a.ldy = ldy;
+      a.accumulate = accumulate;
+      int64_t r0, r1;
+      ThreadPool::split_range(W.n_rows(), grain, ith, nth, &r0, &r1);
+      kernels::matmul_rows(W, a, r0, r1, scratch);
+      return std::pair<int64_t, int64_t>(r0, r1);
+    };
+
+    for (int64_t l = 0; l < c.n_layer; ++l) {
+      const LlamaLayerWeights& lw = w.layers[static_cast<size_t>(l)];
+      float* const k_dst = kv_.k_row(l, pos);
+      float* const v_dst = kv_.v_row(l, pos);
+
+      // Q, K, V for this thread's heads, then biases and RoPE on them. K and V go straight into
+      // the cache rows of their positions.
+      {
+        const kernels::MatmulArgs in = norm_input(x, m, lw.attn_norm, {&lw.wq, &lw.wk, &lw.wv});
+        int64_t u0, u1;
+        ThreadPool::split_range(n_units, 1, ith, nth, &u0, &u1);
+        auto part = [&](const TensorView& W, int64_t first_unit, int64_t n_heads, float* y, int64_t ldy,
+                        const float* bias, bool rope) {
+          const int64_t h0 = std::clamp(u0 - first_unit, int64_t{0}, n_heads);
+          const int64_t h1 = std::clamp(u1 - first_unit, int64_t{0}, n_heads);
+          if (h0 >= h1) return;
+          kernels::MatmulArgs a = in;
+          a.y = y;
+          a.ldy = ldy;
+          kernels::matmul_rows(W, a, h0 * hd, h1 * hd, scratch);
+          for (int64_t t = 0; t < m; ++t) {
+            float* row = y + t * ldy + h0 * hd;
+            if (bias != nullptr) kernels::add(row, bias + h0 * hd, (h1 - h0) * hd);
+            if (rope) kernels::rope_with_table(row, h1 - h0, hd, rope_.data() + (pos + t) * n_rot, c.rope);
+          }
+        };
+        const bool bias = c.qkv_bias;
+        part(lw.wq, 0, c.n_head, q_.data(), dq, bias ? lw.bq : nullptr, true);
+        part(lw.wk, c.n_head, c.n_head_kv, k_dst, dkv, bias ? lw.bk : nullptr, true);
+        part(lw.wv, c.n_head + c.n_head_kv, c.n_head_kv, v_dst, dkv, bias ? lw.bv : nullptr, false);
+      }
+      pool.barrier();
+      kernels::attention_part(q_.data(), m, pos, kv_.k(l), kv_.v(l), dkv, shape, scale, attn_.data(), ith, nth);
+      pool.barrier();
+      rows(lw.wo, plain_input(lw.wo, attn_.data(), m, dq), x, d, /*accumulate=*/true, 16);
+      pool.barrier();
+
+      // Feed-forward: this thread's rows of gate and up, SwiGLU on them, then (after the barrier)
+      // its rows of down added into the residual.
+      {
+        const kernels::MatmulArgs in = norm_input(x, m, lw.ffn_norm, {&lw.ffn_gate, &lw.ffn_up});
+        const auto [r0, r1] = rows(lw.ffn_gate, in, hb_.data(), ff, false, 32);
+        rows(lw.ffn_up, in, hb2_.data(), ff, false, 32);
+        for (int64_t t = 0; t < m && r0 < r1; ++t) {
+          kernels::swiglu(hb_.data() + t * ff + r0, hb2_.data() + t * ff + r0, r1 - r0, hb_.data() + t * ff + r0);
+        }
+      }
+      pool.barrier();
+      rows(lw.ffn_down, plain_input(lw.ffn_down, hb_.data(), m, ff), x, d, /*accumulate=*/true, 16);
+      pool.barrier();
+    }
+
+    if (logits_out == nullptr) return;
+    const int64_t first = all ? 0 : m - 1;
+    const kernels::MatmulArgs in = norm_input(x + first * d, m - first, w.output_norm, {&w.output});
+    rows(w.output, in, logits_out, c.n_vocab, false, 16);
+  });
 }
 
 std::span<const float> LlamaSession::logits(int64_t i) const {

@@ -8,6 +8,15 @@
 // LlamaModel is immutable and may be shared by any number of sessions (and threads). A session
 // owns one sequence's KV cache and every activation buffer, all sized at creation for n_ctx
 // positions and batches of up to n_batch tokens: forward() allocates nothing.
+//
+// Execution: one forward chunk is one ThreadPool job whose phases are separated by barriers.
+// Per layer: [RMSNorm + Q8 quantization] -> Q/K/V rows (+ bias, RoPE from a table computed at
+// creation, K/V written into the cache) -> barrier -> attention -> barrier -> Wo rows added into
+// the residual -> barrier -> [RMSNorm + Q8] -> gate/up rows with SwiGLU -> barrier -> down rows
+// added into the residual -> barrier. Rows are split statically (by heads for Q/K/V), so every
+// element is computed by one thread in a fixed order. For decode (T <= kGemvMaxTokens) each
+// thread normalizes and quantizes the small input rows itself (in its own buffers) instead of
+// waiting at another barrier; for prefill the rows are split by token and shared.
 #pragma once
 
 #include <cstdint>
@@ -67,18 +76,24 @@ class LlamaSession {
  private:
   LlamaSession() = default;
   void forward_chunk(const int32_t* tokens, int64_t n, int64_t pos, bool all_logits, float* logits_out);
-  void matmul(const TensorView& w, const float* x, int64_t n, float* y);
 
   std::shared_ptr<const LlamaModel> model_;
   ThreadPool* pool_ = nullptr;
   int64_t n_ctx_ = 0, n_batch_ = 0, n_past_ = 0;
   KvCache kv_;
   // Activations, each (n_batch, width) row-major, allocated once.
-  std::vector<float> x_, xn_, q_, k_, v_, attn_, hb_, hb2_;
+  std::vector<float> x_, xn_, q_, attn_, hb_, hb2_;
   std::vector<float> logits_;   // (n_logits, n_vocab)
   int64_t n_logits_ = 0;        // rows of logits_ filled by the last forward
   int64_t max_logits_ = 1;      // capacity of logits_ in rows
-  std::vector<uint8_t> work_;   // kernel workspace
+  std::vector<float> rope_;     // (n_ctx, n_rot): cos then sin of every position (kernels::rope_table)
+  // 64-byte-aligned arena: per thread, decode inputs (f32 and Q8 rows of up to kGemvMaxTokens
+  // tokens) and matmul scratch.
+  std::vector<uint8_t> arena_;
+  uint8_t* arena_base_ = nullptr;
+  size_t thread_bytes_ = 0;     // per-thread slice
+  size_t dec_f32_off_ = 0, dec_q8_off_ = 0, scratch_off_ = 0;  // offsets within a slice
+  size_t q8_stride_ = 0;        // bytes per Q8 row (for the widest input)
 };
 
 }  // namespace mnemo

@@ -64,6 +64,7 @@ int32_t ggml_file_type(DType t) {
 const std::vector<ModelShape>& model_shapes() {
   static const std::vector<ModelShape> shapes = {
       // name              vocab  embd layers heads kv   ff     ctx   tied
+      {"micro", 512, 256, 1, 4, 2, 256, 128, false},
       {"tiny", 512, 256, 2, 4, 2, 512, 256, false},
       {"stories260k", 512, 64, 5, 8, 4, 172, 512, true},
       {"stories15m", 32000, 288, 6, 6, 6, 768, 256, true},

@@ -199,6 +199,7 @@ Expected<std::unique_ptr<Tokenizer>> load_gguf_tokenizer(const GgufFile& f) {
   ids.bos = special_id(f, "tokenizer.ggml.bos_token_id", spm ? 1 : 11, n_vocab);
   ids.eos = special_id(f, "tokenizer.ggml.eos_token_id", spm ? 2 : 11, n_vocab);
   ids.unk = special_id(f, "tokenizer.ggml.unknown_token_id", spm ? 0 : -1, n_vocab);
+  ids.pad = special_id(f, "tokenizer.ggml.padding_token_id", -1, n_vocab);
 
   if (spm) return std::unique_ptr<Tokenizer>(SpmTokenizer::create(std::move(vocab), ids, flags, SpmFlavor::kLlamaCpp));
 

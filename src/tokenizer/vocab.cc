@@ -64,12 +64,12 @@ Status Vocab::finish(const std::string& subject) {
     const uint64_t h = hash_bytes(s);
     size_t i = h & mask_;
     for (; slots_[i].id >= 0; i = (i + 1) & mask_) {
-      if (slots_[i].hash == h && text(slots_[i].id) == s) {
+      if (slots_[i].tag == static_cast<uint32_t>(h >> 32) && text(slots_[i].id) == s) {
         return corrupt(str_printf("%s: token %d: expected unique token texts, found the text %s of token %d again",
                                   subject.c_str(), t, quote_bytes(s).c_str(), slots_[i].id));
       }
     }
-    slots_[i] = Slot{h, t};
+    slots_[i] = Slot{static_cast<uint32_t>(h >> 32), t};
   }
   return Status::ok();
 }

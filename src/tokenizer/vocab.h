@@ -91,7 +91,7 @@ class Vocab {
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (s.id < 0) return -1;
-      if (s.hash == h && this->text(s.id) == text) return s.id;
+      if (s.tag == static_cast<uint32_t>(h >> 32) && this->text(s.id) == text) return s.id;
     }
   }
 
@@ -101,7 +101,7 @@ class Vocab {
   std::vector<float> scores_;
   std::vector<TokenAttr> attrs_;
   struct Slot {
-    uint64_t hash = 0;
+    uint32_t tag = 0;  // the hash's high half (the low bits pick the slot)
     Token id = -1;
   };
   std::vector<Slot> slots_;  // power-of-two size, at most half full

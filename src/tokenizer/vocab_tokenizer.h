@@ -17,6 +17,7 @@ struct SpecialIds {
   Token bos = -1;
   Token eos = -1;
   Token unk = -1;
+  Token pad = -1;
 };
 
 struct VocabFlags {
@@ -38,6 +39,7 @@ class VocabTokenizer : public Tokenizer {
   Token bos() const override { return ids_.bos; }
   Token eos() const override { return ids_.eos; }
   Token unk() const override { return ids_.unk; }
+  Token pad() const override { return ids_.pad; }
   bool add_bos_by_default() const override { return flags_.add_bos; }
   bool add_eos_by_default() const override { return flags_.add_eos; }
 

@@ -381,11 +381,17 @@ TEST(GgufLoader, SpecialIdsOutOfRangeTakeDefaults) {
   kv.push_back({"tokenizer.ggml.bos_token_id", Value::u32(99999)});
   kv.push_back({"tokenizer.ggml.eos_token_id", Value::u32(0xFFFFFFFFu)});
   kv.push_back({"tokenizer.ggml.unknown_token_id", Value::u32(260)});
+  kv.push_back({"tokenizer.ggml.padding_token_id", Value::i32(-1)});
   auto tok = must(gguf_tokenizer(kv));
   ASSERT_NE(tok, nullptr);
   EXPECT_EQ(tok->bos(), 1);
   EXPECT_EQ(tok->eos(), 2);
   EXPECT_EQ(tok->unk(), 260);
+  EXPECT_EQ(tok->pad(), -1);
+  kv.back().second = Value::u32(5);
+  auto padded = must(gguf_tokenizer(kv));
+  ASSERT_NE(padded, nullptr);
+  EXPECT_EQ(padded->pad(), 5);
 }
 
 TEST(GgufLoader, EmptyTokensAreRenamedAsLlamaCppDoes) {

@@ -185,14 +185,19 @@ BatchReader::BatchReader(const PostingFile* file) : file_(file) {
 }
 
 BatchReader::~BatchReader() {
-  if (ctx_ != 0) {
-    // Drain so that no read lands in a freed buffer.
-    std::vector<uint32_t> done;
-    while (in_flight_ > 0) {
-      if (!wait(&done).is_ok()) break;
-    }
-    sys_io_destroy(ctx_);
+  drain();  // no read may land in a freed buffer
+  if (ctx_ != 0) sys_io_destroy(ctx_);
+}
+
+void BatchReader::drain() {
+  std::vector<uint32_t> done;
+  while (in_flight_ > 0) {
+    const size_t before = in_flight_;
+    Status s = wait(&done);
+    done.clear();
+    if (!s.is_ok() && in_flight_ == before) break;  // io_getevents itself failed
   }
+  queued_.clear();
 }
 
 Status BatchReader::submit(std::span<const Request> reqs) {

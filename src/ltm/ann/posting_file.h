@@ -113,6 +113,8 @@ class BatchReader {
   // A short read (file truncated) is kCorrupt.
   Status wait(std::vector<uint32_t>* done);
   size_t in_flight() const { return in_flight_; }
+  // Waits for every queued read (results dropped), so that their buffers can be reused.
+  void drain();
 
  private:
   const PostingFile* file_;

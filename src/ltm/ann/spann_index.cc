@@ -62,6 +62,7 @@ StoredParams to_stored(const SpannParams& p) {
   s.closure_epsilon = p.closure_epsilon;
   s.prune_epsilon = p.prune_epsilon;
   s.balance_lambda = p.balance_lambda;
+  s.rng_factor = p.rng_factor;
   return s;
 }
 
@@ -221,6 +222,7 @@ Expected<std::unique_ptr<SpannIndex>> SpannIndex::open(const std::string& dir, c
   p.posting_limit = int(sp.posting_limit);
   p.closure_epsilon = sp.closure_epsilon;
   p.balance_lambda = sp.balance_lambda;
+  p.rng_factor = sp.rng_factor;
   p.head.degree = int(sp.degree);
   p.head.ef_construction = int(sp.ef_construction);
   p.head.n_pivots = int(sp.n_pivots);
@@ -324,7 +326,7 @@ void SpannIndex::assign_closure(const float* x, std::vector<uint32_t>* out, Scra
     bool keep = true;
     // RNG rule (SPANN 3.2): skip c_j when a chosen c_i is closer to it than x is.
     for (uint32_t i : *out) {
-      if (l2_sq(head_.vec(i), head_.vec(j), size_t(dim_)) < d) {
+      if (params_.rng_factor * l2_sq(head_.vec(i), head_.vec(j), size_t(dim_)) < d) {
         keep = false;
         break;
       }

@@ -62,6 +62,9 @@ struct SpannParams {
   int replica_limit = 8;
   float closure_epsilon = 0.25f;
   int closure_candidates = 24;  // nearest heads considered
+  // RNG rule strength: skip c_j when rng_factor * d(c_i, c_j) < d(x, c_j) for a chosen c_i
+  // (SPANN/SPTAG: 1.0; 0 disables it).
+  float rng_factor = 1.0f;
   // Posting lists: a list with more records is split (SPFresh); build caps lists at it.
   int posting_limit = 96;
   // Search defaults (SearchOptions overrides per query).

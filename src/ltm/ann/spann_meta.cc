@@ -48,6 +48,7 @@ void put_header(Writer& w, const MetaHeader& h) {
   w.put(p.closure_epsilon);
   w.put(p.prune_epsilon);
   w.put(p.balance_lambda);
+  w.put(p.rng_factor);
 }
 
 }  // namespace
@@ -173,7 +174,7 @@ Expected<Meta> read_meta(const std::string& path, const IdSink& on_id) {
             g(&h.removed_since_compact) && g(&p.leaf_size) && g(&p.branching) && g(&p.replica_limit) &&
             g(&p.closure_candidates) && g(&p.posting_limit) && g(&p.max_probes) && g(&p.head_ef) && g(&p.degree) &&
             g(&p.ef_construction) && g(&p.n_pivots) && g(&p.closure_epsilon) && g(&p.prune_epsilon) &&
-            g(&p.balance_lambda);
+            g(&p.balance_lambda) && g(&p.rng_factor);
   if (!ok) return corrupt(path + ": header truncated");
   const uint64_t body = uint64_t(h.n_lists) * 24 + h.n_ids * 16;
   if (r.consumed() + body + 4 != size) {

@@ -37,7 +37,7 @@ struct IdRecord {
 struct StoredParams {
   uint32_t leaf_size = 0, branching = 0, replica_limit = 0, closure_candidates = 0, posting_limit = 0;
   uint32_t max_probes = 0, head_ef = 0, degree = 0, ef_construction = 0, n_pivots = 0;
-  float closure_epsilon = 0, prune_epsilon = 0, balance_lambda = 0;
+  float closure_epsilon = 0, prune_epsilon = 0, balance_lambda = 0, rng_factor = 0;
 };
 
 struct MetaHeader {

@@ -76,13 +76,17 @@ Status SpannIndex::probe(std::span<const uint32_t> lists, Query* qs, Scratch* s)
     reqs.push_back({L.page, pages, s->io.data() + cursor * kPageBytes, uint32_t(i)});
     cursor += pages;
   }
-  MNEMO_RETURN_IF_ERROR(s->reader.submit(reqs));
+  Status first = s->reader.submit(reqs);
+  if (!first.is_ok()) {
+    // Some reads may be in flight: they land in s->io, so collect them before giving it back.
+    s->reader.drain();
+    return first;
+  }
   // RAM-resident (pending) records while the reads are in flight.
   for (uint32_t l : lists) {
     auto it = pending_.find(l);
     if (it != pending_.end()) scan(it->second.data(), it->second.size() / rec_bytes_, qs, s);
   }
-  Status first;
   while (s->reader.in_flight() > 0) {
     s->done.clear();
     Status st = s->reader.wait(&s->done);

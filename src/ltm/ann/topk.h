@@ -18,7 +18,7 @@ class TopK {
   void reset(int k) {
     k_ = k < 0 ? 0 : static_cast<size_t>(k);
     heap_.clear();
-    heap_.reserve(k_);
+    heap_.reserve(k_ < 1024 ? k_ : 1024);  // k comes from callers: grow on demand beyond this
   }
   size_t size() const { return heap_.size(); }
   bool full() const { return heap_.size() >= k_; }

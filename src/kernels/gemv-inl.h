@@ -1,0 +1,327 @@
+// kernels/gemv-inl.h: per-target matrix-vector products (decode, T <= kGemvMaxTokens).
+//
+// Rows are processed in groups of up to kGemvRows that share each load of the activations; W is
+// streamed once per call. Per (row, token) pair the order of the f32 operations is fixed (see
+// kernels.h), so results do not depend on the grouping or on the thread that computes them.
+// - F32/F16/BF16: one f32 vector accumulator per pair, FMA over the row in steps of N lanes,
+//   SumOfLanes, then the tail in index order (FloatDotFinish). The GEMM (gemm-inl.h) uses the same
+//   order, so the two agree bit for bit.
+// - Q8_0, Q4_0, Q4_K, Q6_K: per 32-element block an exact int32 dot product with the Q8 row
+//   (q8-inl.h), converted to f32 and accumulated with one FMA by d_w * d_x (Q4_K: (d * sc) * d_x;
+//   its minimums are summed separately, dmin * m * s_x, and subtracted at the end).
+// - Other quantized types: chunks of the row dequantized exactly to f32, then the f32 order above.
+
+#if defined(MNEMO_KERNELS_GEMV_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef MNEMO_KERNELS_GEMV_INL_H_
+#undef MNEMO_KERNELS_GEMV_INL_H_
+#else
+#define MNEMO_KERNELS_GEMV_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstdint>
+
+#include "base/fp16.h"
+#include "hwy/highway.h"
+#include "kernels/dequant-inl.h"
+#include "kernels/kernels.h"
+#include "kernels/q8-inl.h"
+#include "tensor/blocks.h"
+#include "tensor/tensor.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mnemo::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+namespace gemv {
+
+constexpr int kGemvRows = 4;
+// Elements dequantized at a time for the fallback types (a multiple of every block size).
+constexpr int64_t kChunk = 2048;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+// The canonical end of an f32 dot: lanes summed, then the tail i in [i0, n) in index order.
+template <class TailW>
+HWY_INLINE float FloatDotFinish(VF acc, const TailW& w, const float* HWY_RESTRICT x, int64_t i0, int64_t n) {
+  float s = hn::GetLane(hn::SumOfLanes(DF(), acc));
+  for (int64_t i = i0; i < n; ++i) s += w(i) * x[i];
+  return s;
+}
+
+// N consecutive weights as f32.
+HWY_INLINE VF LoadW(DF d, const float* p) { return hn::LoadU(d, p); }
+HWY_INLINE VF LoadW(DF d, const hwy::float16_t* p) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  return hn::PromoteTo(d, hn::LoadU(hn::Rebind<hwy::float16_t, DF>(), p));
+#else
+  // Integer conversion (Highway's emulation flushes infinities), as dq::F16.
+  const hn::RebindToUnsigned<DF> du;
+  const hn::RebindToSigned<DF> di;
+  const hn::Rebind<uint16_t, DF> du16;
+  const auto v = hn::PromoteTo(du, hn::LoadU(du16, reinterpret_cast<const uint16_t*>(p)));
+  const auto em = hn::And(v, hn::Set(du, 0x7FFFu));
+  const auto e = hn::ShiftRight<10>(em);
+  const auto bias = hn::Set(du, 112u << 23);
+  auto normal = hn::Add(hn::ShiftLeft<13>(em), bias);
+  normal = hn::IfThenElse(hn::Eq(e, hn::Set(du, 31u)), hn::Add(normal, bias), normal);
+  const VF sub = hn::Mul(hn::ConvertTo(d, hn::BitCast(di, em)), hn::Set(d, 1.0f / 16777216.0f));
+  const VF mag = hn::IfThenElse(hn::RebindMask(d, hn::Eq(e, hn::Zero(du))), sub, hn::BitCast(d, normal));
+  return hn::Or(mag, hn::BitCast(d, hn::ShiftLeft<16>(hn::And(v, hn::Set(du, 0x8000u)))));
+#endif
+}
+HWY_INLINE VF LoadW(DF d, const hwy::bfloat16_t* p) {
+  const hn::RebindToUnsigned<DF> du;
+  const hn::Rebind<uint16_t, DF> du16;
+  return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(du16, reinterpret_cast<const uint16_t*>(p)))));
+}
+HWY_INLINE float ScalarW(const float* p, int64_t i) { return p[i]; }
+HWY_INLINE float ScalarW(const hwy::float16_t* p, int64_t i) {
+  return fp16_to_f32(reinterpret_cast<const uint16_t*>(p)[i]);
+}
+HWY_INLINE float ScalarW(const hwy::bfloat16_t* p, int64_t i) {
+  return bf16_to_f32(reinterpret_cast<const uint16_t*>(p)[i]);
+}
+
+// out[r] = dot(row r, x) for R rows of element type TW.
+template <int R, typename TW>
+HWY_INLINE void FloatTile(const TW* const* rows, const float* HWY_RESTRICT x, int64_t n, float* out) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  VF acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const VF xv = hn::LoadU(d, x + i);
+    for (int r = 0; r < R; ++r) acc[r] = hn::MulAdd(LoadW(d, rows[r] + i), xv, acc[r]);
+  }
+  for (int r = 0; r < R; ++r) {
+    const TW* w = rows[r];
+    out[r] = FloatDotFinish(acc[r], [w](int64_t j) { return ScalarW(w, j); }, x, i, n);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantized tiles: out[r] = dot(row r, Q8 row x) for R rows, nb = n / 32 blocks.
+
+template <int R>
+HWY_INLINE void Q8_0Tile(const BlockQ8_0* const* rows, const q8::Row& x, int64_t nb, float* out) {
+  const q8::DF df;
+  hn::Vec<q8::DF> acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = hn::Zero(df);
+  for (int64_t b = 0; b < nb; ++b) {
+    const q8::Bytes xv = q8::LoadBytes(x.qs + b * 32);
+    const float dx = x.d[b];
+    for (int r = 0; r < R; ++r) {
+      const BlockQ8_0& w = rows[r][b];
+      const q8::I32 s = q8::SumPairs(q8::MulPairsSS(q8::LoadBytes(w.qs), xv));
+      acc[r] = hn::MulAdd(q8::ToFloat(s), hn::Set(df, q8::HalfToFloat(w.d) * dx), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(df, acc[r]));
+}
+
+template <int R>
+HWY_INLINE void Q4_0Tile(const BlockQ4_0* const* rows, const q8::Row& x, int64_t nb, float* out) {
+  const q8::DF df;
+  hn::Vec<q8::DF> acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = hn::Zero(df);
+  for (int64_t b = 0; b < nb; ++b) {
+    const q8::Bytes xv = q8::LoadBytes(x.qs + b * 32);
+    const q8::I16 off = q8::LoadI16(x.p8 + b * 16);
+    const float dx = x.d[b];
+    for (int r = 0; r < R; ++r) {
+      const BlockQ4_0& w = rows[r][b];
+      // sum (q - 8) x = sum q x - 8 sum x, the second term precomputed per pair (p8).
+      const q8::I32 s = q8::SumPairs(q8::Sub16(q8::MulPairsUS(q8::Nibbles(w.qs), xv), off));
+      acc[r] = hn::MulAdd(q8::ToFloat(s), hn::Set(df, q8::HalfToFloat(w.d) * dx), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(df, acc[r]));
+}
+
+// The 6-bit scale and min of sub-block j of a Q4_K block (as ggml's get_scale_min_k4).
+HWY_INLINE void Q4KScales(const uint8_t* q, int* sc, int* m) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = q[j] & 63;
+    m[j] = q[j + 4] & 63;
+  }
+  for (int j = 4; j < 8; ++j) {
+    sc[j] = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    m[j] = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+template <int R>
+HWY_INLINE void Q4_KTile(const BlockQ4_K* const* rows, const q8::Row& x, int64_t nb, float* out) {
+  const q8::DF df;
+  hn::Vec<q8::DF> acc[R];
+  float mins[R];
+  for (int r = 0; r < R; ++r) acc[r] = hn::Zero(df), mins[r] = 0.0f;
+  for (int64_t sb = 0; sb < nb / 8; ++sb) {
+    const int64_t b0 = sb * 8;
+    for (int r = 0; r < R; ++r) {
+      const BlockQ4_K& w = rows[r][sb];
+      const float d = q8::HalfToFloat(w.d);
+      const float dmin = q8::HalfToFloat(w.dmin);
+      int sc[8], m[8];
+      Q4KScales(w.scales, sc, m);
+      float msum = 0.0f;
+      for (int g = 0; g < 4; ++g) {
+        const q8::Bytes v = q8::LoadUBytes(w.qs + 32 * g);
+        const int64_t bl = b0 + 2 * g, bh = bl + 1;
+        const q8::I32 sl = q8::SumPairs(q8::MulPairsUS(q8::ShrMask<0>(v, 0xF), q8::LoadBytes(x.qs + bl * 32)));
+        const q8::I32 sh = q8::SumPairs(q8::MulPairsUS(q8::ShrMask<4>(v, 0xF), q8::LoadBytes(x.qs + bh * 32)));
+        acc[r] = hn::MulAdd(q8::ToFloat(sl), hn::Set(df, d * static_cast<float>(sc[2 * g]) * x.d[bl]), acc[r]);
+        acc[r] = hn::MulAdd(q8::ToFloat(sh), hn::Set(df, d * static_cast<float>(sc[2 * g + 1]) * x.d[bh]), acc[r]);
+        msum += static_cast<float>(m[2 * g]) * x.s[bl];
+        msum += static_cast<float>(m[2 * g + 1]) * x.s[bh];
+      }
+      mins[r] += dmin * msum;
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(df, acc[r])) - mins[r];
+}
+
+// One 32-element chunk c of half h of a Q6_K block against Q8 block b of x.
+template <int c>
+HWY_INLINE q8::I32 Q6KChunk(const q8::Bytes& ql0, const q8::Bytes& ql1, const q8::Bytes& qh, const int8_t* sc,
+                            const q8::Row& x, int64_t b) {
+  const q8::Bytes& ql = (c & 1) ? ql1 : ql0;
+  const q8::Bytes lo = q8::ShrMask<4 * (c >> 1)>(ql, 0xF);
+  const q8::Bytes hi = q8::Shl<4>(q8::ShrMask<2 * c>(qh, 3));
+  // sum (q - 32) x = sum q x - 32 sum x, with 32 * pair sums = p8 << 2.
+  const q8::I16 p = q8::Sub16(q8::MulPairsUS(q8::Or(lo, hi), q8::LoadBytes(x.qs + b * 32)),
+                              q8::Shl16<2>(q8::LoadI16(x.p8 + b * 16)));
+  return q8::SumPairsScaled(p, sc[2 * c], sc[2 * c + 1]);
+}
+
+template <int R>
+HWY_INLINE void Q6_KTile(const BlockQ6_K* const* rows, const q8::Row& x, int64_t nb, float* out) {
+  const q8::DF df;
+  hn::Vec<q8::DF> acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = hn::Zero(df);
+  for (int64_t sb = 0; sb < nb / 8; ++sb) {
+    for (int r = 0; r < R; ++r) {
+      const BlockQ6_K& w = rows[r][sb];
+      const float d = q8::HalfToFloat(w.d);
+      for (int h = 0; h < 2; ++h) {
+        const q8::Bytes ql0 = q8::LoadUBytes(w.ql + 64 * h);
+        const q8::Bytes ql1 = q8::LoadUBytes(w.ql + 64 * h + 32);
+        const q8::Bytes qh = q8::LoadUBytes(w.qh + 32 * h);
+        const int8_t* sc = w.scales + 8 * h;
+        const int64_t b = sb * 8 + 4 * h;
+        acc[r] = hn::MulAdd(q8::ToFloat(Q6KChunk<0>(ql0, ql1, qh, sc, x, b)), hn::Set(df, d * x.d[b]), acc[r]);
+        acc[r] = hn::MulAdd(q8::ToFloat(Q6KChunk<1>(ql0, ql1, qh, sc, x, b + 1)), hn::Set(df, d * x.d[b + 1]), acc[r]);
+        acc[r] = hn::MulAdd(q8::ToFloat(Q6KChunk<2>(ql0, ql1, qh, sc, x, b + 2)), hn::Set(df, d * x.d[b + 2]), acc[r]);
+        acc[r] = hn::MulAdd(q8::ToFloat(Q6KChunk<3>(ql0, ql1, qh, sc, x, b + 3)), hn::Set(df, d * x.d[b + 3]), acc[r]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(df, acc[r]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drivers: rows [r0, r1) of Y for a.T tokens.
+
+HWY_INLINE void Store(const MatmulArgs& a, int64_t t, int64_t r, float v) {
+  float* y = a.y + t * a.ldy + r;
+  if (a.accumulate) {
+    *y += v;
+  } else {
+    *y = v;
+  }
+}
+
+// Calls tile<R>(row pointers, token t, out) over groups of kGemvRows rows (the last group
+// smaller), for every token.
+template <typename TB, class Tile>
+HWY_INLINE void ForRowGroups(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, const Tile& tile) {
+  const uint64_t rb = W.row_bytes();
+  const auto* base = static_cast<const uint8_t*>(W.data);
+  const TB* rows[kGemvRows];
+  float out[kGemvRows];
+  for (int64_t g = r0; g < r1; g += kGemvRows) {
+    const int nr = static_cast<int>(std::min<int64_t>(kGemvRows, r1 - g));
+    for (int i = 0; i < nr; ++i) rows[i] = reinterpret_cast<const TB*>(base + static_cast<uint64_t>(g + i) * rb);
+    for (int64_t t = 0; t < a.T; ++t) {
+      switch (nr) {
+        case 4: tile(std::integral_constant<int, 4>(), rows, t, out); break;
+        case 3: tile(std::integral_constant<int, 3>(), rows, t, out); break;
+        case 2: tile(std::integral_constant<int, 2>(), rows, t, out); break;
+        default: tile(std::integral_constant<int, 1>(), rows, t, out); break;
+      }
+      for (int i = 0; i < nr; ++i) Store(a, t, g + i, out[i]);
+    }
+  }
+}
+
+template <typename TW>
+HWY_INLINE void FloatRows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1) {
+  const int64_t n = W.ne[0];
+  ForRowGroups<TW>(W, a, r0, r1, [&](auto R, const TW* const* rows, int64_t t, float* out) {
+    FloatTile<decltype(R)::value>(rows, a.x + t * a.ldx, n, out);
+  });
+}
+
+template <typename TB, class QTile>
+HWY_INLINE void QuantRows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, const QTile& qtile) {
+  const int64_t n = W.ne[0];
+  ForRowGroups<TB>(W, a, r0, r1, [&](auto R, const TB* const* rows, int64_t t, float* out) {
+    const q8::Row x = q8::RowAt(static_cast<const uint8_t*>(a.xq) + t * a.ldq, n);
+    qtile(R, rows, x, n / kQ8Block, out);
+  });
+}
+
+// Fallback: chunks of one row dequantized into buf (kChunk floats), dotted with every token; the
+// accumulators persist across chunks, so the order is the f32 order of FloatTile.
+HWY_INLINE void DequantRows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, float* buf) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t n = W.ne[0];
+  VF acc[kGemvMaxTokens];
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = W.row(r);
+    for (int64_t t = 0; t < a.T; ++t) acc[t] = hn::Zero(d);
+    for (int64_t k0 = 0; k0 < n; k0 += kChunk) {
+      const int64_t len = std::min(kChunk, n - k0);  // a multiple of the block size, hence of N
+      DequantizeRange(W.type, row, k0, len, buf);
+      for (int64_t t = 0; t < a.T; ++t) {
+        const float* x = a.x + t * a.ldx + k0;
+        VF s = acc[t];
+        for (int64_t i = 0; i + N <= len; i += N) s = hn::MulAdd(hn::LoadU(d, buf + i), hn::LoadU(d, x + i), s);
+        acc[t] = s;
+      }
+    }
+    for (int64_t t = 0; t < a.T; ++t) Store(a, t, r, hn::GetLane(hn::SumOfLanes(d, acc[t])));
+  }
+}
+
+// Rows [r0, r1) for T <= kGemvMaxTokens. buf: kChunk floats for the fallback types.
+HWY_INLINE void GemvRows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, float* buf) {
+  switch (W.type) {
+    case DType::F32: return FloatRows<float>(W, a, r0, r1);
+    case DType::F16: return FloatRows<hwy::float16_t>(W, a, r0, r1);
+    case DType::BF16: return FloatRows<hwy::bfloat16_t>(W, a, r0, r1);
+    case DType::Q8_0:
+      return QuantRows<BlockQ8_0>(W, a, r0, r1, [](auto R, const BlockQ8_0* const* rows, const q8::Row& x,
+                                                   int64_t nb, float* out) { Q8_0Tile<decltype(R)::value>(rows, x, nb, out); });
+    case DType::Q4_0:
+      return QuantRows<BlockQ4_0>(W, a, r0, r1, [](auto R, const BlockQ4_0* const* rows, const q8::Row& x,
+                                                   int64_t nb, float* out) { Q4_0Tile<decltype(R)::value>(rows, x, nb, out); });
+    case DType::Q4_K:
+      return QuantRows<BlockQ4_K>(W, a, r0, r1, [](auto R, const BlockQ4_K* const* rows, const q8::Row& x,
+                                                   int64_t nb, float* out) { Q4_KTile<decltype(R)::value>(rows, x, nb, out); });
+    case DType::Q6_K:
+      return QuantRows<BlockQ6_K>(W, a, r0, r1, [](auto R, const BlockQ6_K* const* rows, const q8::Row& x,
+                                                   int64_t nb, float* out) { Q6_KTile<decltype(R)::value>(rows, x, nb, out); });
+    default: return DequantRows(W, a, r0, r1, buf);
+  }
+}
+
+}  // namespace gemv
+}  // namespace mnemo::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // MNEMO_KERNELS_GEMV_INL_H_

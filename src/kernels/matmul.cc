@@ -1,0 +1,132 @@
+// Dispatch of the matrix products and of the activation quantization (see kernels.h). Per-target
+// code: gemv-inl.h (decode), gemm-inl.h (prefill), q8-inl.h (8-bit activations).
+#include <algorithm>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/matmul.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "hwy/highway.h"
+#include "kernels/gemm-inl.h"
+#include "kernels/gemv-inl.h"
+#include "kernels/q8-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mnemo::kernels::HWY_NAMESPACE {
+
+void MatmulRowsImpl(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, void* work) {
+  if (a.T <= kGemvMaxTokens) {
+    gemv::GemvRows(W, a, r0, r1, static_cast<float*>(work));
+  } else {
+    gemm::GemmRows(W, a, r0, r1, static_cast<float*>(work));
+  }
+}
+
+void QuantizeQ8Impl(const float* x, int64_t n, void* dst) { q8::QuantizeRow(x, nullptr, 0.0f, n, nullptr, dst); }
+
+int64_t PanelRowsImpl(int64_t n) { return gemm::PanelRows(n); }
+
+}  // namespace mnemo::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include "base/check.h"
+#include "kernels/kernels.h"
+
+namespace mnemo::kernels {
+
+HWY_EXPORT(MatmulRowsImpl);
+HWY_EXPORT(QuantizeQ8Impl);
+HWY_EXPORT(PanelRowsImpl);
+
+namespace {
+// Rows per unit of the static split of matmul(): a multiple of the GEMV and GEMM row tiles.
+constexpr int64_t kRowGrain = 16;
+
+size_t round64(size_t b) { return (b + 63) / 64 * 64; }
+
+void check_row_type(DType type, int64_t n) {
+  const DTypeTraits& t = traits(type);
+  MNEMO_CHECK_MSG(t.supported, "kernels: unsupported tensor type");
+  MNEMO_CHECK(n >= 0 && n % t.block_elems == 0);
+}
+
+bool has_int_kernel(DType type) {
+  return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q6_K;
+}
+}  // namespace
+
+size_t q8_row_bytes(int64_t n) {
+  MNEMO_CHECK(n >= 0 && n % kQ8Block == 0);
+  return round64(static_cast<size_t>(n) * 2 + static_cast<size_t>(n) / 4);
+}
+
+void quantize_q8(const float* x, int64_t n, void* dst) {
+  MNEMO_CHECK(n >= 0 && n % kQ8Block == 0);
+  HWY_DYNAMIC_DISPATCH(QuantizeQ8Impl)(x, n, dst);
+}
+
+bool matmul_uses_q8(DType type, int64_t T) { return T <= kGemvMaxTokens && has_int_kernel(type); }
+
+size_t matmul_thread_work_size(DType type, int64_t n, int64_t T) {
+  check_row_type(type, n);
+  if (T <= kGemvMaxTokens) {
+    const bool plain = type == DType::F32 || type == DType::F16 || type == DType::BF16;
+    return plain || has_int_kernel(type) ? 0 : round64(2048 * sizeof(float));  // gemv::kChunk
+  }
+  if (type == DType::F32) return 0;
+  return round64(static_cast<size_t>(HWY_DYNAMIC_DISPATCH(PanelRowsImpl)(n)) * static_cast<size_t>(n) * sizeof(float));
+}
+
+size_t matmul_work_size(DType type, int64_t n, int64_t max_tokens, int n_threads) {
+  check_row_type(type, n);
+  MNEMO_CHECK(max_tokens >= 0 && n_threads >= 1);
+  size_t bytes = 64;  // alignment slack
+  // The largest need over T in [1, max_tokens]: Q8 rows for small T, panels for large T.
+  for (int64_t T : {std::min<int64_t>(max_tokens, kGemvMaxTokens), max_tokens}) {
+    if (T <= 0) continue;
+    size_t b = 64 + static_cast<size_t>(n_threads) * matmul_thread_work_size(type, n, T);
+    if (matmul_uses_q8(type, T)) b += static_cast<size_t>(T) * q8_row_bytes(n);
+    bytes = std::max(bytes, b);
+  }
+  return bytes;
+}
+
+void matmul_rows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, void* thread_work) {
+  MNEMO_DCHECK(r0 >= 0 && r1 <= W.n_rows());
+  if (r0 >= r1 || a.T <= 0) return;
+  HWY_DYNAMIC_DISPATCH(MatmulRowsImpl)(W, a, r0, r1, thread_work);
+}
+
+void matmul(const TensorView& W, const float* X, int64_t T, float* Y, void* work, size_t work_size,
+            ThreadPool& pool) {
+  const int64_t n = W.ne[0];
+  const int64_t m = W.n_rows();
+  check_row_type(W.type, n);
+  MNEMO_CHECK(T >= 0);
+  MNEMO_CHECK(work_size >= matmul_work_size(W.type, n, T, pool.size()));
+  if (T == 0 || m == 0) return;
+  auto* p = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(work) + 63) / 64 * 64);
+  MatmulArgs a;
+  a.T = T;
+  a.x = X;
+  a.ldx = n;
+  a.y = Y;
+  a.ldy = m;
+  if (matmul_uses_q8(W.type, T)) {
+    a.xq = p;
+    a.ldq = static_cast<int64_t>(q8_row_bytes(n));
+    for (int64_t t = 0; t < T; ++t) quantize_q8(X + t * n, n, p + t * a.ldq);
+    p += static_cast<size_t>(T) * q8_row_bytes(n);
+  }
+  const size_t per_thread = matmul_thread_work_size(W.type, n, T);
+  auto* const fn = &HWY_DYNAMIC_DISPATCH(MatmulRowsImpl);
+  pool.run([&](int ith, int nth) {
+    int64_t r0, r1;
+    ThreadPool::split_range(m, kRowGrain, ith, nth, &r0, &r1);
+    if (r0 < r1) fn(W, a, r0, r1, p + static_cast<size_t>(ith) * per_thread);
+  });
+}
+
+}  // namespace mnemo::kernels
+#endif  // HWY_ONCE

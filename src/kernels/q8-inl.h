@@ -1,0 +1,312 @@
+// kernels/q8-inl.h: per-target 8-bit activation rows (quantization, layout in kernels.h) and the
+// integer primitives of the quantized dot products.
+//
+// Three implementations of the same primitives, chosen per Highway target at compile time:
+// - x86 256-bit (HWY_AVX2 and the AVX-512 targets): AVX2 intrinsics. Highway 1.0.3 has no int8
+//   widening dot product, so the ops are written with maddubs/madd directly (as ggml does).
+// - x86 128-bit (HWY_SSSE3, HWY_SSE4): the same with SSSE3 intrinsics on two halves.
+// - everything else (HWY_SCALAR): plain integer loops.
+// A 32-element block's dot product is an exact int32 sum in every implementation; only the lane
+// split of that sum differs (8, 4 or 1 lanes), and it is converted to f32 and scaled per block.
+
+#if defined(MNEMO_KERNELS_Q8_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef MNEMO_KERNELS_Q8_INL_H_
+#undef MNEMO_KERNELS_Q8_INL_H_
+#else
+#define MNEMO_KERNELS_Q8_INL_H_
+#endif
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "base/fp16.h"
+#include "hwy/highway.h"
+#include "kernels/kernels.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mnemo::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+#undef MNEMO_Q8_X86_256
+#undef MNEMO_Q8_X86_128
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+#define MNEMO_Q8_X86_256 1
+#elif HWY_ARCH_X86 && HWY_TARGET <= HWY_SSSE3
+#define MNEMO_Q8_X86_128 1
+#endif
+
+namespace q8 {
+
+// Pointers into one Q8 row (layout in kernels.h).
+struct Row {
+  const int8_t* qs;
+  const int16_t* p8;
+  const float* d;
+  const float* s;
+};
+HWY_INLINE Row RowAt(const void* base, int64_t n) {
+  const auto* b = static_cast<const uint8_t*>(base);
+  return {reinterpret_cast<const int8_t*>(b), reinterpret_cast<const int16_t*>(b + n),
+          reinterpret_cast<const float*>(b + 2 * n), reinterpret_cast<const float*>(b + 2 * n + n / 8)};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Primitives. Bytes: 32 int8 or uint8 lanes; I16: 16 int16 lanes (lane j from elements 2j, 2j+1);
+// I32: the int32 partial sums of a block (8, 4 or 1 lanes); DF: the f32 tag of as many lanes.
+
+#if MNEMO_Q8_X86_256
+using Bytes = __m256i;
+using I16 = __m256i;
+using I32 = __m256i;
+using DF = hn::Full256<float>;
+HWY_INLINE Bytes LoadBytes(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+// 16 bytes of nibbles: elements 0..15 are the low nibbles, 16..31 the high ones (Q4_0 layout).
+HWY_INLINE Bytes Nibbles(const uint8_t* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+template <int kShift>
+HWY_INLINE Bytes ShrMask(Bytes v, int mask) {
+  return _mm256_and_si256(_mm256_srli_epi16(v, kShift), _mm256_set1_epi8(static_cast<char>(mask)));
+}
+template <int kShift>
+HWY_INLINE Bytes Shl(Bytes v) { return _mm256_slli_epi16(v, kShift); }
+HWY_INLINE Bytes Or(Bytes a, Bytes b) { return _mm256_or_si256(a, b); }
+// sum of pairs of u * s (u unsigned, s signed), as int16 (no saturation for |u| <= 128, |s| <= 127).
+HWY_INLINE I16 MulPairsUS(Bytes u, Bytes s) { return _mm256_maddubs_epi16(u, s); }
+// Signed * signed through the sign trick: |a| * (b with a's sign).
+HWY_INLINE I16 MulPairsSS(Bytes a, Bytes b) {
+  return _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+}
+HWY_INLINE I16 LoadI16(const int16_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+HWY_INLINE I16 Sub16(I16 a, I16 b) { return _mm256_sub_epi16(a, b); }
+template <int kShift>
+HWY_INLINE I16 Shl16(I16 a) { return _mm256_slli_epi16(a, kShift); }
+HWY_INLINE I32 SumPairs(I16 a) { return _mm256_madd_epi16(a, _mm256_set1_epi16(1)); }
+// Lanes 0..7 (elements 0..15) times sa, lanes 8..15 (elements 16..31) times sb, pairs summed.
+HWY_INLINE I32 SumPairsScaled(I16 a, int sa, int sb) {
+  return _mm256_madd_epi16(a, _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(sb)),
+                                                _mm_set1_epi16(static_cast<int16_t>(sa))));
+}
+HWY_INLINE hn::Vec<DF> ToFloat(I32 v) { return hn::Vec<DF>{_mm256_cvtepi32_ps(v)}; }
+HWY_INLINE float HalfToFloat(uint16_t h) { return _cvtsh_ss(h); }
+
+#elif MNEMO_Q8_X86_128
+struct Bytes {
+  __m128i lo, hi;  // elements 0..15, 16..31
+};
+using I16 = Bytes;
+using I32 = Bytes;
+using DF = hn::Full128<float>;
+HWY_INLINE Bytes LoadBytes(const void* p) {
+  const auto* q = static_cast<const __m128i*>(p);
+  return {_mm_loadu_si128(q), _mm_loadu_si128(q + 1)};
+}
+HWY_INLINE Bytes Nibbles(const uint8_t* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  return {_mm_and_si128(v, m), _mm_and_si128(_mm_srli_epi16(v, 4), m)};
+}
+template <int kShift>
+HWY_INLINE Bytes ShrMask(Bytes v, int mask) {
+  const __m128i m = _mm_set1_epi8(static_cast<char>(mask));
+  return {_mm_and_si128(_mm_srli_epi16(v.lo, kShift), m), _mm_and_si128(_mm_srli_epi16(v.hi, kShift), m)};
+}
+template <int kShift>
+HWY_INLINE Bytes Shl(Bytes v) { return {_mm_slli_epi16(v.lo, kShift), _mm_slli_epi16(v.hi, kShift)}; }
+HWY_INLINE Bytes Or(Bytes a, Bytes b) { return {_mm_or_si128(a.lo, b.lo), _mm_or_si128(a.hi, b.hi)}; }
+HWY_INLINE I16 MulPairsUS(Bytes u, Bytes s) {
+  return {_mm_maddubs_epi16(u.lo, s.lo), _mm_maddubs_epi16(u.hi, s.hi)};
+}
+HWY_INLINE I16 MulPairsSS(Bytes a, Bytes b) {
+  return {_mm_maddubs_epi16(_mm_sign_epi8(a.lo, a.lo), _mm_sign_epi8(b.lo, a.lo)),
+          _mm_maddubs_epi16(_mm_sign_epi8(a.hi, a.hi), _mm_sign_epi8(b.hi, a.hi))};
+}
+HWY_INLINE I16 LoadI16(const int16_t* p) { return LoadBytes(p); }
+HWY_INLINE I16 Sub16(I16 a, I16 b) { return {_mm_sub_epi16(a.lo, b.lo), _mm_sub_epi16(a.hi, b.hi)}; }
+template <int kShift>
+HWY_INLINE I16 Shl16(I16 a) { return {_mm_slli_epi16(a.lo, kShift), _mm_slli_epi16(a.hi, kShift)}; }
+HWY_INLINE I32 SumPairs(I16 a) {
+  const __m128i one = _mm_set1_epi16(1);
+  return {_mm_madd_epi16(a.lo, one), _mm_madd_epi16(a.hi, one)};
+}
+HWY_INLINE I32 SumPairsScaled(I16 a, int sa, int sb) {
+  return {_mm_madd_epi16(a.lo, _mm_set1_epi16(static_cast<int16_t>(sa))),
+          _mm_madd_epi16(a.hi, _mm_set1_epi16(static_cast<int16_t>(sb)))};
+}
+HWY_INLINE hn::Vec<DF> ToFloat(I32 v) { return hn::Vec<DF>{_mm_cvtepi32_ps(_mm_add_epi32(v.lo, v.hi))}; }
+HWY_INLINE float HalfToFloat(uint16_t h) { return fp16_to_f32(h); }
+
+#else  // scalar
+struct Bytes {
+  int32_t v[32];
+};
+using I16 = Bytes;  // lanes 0..15 used
+struct I32 {
+  int32_t v;
+};
+using DF = hn::CappedTag<float, 1>;
+HWY_INLINE Bytes LoadBytes(const void* p) {  // as int8
+  Bytes b;
+  const auto* q = static_cast<const int8_t*>(p);
+  for (int i = 0; i < 32; ++i) b.v[i] = q[i];
+  return b;
+}
+HWY_INLINE Bytes LoadUBytes(const void* p) {
+  Bytes b;
+  const auto* q = static_cast<const uint8_t*>(p);
+  for (int i = 0; i < 32; ++i) b.v[i] = q[i];
+  return b;
+}
+HWY_INLINE Bytes Nibbles(const uint8_t* p) {
+  Bytes b;
+  for (int i = 0; i < 16; ++i) b.v[i] = p[i] & 0xF, b.v[i + 16] = p[i] >> 4;
+  return b;
+}
+template <int kShift>
+HWY_INLINE Bytes ShrMask(Bytes v, int mask) {  // v holds unsigned bytes
+  for (auto& x : v.v) x = ((x & 0xFF) >> kShift) & mask;
+  return v;
+}
+template <int kShift>
+HWY_INLINE Bytes Shl(Bytes v) {
+  for (auto& x : v.v) x = (x << kShift) & 0xFF;
+  return v;
+}
+HWY_INLINE Bytes Or(Bytes a, Bytes b) {
+  for (int i = 0; i < 32; ++i) a.v[i] |= b.v[i];
+  return a;
+}
+HWY_INLINE I16 MulPairsUS(Bytes u, Bytes s) {
+  I16 r{};
+  for (int j = 0; j < 16; ++j) r.v[j] = u.v[2 * j] * s.v[2 * j] + u.v[2 * j + 1] * s.v[2 * j + 1];
+  return r;
+}
+HWY_INLINE I16 MulPairsSS(Bytes a, Bytes b) { return MulPairsUS(a, b); }
+HWY_INLINE I16 LoadI16(const int16_t* p) {
+  I16 r{};
+  for (int j = 0; j < 16; ++j) r.v[j] = p[j];
+  return r;
+}
+HWY_INLINE I16 Sub16(I16 a, I16 b) {
+  for (int j = 0; j < 16; ++j) a.v[j] -= b.v[j];
+  return a;
+}
+template <int kShift>
+HWY_INLINE I16 Shl16(I16 a) {
+  for (int j = 0; j < 16; ++j) a.v[j] *= (1 << kShift);
+  return a;
+}
+HWY_INLINE I32 SumPairs(I16 a) {
+  int32_t s = 0;
+  for (int j = 0; j < 16; ++j) s += a.v[j];
+  return {s};
+}
+HWY_INLINE I32 SumPairsScaled(I16 a, int sa, int sb) {
+  int32_t s0 = 0, s1 = 0;
+  for (int j = 0; j < 8; ++j) s0 += a.v[j], s1 += a.v[j + 8];
+  return {s0 * sa + s1 * sb};
+}
+HWY_INLINE hn::Vec<DF> ToFloat(I32 v) { return hn::Set(DF(), static_cast<float>(v.v)); }
+HWY_INLINE float HalfToFloat(uint16_t h) { return fp16_to_f32(h); }
+#endif
+
+#if MNEMO_Q8_X86_256 || MNEMO_Q8_X86_128
+HWY_INLINE Bytes LoadUBytes(const void* p) { return LoadBytes(p); }
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Quantization of one row (contract in kernels.h). The f32 operations (max |x|, d = amax / 127,
+// id = 1 / d, x * id, d * sum) are the same scalar or per lane on every target, and rounding is
+// to nearest even everywhere, so all targets produce the same bytes.
+
+HWY_INLINE int32_t RoundEven(float v) { return static_cast<int32_t>(std::nearbyint(v)); }
+
+// y (if not null) = x * scale * w (RMSNorm's output, as RmsNormF32 computes it), then the Q8 row
+// of that output into dst. With w == nullptr the input is x itself (scale ignored).
+HWY_INLINE void QuantizeRow(const float* HWY_RESTRICT x, const float* HWY_RESTRICT w, float scale,
+                            int64_t n, float* HWY_RESTRICT y, void* HWY_RESTRICT dst) {
+  auto* base = static_cast<uint8_t*>(dst);
+  auto* qs = reinterpret_cast<int8_t*>(base);
+  auto* p8 = reinterpret_cast<int16_t*>(base + n);
+  auto* dd = reinterpret_cast<float*>(base + 2 * n);
+  auto* ss = reinterpret_cast<float*>(base + 2 * n + n / 8);
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  HWY_ALIGN float v[kQ8Block];
+  for (int64_t b = 0; b < n / kQ8Block; ++b) {
+    const float* xb = x + b * kQ8Block;
+    // The block's values (RMSNorm applied when w is given).
+    if (w != nullptr) {
+      const auto vs = hn::Set(d, scale);
+      if (N <= kQ8Block) {
+        for (int64_t i = 0; i < kQ8Block; i += N) {
+          hn::Store(hn::Mul(hn::Mul(hn::LoadU(d, xb + i), vs), hn::LoadU(d, w + b * kQ8Block + i)), d, v + i);
+        }
+      } else {
+        for (int64_t i = 0; i < kQ8Block; ++i) v[i] = xb[i] * scale * w[b * kQ8Block + i];
+      }
+      if (y != nullptr) std::memcpy(y + b * kQ8Block, v, sizeof(v));
+    } else {
+      std::memcpy(v, xb, sizeof(v));
+    }
+    float amax = 0.0f;
+    if (N <= kQ8Block) {
+      auto m = hn::Zero(d);
+      for (int64_t i = 0; i < kQ8Block; i += N) m = hn::Max(m, hn::Abs(hn::Load(d, v + i)));
+      amax = hn::GetLane(hn::MaxOfLanes(d, m));
+    } else {
+      for (float f : v) amax = std::max(amax, std::fabs(f));
+    }
+    const float dv = amax / 127.0f;
+    const float id = dv != 0.0f ? 1.0f / dv : 0.0f;
+    int8_t* q = qs + b * kQ8Block;
+    if (!(amax <= 3.4028235e38f) || !(id <= 3.4028235e38f) || id == 0.0f) {
+      // Zero, too small to invert, infinite or NaN: q = 0; d = 0 unless the input was non-finite.
+      std::memset(q, 0, kQ8Block);
+      dd[b] = (amax <= 3.4028235e38f) ? 0.0f : dv;
+    } else {
+#if MNEMO_Q8_X86_256
+      const __m256 vid = _mm256_set1_ps(id);
+      const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(v), vid));
+      const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(v + 8), vid));
+      const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(v + 16), vid));
+      const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(v + 24), vid));
+      // packs interleave the 128-bit halves; the permute restores element order.
+      const __m256i w01 = _mm256_packs_epi32(i0, i1);
+      const __m256i w23 = _mm256_packs_epi32(i2, i3);
+      __m256i b8 = _mm256_packs_epi16(w01, w23);
+      b8 = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), b8);
+#elif MNEMO_Q8_X86_128
+      const __m128 vid = _mm_set1_ps(id);
+      for (int i = 0; i < kQ8Block; i += 16) {
+        const __m128i a = _mm_cvtps_epi32(_mm_mul_ps(_mm_load_ps(v + i), vid));
+        const __m128i bq = _mm_cvtps_epi32(_mm_mul_ps(_mm_load_ps(v + i + 4), vid));
+        const __m128i c = _mm_cvtps_epi32(_mm_mul_ps(_mm_load_ps(v + i + 8), vid));
+        const __m128i e = _mm_cvtps_epi32(_mm_mul_ps(_mm_load_ps(v + i + 12), vid));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i),
+                         _mm_packs_epi16(_mm_packs_epi32(a, bq), _mm_packs_epi32(c, e)));
+      }
+#else
+      for (int i = 0; i < kQ8Block; ++i) q[i] = static_cast<int8_t>(RoundEven(v[i] * id));
+#endif
+      dd[b] = dv;
+    }
+    int32_t sum = 0;
+    for (int j = 0; j < kQ8Block / 2; ++j) {
+      const int32_t pair = q[2 * j] + q[2 * j + 1];
+      sum += pair;
+      p8[b * (kQ8Block / 2) + j] = static_cast<int16_t>(8 * pair);
+    }
+    ss[b] = dd[b] * static_cast<float>(sum);
+  }
+}
+
+}  // namespace q8
+}  // namespace mnemo::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // MNEMO_KERNELS_Q8_INL_H_
