@@ -1,6 +1,7 @@
 // SPANN (mnemo's own index) for the ANN benchmark.
 #include <numeric>
 
+#include "base/log.h"
 #include "base/thread_pool.h"
 #include "bench_common.h"
 #include "ltm/ann/distance.h"
@@ -11,6 +12,7 @@ namespace mnemo::ann_bench {
 using ltm::ann::SpannIndex;
 
 int build_spann(const Args& a) {
+  set_log_level(LogLevel::kInfo);
   auto base = load_fvecs(a.str("base"), size_t(a.num("n", 0)));
   ltm::ann::SpannParams p;
   p.leaf_size = size_t(a.num("spann-leaf", long(p.leaf_size)));

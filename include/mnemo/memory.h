@@ -158,7 +158,7 @@ struct EmbedderConfig {
   std::string kind = "hash";
   int dim = 512;           // hash: output dimension; http: checked against the endpoint's answers
   std::string url;         // http: base URL, e.g. http://127.0.0.1:8080 (POST {url}/v1/embeddings)
-  std::string model;       // http: the "model" field; model: the model file
+  std::string model = "default";  // http: the "model" field; model: the model file
   std::string api_key;     // http: bearer token (optional)
   int timeout_ms = 30000;
 };
@@ -193,10 +193,14 @@ struct MemoryConfig {
   bool link = true;       // A-MEM: link each new memory to its nearest notes
   int link_k = 5;
   bool dedup = true;      // near-duplicate adds update the existing memory
-  double dedup_similarity = 0.92;  // cosine, and word-set Jaccard >= dedup_jaccard
+  // Near duplicate: same agent and kind, stem-set Jaccard >= dedup_jaccard, and cosine >=
+  // dedup_similarity (a floor only: hashed IDF vectors of a young store are noisy).
+  double dedup_similarity = 0.3;
   double dedup_jaccard = 0.8;
   double forget_k_days = 1.0;      // k in R = exp(-t / (k * S)), t in days
-  // Users with more hot memories than this are searched through the ANN index (when built).
+  // Users with at least this many hot memories are searched through the SPANN index (half as many
+  // are mirrored into it ahead of time); smaller users by exact search over their own vectors.
+  // <= 0: no ANN index.
   int64_t ann_min_user_memories = 20000;
   // Limits on untrusted input.
   size_t max_text_bytes = 32 * 1024;

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "base/fp16.h"
 #include "hwy/highway.h"
@@ -222,6 +223,158 @@ HWY_INLINE void Q6_KTile(const BlockQ6_K* const* rows, const q8::Row& x, int64_t
   for (int r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(df, acc[r]));
 }
 
+#if MNEMO_Q8_X86_256
+// ---------------------------------------------------------------------------------------------
+// 256-bit specializations. Their lane split is fixed per row (it never depends on which rows are
+// grouped together), so results stay independent of the thread split.
+
+// Horizontal sums of the two 128-bit halves of v: (l0 + l1) + (l2 + l3) and (l4 + l5) + (l6 + l7).
+HWY_INLINE void SumHalves(__m256 v, float* a, float* b) {
+  __m128 s = _mm_hadd_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // l0+l1 l2+l3 l4+l5 l6+l7
+  s = _mm_hadd_ps(s, s);
+  *a = _mm_cvtss_f32(s);
+  *b = _mm_cvtss_f32(_mm_shuffle_ps(s, s, 1));
+}
+
+// Q4_0, two rows per 256-bit register: the 16 quant bytes of row a in the low half and of row b
+// in the high half; low nibbles (elements 0..15) and high nibbles (16..31) are multiplied with the
+// matching activation halves broadcast to both halves, so each row's block sum lands in 4 int32
+// lanes. A row is always computed this way (paired with itself when alone), so its result does
+// not depend on its neighbours.
+template <int R>
+HWY_INLINE void Q4_0TileAvx2(const BlockQ4_0* const* rows, const q8::Row& x, int64_t nb, float* out) {
+  constexpr int P = (R + 1) / 2;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[P];
+  for (int p = 0; p < P; ++p) acc[p] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* xq = x.qs + b * 32;
+    const __m256i xlo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq)));
+    const __m256i xhi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16)));
+    const __m128i* p8 = reinterpret_cast<const __m128i*>(x.p8 + b * 16);
+    const __m256i off = _mm256_broadcastsi128_si256(_mm_add_epi16(_mm_loadu_si128(p8), _mm_loadu_si128(p8 + 1)));
+    const __m256 dx = _mm256_set1_ps(x.d[b]);
+    for (int p = 0; p < P; ++p) {
+      const BlockQ4_0& wa = rows[2 * p][b];
+      const BlockQ4_0& wb = rows[2 * p + 1 < R ? 2 * p + 1 : 2 * p][b];
+      const __m256i v = _mm256_inserti128_si256(
+          _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wa.qs))),
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.qs)), 1);
+      const __m256i lo = _mm256_and_si256(v, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      const __m256i pr = _mm256_sub_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi)), off);
+      const __m256i sum = _mm256_madd_epi16(pr, ones);
+      const __m128i d16 = _mm_unpacklo_epi64(_mm_set1_epi16(static_cast<int16_t>(wa.d)), _mm_set1_epi16(static_cast<int16_t>(wb.d)));
+      acc[p] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(_mm256_cvtph_ps(d16), dx), acc[p]);
+    }
+  }
+  for (int p = 0; p < P; ++p) {
+    float a, c;
+    SumHalves(acc[p], &a, &c);
+    out[2 * p] = a;
+    if (2 * p + 1 < R) out[2 * p + 1] = c;
+  }
+}
+
+// The 8 scales (bytes 0..7) and 8 minimums (bytes 8..15) of a Q4_K block's 12 packed bytes.
+HWY_INLINE __m128i Q4KScaleMinBytes(const uint8_t* q) {
+  uint32_t u[4];
+  std::memcpy(u, q, 12);
+  constexpr uint32_t k6 = 0x3f3f3f3f, k4 = 0x0f0f0f0f, k2 = 0x03030303;
+  const uint32_t sc_hi = (u[2] & k4) | (((u[0] >> 6) & k2) << 4);
+  const uint32_t m_lo = u[1] & k6;
+  const uint32_t m_hi = ((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4);
+  return _mm_setr_epi32(static_cast<int>(u[0] & k6), static_cast<int>(sc_hi), static_cast<int>(m_lo), static_cast<int>(m_hi));
+}
+
+template <int R>
+HWY_INLINE void Q4_KTileAvx2(const BlockQ4_K* const* rows, const q8::Row& x, int64_t nb, float* out) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[R], macc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps(), macc[r] = _mm256_setzero_ps();
+  for (int64_t sb = 0; sb < nb / 8; ++sb) {
+    const int64_t b0 = sb * 8;
+    const __m256 dx = _mm256_loadu_ps(x.d + b0);  // activation scale of each 32-element sub-block
+    const __m256 sx = _mm256_loadu_ps(x.s + b0);  // d * sum(q) of each sub-block
+    for (int r = 0; r < R; ++r) {
+      const BlockQ4_K& w = rows[r][sb];
+      const __m128i sm = Q4KScaleMinBytes(w.scales);
+      const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm));
+      const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)));
+      // (d * sc_j) * dx_j for every sub-block j, and the minimums' dmin * m_j * s_j.
+      const __m256 scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(w.d)), sc), dx);
+      macc[r] = _mm256_fmadd_ps(_mm256_mul_ps(mn, sx), _mm256_set1_ps(_cvtsh_ss(w.dmin)), macc[r]);
+      for (int g = 0; g < 4; ++g) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * g));
+        const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + (b0 + 2 * g) * 32));
+        const __m256i xh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + (b0 + 2 * g + 1) * 32));
+        const __m256i sl = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, m4), xl), ones);
+        const __m256i sh = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), xh), ones);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sl), _mm256_permutevar8x32_ps(scale, _mm256_set1_epi32(2 * g)), acc[r]);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sh), _mm256_permutevar8x32_ps(scale, _mm256_set1_epi32(2 * g + 1)), acc[r]);
+      }
+    }
+  }
+  const hn::Full256<float> df;
+  for (int r = 0; r < R; ++r) {
+    out[r] = hn::GetLane(hn::SumOfLanes(df, hn::Vec256<float>{acc[r]})) -
+             hn::GetLane(hn::SumOfLanes(df, hn::Vec256<float>{macc[r]}));
+  }
+}
+
+// Q6_K: the int8 sub-block scales enter through the int16 multiply-add (exact), the f32 scale is
+// d * dx per 32-element chunk.
+template <int R>
+HWY_INLINE void Q6_KTileAvx2(const BlockQ6_K* const* rows, const q8::Row& x, int64_t nb, float* out) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m2 = _mm256_set1_epi8(0x03);
+  // Per chunk c: word 2c of a 128-bit half into every word of the low half, word 2c+1 into the high.
+  alignas(32) static constexpr int8_t kScaleShuffle[4][32] = {
+      {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
+      {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
+      {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
+      {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15}};
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t sb = 0; sb < nb / 8; ++sb) {
+    const int64_t b0 = sb * 8;
+    const __m256 dx = _mm256_loadu_ps(x.d + b0);
+    for (int r = 0; r < R; ++r) {
+      const BlockQ6_K& w = rows[r][sb];
+      const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(w.d)), dx);
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+      for (int h = 0; h < 2; ++h) {
+        // Scales 8h..8h+7 in both 128-bit halves.
+        const __m256i sh = h == 0 ? _mm256_permute4x64_epi64(sc16, 0x44) : _mm256_permute4x64_epi64(sc16, 0xEE);
+        const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.ql + 64 * h));
+        const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qh + 32 * h));
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
+            _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4))};
+        for (int c = 0; c < 4; ++c) {
+          const int64_t b = b0 + 4 * h + c;
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + b * 32));
+          const __m256i off = _mm256_slli_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.p8 + b * 16)), 2);
+          const __m256i pr = _mm256_sub_epi16(_mm256_maddubs_epi16(q[c], xv), off);
+          const __m256i scv = _mm256_shuffle_epi8(sh, _mm256_load_si256(reinterpret_cast<const __m256i*>(kScaleShuffle[c])));
+          const __m256i sum = _mm256_madd_epi16(pr, scv);
+          acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_permutevar8x32_ps(scale, _mm256_set1_epi32(static_cast<int>(4 * h + c))), acc[r]);
+        }
+      }
+    }
+  }
+  const hn::Full256<float> df;
+  for (int r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(df, hn::Vec256<float>{acc[r]}));
+}
+#endif  // MNEMO_Q8_X86_256
+
 // ---------------------------------------------------------------------------------------------
 // Drivers: rows [r0, r1) of Y for a.T tokens.
 
@@ -309,13 +462,31 @@ HWY_INLINE void GemvRows(const TensorView& W, const MatmulArgs& a, int64_t r0, i
                                                    int64_t nb, float* out) { Q8_0Tile<decltype(R)::value>(rows, x, nb, out); });
     case DType::Q4_0:
       return QuantRows<BlockQ4_0>(W, a, r0, r1, [](auto R, const BlockQ4_0* const* rows, const q8::Row& x,
-                                                   int64_t nb, float* out) { Q4_0Tile<decltype(R)::value>(rows, x, nb, out); });
+                                                   int64_t nb, float* out) {
+#if MNEMO_Q8_X86_256
+        Q4_0TileAvx2<decltype(R)::value>(rows, x, nb, out);
+#else
+        Q4_0Tile<decltype(R)::value>(rows, x, nb, out);
+#endif
+      });
     case DType::Q4_K:
       return QuantRows<BlockQ4_K>(W, a, r0, r1, [](auto R, const BlockQ4_K* const* rows, const q8::Row& x,
-                                                   int64_t nb, float* out) { Q4_KTile<decltype(R)::value>(rows, x, nb, out); });
+                                                   int64_t nb, float* out) {
+#if MNEMO_Q8_X86_256
+        Q4_KTileAvx2<decltype(R)::value>(rows, x, nb, out);
+#else
+        Q4_KTile<decltype(R)::value>(rows, x, nb, out);
+#endif
+      });
     case DType::Q6_K:
       return QuantRows<BlockQ6_K>(W, a, r0, r1, [](auto R, const BlockQ6_K* const* rows, const q8::Row& x,
-                                                   int64_t nb, float* out) { Q6_KTile<decltype(R)::value>(rows, x, nb, out); });
+                                                   int64_t nb, float* out) {
+#if MNEMO_Q8_X86_256
+        Q6_KTileAvx2<decltype(R)::value>(rows, x, nb, out);
+#else
+        Q6_KTile<decltype(R)::value>(rows, x, nb, out);
+#endif
+      });
     default: return DequantRows(W, a, r0, r1, buf);
   }
 }

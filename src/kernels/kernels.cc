@@ -52,6 +52,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 #include "base/check.h"
 #include "kernels/kernels.h"
+#include "kernels/mnemo_types.h"  // mnemo types hook (issue 4)
 
 namespace mnemo::kernels {
 
@@ -71,6 +72,7 @@ const char* active_target() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }
 
 void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
   check_row_type(type, n);
+  if (is_mnemo_type(type)) return mnemo_dequantize_row(type, src, dst, n);  // mnemo types hook (issue 4)
   HWY_DYNAMIC_DISPATCH(DequantizeRowImpl)(type, src, dst, n);
 }
 

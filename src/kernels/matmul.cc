@@ -32,6 +32,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 #include "base/check.h"
 #include "kernels/kernels.h"
+#include "kernels/mnemo_types.h"  // mnemo types hook (issue 4)
 
 namespace mnemo::kernels {
 
@@ -66,10 +67,14 @@ void quantize_q8(const float* x, int64_t n, void* dst) {
   HWY_DYNAMIC_DISPATCH(QuantizeQ8Impl)(x, n, dst);
 }
 
-bool matmul_uses_q8(DType type, int64_t T) { return T <= kGemvMaxTokens && has_int_kernel(type); }
+bool matmul_uses_q8(DType type, int64_t T) {
+  if (is_mnemo_type(type)) return mnemo_matmul_uses_q8(type, T);  // mnemo types hook (issue 4)
+  return T <= kGemvMaxTokens && has_int_kernel(type);
+}
 
 size_t matmul_thread_work_size(DType type, int64_t n, int64_t T) {
   check_row_type(type, n);
+  if (is_mnemo_type(type)) return mnemo_matmul_thread_work_size(type, n, T);  // mnemo types hook (issue 4)
   if (T <= kGemvMaxTokens) {
     const bool plain = type == DType::F32 || type == DType::F16 || type == DType::BF16;
     return plain || has_int_kernel(type) ? 0 : round64(2048 * sizeof(float));  // gemv::kChunk
@@ -95,6 +100,7 @@ size_t matmul_work_size(DType type, int64_t n, int64_t max_tokens, int n_threads
 void matmul_rows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, void* thread_work) {
   MNEMO_DCHECK(r0 >= 0 && r1 <= W.n_rows());
   if (r0 >= r1 || a.T <= 0) return;
+  if (is_mnemo_type(W.type)) return mnemo_matmul_rows(W, a, r0, r1, thread_work);  // mnemo types hook (issue 4)
   HWY_DYNAMIC_DISPATCH(MatmulRowsImpl)(W, a, r0, r1, thread_work);
 }
 
@@ -103,6 +109,7 @@ void matmul(const TensorView& W, const float* X, int64_t T, float* Y, void* work
   const int64_t n = W.ne[0];
   const int64_t m = W.n_rows();
   check_row_type(W.type, n);
+  if (is_mnemo_type(W.type)) return mnemo_matmul(W, X, T, Y, work, work_size, pool);  // mnemo types hook (issue 4)
   MNEMO_CHECK(T >= 0);
   MNEMO_CHECK(work_size >= matmul_work_size(W.type, n, T, pool.size()));
   if (T == 0 || m == 0) return;

@@ -249,17 +249,31 @@ HWY_INLINE void QuantizeRow(const float* HWY_RESTRICT x, const float* HWY_RESTRI
         for (int64_t i = 0; i < kQ8Block; ++i) v[i] = xb[i] * scale * w[b * kQ8Block + i];
       }
       if (y != nullptr) std::memcpy(y + b * kQ8Block, v, sizeof(v));
-    } else {
-      std::memcpy(v, xb, sizeof(v));
     }
+    // The block's values: v when normalised here, else the input itself (not copied: a copy
+    // through the stack stalls the wide loads below on store forwarding).
+    const float* HWY_RESTRICT vb = w != nullptr ? v : xb;
     float amax = 0.0f;
+#if MNEMO_Q8_X86_256
+    {
+      const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+      const __m256 m01 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(vb), abs_mask), _mm256_and_ps(_mm256_loadu_ps(vb + 8), abs_mask));
+      const __m256 m23 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(vb + 16), abs_mask), _mm256_and_ps(_mm256_loadu_ps(vb + 24), abs_mask));
+      const __m256 m8 = _mm256_max_ps(m01, m23);
+      __m128 m = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+      m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+      m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+      amax = _mm_cvtss_f32(m);
+    }
+#else
     if (N <= kQ8Block) {
       auto m = hn::Zero(d);
-      for (int64_t i = 0; i < kQ8Block; i += N) m = hn::Max(m, hn::Abs(hn::Load(d, v + i)));
+      for (int64_t i = 0; i < kQ8Block; i += N) m = hn::Max(m, hn::Abs(hn::LoadU(d, vb + i)));
       amax = hn::GetLane(hn::MaxOfLanes(d, m));
     } else {
-      for (float f : v) amax = std::max(amax, std::fabs(f));
+      for (int64_t i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(vb[i]));
     }
+#endif
     const float dv = amax / 127.0f;
     const float id = dv != 0.0f ? 1.0f / dv : 0.0f;
     int8_t* q = qs + b * kQ8Block;
@@ -270,10 +284,10 @@ HWY_INLINE void QuantizeRow(const float* HWY_RESTRICT x, const float* HWY_RESTRI
     } else {
 #if MNEMO_Q8_X86_256
       const __m256 vid = _mm256_set1_ps(id);
-      const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(v), vid));
-      const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(v + 8), vid));
-      const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(v + 16), vid));
-      const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(v + 24), vid));
+      const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(vb), vid));
+      const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(vb + 8), vid));
+      const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(vb + 16), vid));
+      const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(vb + 24), vid));
       // packs interleave the 128-bit halves; the permute restores element order.
       const __m256i w01 = _mm256_packs_epi32(i0, i1);
       const __m256i w23 = _mm256_packs_epi32(i2, i3);
@@ -283,24 +297,38 @@ HWY_INLINE void QuantizeRow(const float* HWY_RESTRICT x, const float* HWY_RESTRI
 #elif MNEMO_Q8_X86_128
       const __m128 vid = _mm_set1_ps(id);
       for (int i = 0; i < kQ8Block; i += 16) {
-        const __m128i a = _mm_cvtps_epi32(_mm_mul_ps(_mm_load_ps(v + i), vid));
-        const __m128i bq = _mm_cvtps_epi32(_mm_mul_ps(_mm_load_ps(v + i + 4), vid));
-        const __m128i c = _mm_cvtps_epi32(_mm_mul_ps(_mm_load_ps(v + i + 8), vid));
-        const __m128i e = _mm_cvtps_epi32(_mm_mul_ps(_mm_load_ps(v + i + 12), vid));
+        const __m128i a = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(vb + i), vid));
+        const __m128i bq = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(vb + i + 4), vid));
+        const __m128i c = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(vb + i + 8), vid));
+        const __m128i e = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(vb + i + 12), vid));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i),
                          _mm_packs_epi16(_mm_packs_epi32(a, bq), _mm_packs_epi32(c, e)));
       }
 #else
-      for (int i = 0; i < kQ8Block; ++i) q[i] = static_cast<int8_t>(RoundEven(v[i] * id));
+      for (int i = 0; i < kQ8Block; ++i) q[i] = static_cast<int8_t>(RoundEven(vb[i] * id));
 #endif
       dd[b] = dv;
     }
     int32_t sum = 0;
+#if MNEMO_Q8_X86_256
+    {
+      // Pair sums (maddubs with unsigned ones), times 8; their total is the block sum.
+      const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+      const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), qv);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p8 + b * (kQ8Block / 2)), _mm256_slli_epi16(pairs, 3));
+      const __m256i s32 = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+      __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+      sum = _mm_cvtsi128_si32(t);
+    }
+#else
     for (int j = 0; j < kQ8Block / 2; ++j) {
       const int32_t pair = q[2 * j] + q[2 * j + 1];
       sum += pair;
       p8[b * (kQ8Block / 2) + j] = static_cast<int16_t>(8 * pair);
     }
+#endif
     ss[b] = dd[b] * static_cast<float>(sum);
   }
 }

@@ -25,6 +25,58 @@ void matmul_ref(const TensorView& W, const float* X, int64_t T, float* Y) {
   }
 }
 
+void quantize_q8_ref(const float* x, int64_t n, void* dst) {
+  MNEMO_CHECK(n % kQ8Block == 0);
+  auto* base = static_cast<uint8_t*>(dst);
+  auto* qs = reinterpret_cast<int8_t*>(base);
+  auto* p8 = reinterpret_cast<int16_t*>(base + n);
+  auto* dd = reinterpret_cast<float*>(base + 2 * n);
+  auto* ss = reinterpret_cast<float*>(base + 2 * n + n / 8);
+  constexpr float kMax = std::numeric_limits<float>::max();
+  for (int64_t b = 0; b < n / kQ8Block; ++b) {
+    const float* xb = x + b * kQ8Block;
+    int8_t* q = qs + b * kQ8Block;
+    float amax = 0.0f;
+    for (int64_t i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    if (!(amax <= kMax) || !(id <= kMax) || id == 0.0f) {
+      for (int64_t i = 0; i < kQ8Block; ++i) q[i] = 0;
+      dd[b] = amax <= kMax ? 0.0f : d;
+    } else {
+      for (int64_t i = 0; i < kQ8Block; ++i) q[i] = static_cast<int8_t>(std::nearbyint(xb[i] * id));
+      dd[b] = d;
+    }
+    int32_t sum = 0;
+    for (int64_t j = 0; j < kQ8Block / 2; ++j) {
+      const int32_t pair = q[2 * j] + q[2 * j + 1];
+      sum += pair;
+      p8[b * (kQ8Block / 2) + j] = static_cast<int16_t>(8 * pair);
+    }
+    ss[b] = dd[b] * static_cast<float>(sum);
+  }
+}
+
+void matmul_q8_ref(const TensorView& W, const void* Xq, int64_t T, float* Y) {
+  const int64_t n = W.ne[0];
+  const int64_t m = W.n_rows();
+  const size_t stride = q8_row_bytes(n);
+  std::vector<float> w(static_cast<size_t>(n));
+  for (int64_t r = 0; r < m; ++r) {
+    dequantize_row_ref(W.type, W.row(r), w.data(), n);
+    for (int64_t t = 0; t < T; ++t) {
+      const auto* row = static_cast<const uint8_t*>(Xq) + static_cast<size_t>(t) * stride;
+      const auto* qs = reinterpret_cast<const int8_t*>(row);
+      const auto* dd = reinterpret_cast<const float*>(row + 2 * n);
+      double acc = 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        acc += static_cast<double>(w[i]) * (static_cast<double>(dd[i / kQ8Block]) * qs[i]);
+      }
+      Y[t * m + r] = static_cast<float>(acc);
+    }
+  }
+}
+
 void get_row_ref(const TensorView& E, int64_t r, float* out) {
   MNEMO_CHECK(r >= 0 && r < E.n_rows());
   dequantize_row_ref(E.type, E.row(r), out, E.ne[0]);

@@ -8,6 +8,11 @@
 //   with floating-point contraction off; F16/BF16 convert as base/fp16.h does.
 // - matmul_ref dequantizes each row with dequantize_row_ref and accumulates the dot product in
 //   double in index order, rounding once to float.
+// - quantize_q8_ref is the definition of the Q8 activation rows (kernels.h); every target's
+//   quantize_q8 reproduces it byte for byte.
+// - matmul_q8_ref is what matmul computes with Q8 activations (matmul_uses_q8): the weights
+//   dequantized with dequantize_row_ref dotted in double with the dequantized activations
+//   d_b * q_i, rounded once to float.
 // - rmsnorm, swiglu, softmax and attention accumulate in double; rope computes theta, cos and
 //   sin in double and rotates in float.
 #pragma once
@@ -25,6 +30,9 @@ namespace mnemo::kernels {
 void dequantize_row_ref(DType type, const void* src, float* dst, int64_t n);
 
 void matmul_ref(const TensorView& W, const float* X, int64_t T, float* Y);
+void quantize_q8_ref(const float* x, int64_t n, void* dst);
+// Xq: T Q8 rows of q8_row_bytes(n) bytes each.
+void matmul_q8_ref(const TensorView& W, const void* Xq, int64_t T, float* Y);
 void get_row_ref(const TensorView& E, int64_t r, float* out);
 void rmsnorm_ref(const float* x, const float* w, float eps, int64_t n, float* y);
 void add_ref(float* x, const float* y, int64_t n);

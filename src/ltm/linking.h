@@ -3,8 +3,8 @@
 // Links: the new note's top-k neighbours (k = 5 as in A-MEM's released code) by
 //   score = cosine(e_new, e_m) + kKeywordWeight * Jaccard(keywords_new, keywords_m),
 // kept when score >= kMinLinkScore. Duplicates: a memory of the same user, agent and kind whose
-// normal form is identical (exact), or whose cosine >= dedup_similarity and stem-set Jaccard >=
-// dedup_jaccard (near). Keywords: the note's rarest stems (highest IDF in the user's BM25 index),
+// normal form is identical (exact), or whose stem-set Jaccard >= dedup_jaccard with cosine >=
+// dedup_similarity (near; the most similar such one). Keywords: the note's rarest stems (highest IDF in the user's BM25 index),
 // shown as the first word that produced each.
 //
 // The caller holds the user's lock shared.
@@ -21,7 +21,7 @@
 namespace mnemo::ltm {
 
 inline constexpr double kKeywordWeight = 0.3;
-inline constexpr double kMinLinkScore = 0.2;
+inline constexpr double kMinLinkScore = 0.1;
 inline constexpr int kDefaultKeywords = 5;
 
 struct LinkPlan {

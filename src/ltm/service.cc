@@ -68,12 +68,12 @@ MemoryService::Impl::~Impl() {
   maint_cv.notify_all();
   if (maint.joinable()) maint.join();
   writer.reset();  // drains queued writes
+  ann_stop_and_flush();
   {
     std::lock_guard lock(vfile_mu);
     if (vfile) (void)vfile->sync();
     vfile.reset();
   }
-  if (ann) (void)ann->flush();
   if (ckpt_store) (void)ckpt_store->checkpoint();
   ckpt_store.reset();
   readers.clear();
@@ -93,6 +93,7 @@ Status MemoryService::Impl::open() {
   labels.intern("");
   MNEMO_ASSIGN_OR_RETURN(embedder, make_embedder(cfg.embedder));
   MNEMO_RETURN_IF_ERROR(load());
+  MNEMO_RETURN_IF_ERROR(open_ann(writer_max_seq));
   MNEMO_ASSIGN_OR_RETURN(ckpt_store, Store::open(db_path, false, cfg.sqlite_vfs, false));
   maint = std::thread([this] { maintenance_loop(); });
   return Status::ok();
@@ -178,6 +179,7 @@ Status MemoryService::Impl::load() {
     u.insert(std::move(p.meta), p.vec);
   }
   writer = std::make_unique<Writer>(std::move(store), max_seq + 1, cfg.max_batch);
+  writer_max_seq = max_seq;
   return Status::ok();
 }
 
@@ -203,7 +205,10 @@ void MemoryService::Impl::maintenance_loop() {
         Status vs = vfile->sync();
         if (!vs.is_ok()) MNEMO_LOG_WARN("%s", vs.message().c_str());
       }
-      if (ann) (void)ann->flush();
+      if (VectorIndex* a = ann.load()) {
+        Status as = a->flush();
+        if (!as.is_ok()) MNEMO_LOG_WARN("ANN index flush: %s", as.message().c_str());
+      }
       last_sync = now;
     }
     lock.lock();
@@ -355,7 +360,14 @@ void MemoryService::Impl::ram_insert(UserState& u, Prepared&& p) {
     }
     ++vfile_live;
   }
-  if (ann) (void)ann->add(id, p.vec, seq);
+  if (ann_enabled() && !ann_failed) {
+    if (u.in_ann) {
+      ann_enqueue({AnnOp::kAdd, id, seq, p.vec, &u});
+    } else if (static_cast<int64_t>(u.size()) >= ann_mirror_min()) {
+      bool expected = false;
+      if (u.in_ann.compare_exchange_strong(expected, true)) ann_enqueue({AnnOp::kBulk, 0, 0, {}, &u});
+    }
+  }
   changes_since_maint.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -374,7 +386,7 @@ void MemoryService::Impl::ram_erase(UserState& u, uint64_t id, uint64_t seq) {
     if (vfile) (void)vfile->remove(id, seq);
     if (vfile_live > 0) --vfile_live;
   }
-  if (ann) (void)ann->remove(id, seq);
+  if (u.in_ann) ann_enqueue({AnnOp::kRemove, id, seq, {}, &u});
   changes_since_maint.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -395,8 +407,9 @@ void MemoryService::Impl::overlay(MemoryRecord& rec, int64_t now) const {
 }
 
 AnnSearch MemoryService::Impl::ann_for(const UserState& u) {
-  if (!ann || static_cast<int64_t>(u.size()) < cfg.ann_min_user_memories) return {};
-  VectorIndex* index = ann.get();
+  VectorIndex* index = ann.load();
+  if (index == nullptr || ann_failed || !u.ann_ready || static_cast<int64_t>(u.size()) < cfg.ann_min_user_memories)
+    return {};
   return [index](const float* q, int n, const std::function<bool(uint64_t)>& keep) {
     SearchOptions o;
     o.k = n;
@@ -445,7 +458,7 @@ Status MemoryService::flush() {
     std::lock_guard lock(impl_->vfile_mu);
     if (impl_->vfile) s = impl_->vfile->sync();
   }
-  if (s.is_ok() && impl_->ann) s = impl_->ann->flush();
+  impl_->ann_drain();
   return s;
 }
 
@@ -470,7 +483,7 @@ ServiceStats MemoryService::stats() const {
   st.writes = static_cast<int64_t>(ws.jobs);
   st.vectors_rebuilt_at_open = impl_->rebuilt_at_open;
   st.embedder = impl_->embedder->name();
-  st.vector_search = impl_->vector_search;
+  st.vector_search = impl_->vector_search();
   return st;
 }
 

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -59,9 +60,33 @@ struct MemoryService::Impl {
   std::unique_ptr<VectorFile> vfile;
   std::atomic<uint64_t> vfile_live{0};
 
-  // Optional ANN index over every user's vectors (SPANN), for users above ann_min_user_memories.
-  std::unique_ptr<VectorIndex> ann;
-  std::string vector_search = "exact";
+  // The ANN index (SPANN, src/ltm/ann) over the memories of large users (ann_sync.cc): users with
+  // at least ann_min_user_memories / 2 hot memories are mirrored into it by a background applier;
+  // users with at least ann_min_user_memories are searched through it.
+  std::unique_ptr<VectorIndex> ann_owner;
+  std::atomic<VectorIndex*> ann{nullptr};
+  std::string vector_search() const;
+  struct AnnOp {
+    enum Kind { kAdd, kRemove, kBulk } kind;
+    uint64_t id = 0;
+    uint64_t seq = 0;
+    Vector vec;
+    UserState* user = nullptr;
+  };
+  std::thread ann_thread;
+  std::mutex ann_mu;
+  std::condition_variable ann_cv;
+  std::deque<AnnOp> ann_queue;
+  bool ann_stop = false;
+  std::atomic<bool> ann_failed{false};
+  bool ann_enabled() const;
+  int64_t ann_mirror_min() const { return std::max<int64_t>(1, cfg.ann_min_user_memories / 2); }
+  Status open_ann(uint64_t max_seq);
+  void ann_enqueue(AnnOp op);
+  void ann_loop();
+  void ann_stop_and_flush();
+  // Drains the applier queue (tests, benchmarks, maintain()).
+  void ann_drain();
 
   std::thread maint;
   std::mutex maint_mu;
@@ -72,6 +97,7 @@ struct MemoryService::Impl {
   std::mutex maintain_mu;  // one maintain() at a time
 
   int64_t rebuilt_at_open = 0;
+  uint64_t writer_max_seq = 0;
 
   ~Impl();
   Status open();

@@ -589,7 +589,7 @@ Status MemoryService::Impl::maintain() {
           u->set_vector(s, vecs[i - b]);
           u->meta(s).corpus_n = n;
           if (vfile) MNEMO_RETURN_IF_ERROR(vfile->put(stale[i].id, stale[i].seq, n, vecs[i - b]));
-          if (ann) (void)ann->add(stale[i].id, vecs[i - b], stale[i].seq);
+          if (u->in_ann) ann_enqueue({AnnOp::kAdd, stale[i].id, stale[i].seq, vecs[i - b], u});
         }
       }
     }
@@ -615,6 +615,7 @@ Status MemoryService::Impl::maintain() {
     vfile_live = live.size();
   }
   changes_since_maint = 0;
+  ann_drain();
   return Status::ok();
 }
 

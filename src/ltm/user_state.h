@@ -11,6 +11,7 @@
 // exclusively, searches hold it shared.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <shared_mutex>
 #include <span>
@@ -48,6 +49,10 @@ class UserState {
   UserState(int dim, std::vector<double> context_weights);
 
   mutable std::shared_mutex mu;
+  // In the ANN index (a large user): its memories are mirrored there; searchable through it once
+  // ann_ready (the bulk copy is done).
+  std::atomic<bool> in_ann{false};
+  std::atomic<bool> ann_ready{false};
 
   // Adds a memory (its id must be new). `vec` has dim() floats.
   uint32_t insert(SlotMeta meta, std::span<const float> vec);

@@ -7,22 +7,10 @@
 #include "formats/llama2c.h"
 #include "mnemo/convert.h"
 #include "mnemo/tokenizer.h"
+#include "runtime/gguf_vocab.h"
 
 namespace mnemo {
 namespace {
-
-// SentencePiece writes spaces as U+2581 in its vocabulary.
-std::string escape_whitespace(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == ' ') {
-      out += "\xe2\x96\x81";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 std::string base_name(const std::string& path) {
   size_t slash = path.find_last_of('/');
@@ -43,32 +31,6 @@ Status convert_llama2c_to_gguf(const ConvertParams& p, const ProgressFn& progres
   }
   if (p.n_ctx < 0) return invalid_argument("--ctx: expected a positive context length");
 
-  // Vocabulary as llama.cpp's converter writes it: ids 0..2 renamed, types set, spaces escaped.
-  std::vector<std::string> tokens(static_cast<size_t>(c.vocab_size));
-  std::vector<float> scores(static_cast<size_t>(c.vocab_size));
-  std::vector<int32_t> types(static_cast<size_t>(c.vocab_size));
-  for (int32_t id = 0; id < c.vocab_size; ++id) {
-    std::string text(tok->token_text(id));
-    int32_t type = 1;  // normal
-    if (id == 0) {
-      text = "<unk>";
-      type = 2;  // unknown
-    } else if (id == 1) {
-      text = "<s>";
-      type = 3;  // control
-    } else if (id == 2) {
-      text = "</s>";
-      type = 3;
-    } else if (text.empty()) {
-      type = 3;
-    } else if (tok->is_byte(id)) {
-      type = 6;  // byte
-    }
-    tokens[static_cast<size_t>(id)] = escape_whitespace(text);
-    scores[static_cast<size_t>(id)] = tok->token_score(id);
-    types[static_cast<size_t>(id)] = type;
-  }
-
   gguf::GgufWriter w;
   w.set("general.architecture", gguf::Value::string("llama"));
   w.set("general.name", gguf::Value::string(p.name.empty() ? base_name(p.input) : p.name));
@@ -81,13 +43,8 @@ Status convert_llama2c_to_gguf(const ConvertParams& p, const ProgressFn& progres
   w.set("llama.attention.head_count_kv", gguf::Value::u32(static_cast<uint32_t>(c.n_kv_heads)));
   w.set("llama.rope.dimension_count", gguf::Value::u32(static_cast<uint32_t>(c.dim / c.n_heads)));
   w.set("llama.attention.layer_norm_rms_epsilon", gguf::Value::f32(1e-5f));
-  w.set("tokenizer.ggml.model", gguf::Value::string("llama"));
-  w.set("tokenizer.ggml.tokens", gguf::Value::string_array(std::move(tokens)));
-  w.set("tokenizer.ggml.scores", gguf::Value::f32_array(std::move(scores)));
-  w.set("tokenizer.ggml.token_type", gguf::Value::i32_array(std::move(types)));
-  w.set("tokenizer.ggml.unknown_token_id", gguf::Value::u32(0));
-  w.set("tokenizer.ggml.bos_token_id", gguf::Value::u32(1));
-  w.set("tokenizer.ggml.eos_token_id", gguf::Value::u32(2));
+  // Vocabulary as llama.cpp's converter writes it: ids 0..2 renamed, types set, spaces escaped.
+  add_llama2c_vocab(*tok, &w);
 
   auto add = [&](const std::string& name, const TensorView& v) -> Status {
     std::vector<int64_t> shape(v.ne, v.ne + std::max(1, v.n_dims));

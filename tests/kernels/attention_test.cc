@@ -86,6 +86,43 @@ TEST_P(AttentionTest, BitIdenticalAcrossThreadCounts) {
   }
 }
 
+// A token's output is the same alone (decode, one token after the cache) or inside a prefill batch
+// of any size: the query tiles do not change any query's arithmetic.
+TEST_P(AttentionTest, DecodeEqualsPrefill) {
+  MNEMO_SEEDED_RNG(rng);
+  ThreadPool pool(2);
+  for (const Case& c : {Case{8, 2, 64, 13, 0}, Case{4, 4, 32, 9, 5}, Case{6, 1, 16, 7, 40}}) {
+    const Inputs in = make_inputs(rng, c, 3.0f);
+    const auto batch = run(in, c, pool);
+    const int64_t width = c.n_head * c.head_dim;
+    for (int64_t t = 0; t < c.T; ++t) {
+      Inputs one = in;
+      one.Q.assign(in.Q.begin() + t * width, in.Q.begin() + (t + 1) * width);
+      const auto o = run(one, Case{c.n_head, c.n_head_kv, c.head_dim, 1, c.pos0 + t}, pool);
+      ASSERT_EQ(0, std::memcmp(o.data(), batch.data() + t * width, static_cast<size_t>(width) * 4)) << "token " << t;
+    }
+  }
+}
+
+// attention_part over every part gives attention()'s result.
+TEST_P(AttentionTest, PartsCoverEveryItem) {
+  MNEMO_SEEDED_RNG(rng);
+  ThreadPool pool(1);
+  const Case c{8, 2, 64, 6, 3};
+  const Inputs in = make_inputs(rng, c, 1.0f);
+  const auto want = run(in, c, pool);
+  const AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim};
+  EXPECT_GT(attention_items(c.T, shape), 0);
+  for (int n_parts : {1, 2, 5}) {
+    std::vector<float> out(want.size(), NAN);
+    for (int part = 0; part < n_parts; ++part) {
+      attention_part(in.Q.data(), c.T, c.pos0, in.K.data(), in.V.data(), in.kv_stride, shape,
+                     1.0f / std::sqrt(static_cast<float>(c.head_dim)), out.data(), part, n_parts);
+    }
+    EXPECT_EQ(0, std::memcmp(out.data(), want.data(), want.size() * 4)) << n_parts << " parts";
+  }
+}
+
 // The first position attends only to itself: out = V[0] exactly up to the normalisation.
 TEST_P(AttentionTest, FirstTokenCopiesValue) {
   ThreadPool pool(1);

@@ -131,6 +131,28 @@ TEST_P(OpsTest, Rope) {
   }
 }
 
+// The table of rotations gives exactly rope()'s result, position by position.
+TEST_P(OpsTest, RopeTableEqualsRope) {
+  MNEMO_SEEDED_RNG(rng);
+  for (RopeStyle style : {RopeStyle::kNormal, RopeStyle::kNeox}) {
+    RopeParams p;
+    p.n_rot = 48;
+    p.freq_base = 10000.0f;
+    p.freq_scale = 0.5f;
+    p.style = style;
+    const int64_t n_pos = 300, n_heads = 3, head_dim = 64;
+    std::vector<float> table(static_cast<size_t>(n_pos * p.n_rot));
+    rope_table(p, n_pos, table.data());
+    for (int64_t pos : {0, 1, 77, 299}) {
+      auto a = random_floats(rng, n_heads * head_dim, -2, 2);
+      auto b = a;
+      rope(a.data(), n_heads, head_dim, pos, p);
+      rope_with_table(b.data(), n_heads, head_dim, table.data() + pos * p.n_rot, p);
+      ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4)) << "pos " << pos;
+    }
+  }
+}
+
 // rope_ref on a hand-computed case: pos 1, n_rot 2, theta = 1 rad.
 TEST(RopeRef, HandComputed) {
   float x[2] = {1.0f, 0.0f};

@@ -43,6 +43,28 @@ TEST(ThreadPool, RunsEveryThreadOncePerJob) {
   }
 }
 
+// Phases separated by barrier(): every thread sees all writes of the previous phase.
+TEST(ThreadPool, BarrierSeparatesPhases) {
+  for (int n : {1, 2, 3, 4}) {
+    ThreadPool pool(n);
+    for (int job = 0; job < 20; ++job) {
+      std::vector<int> v(static_cast<size_t>(n), 0);
+      std::atomic<int> bad{0};
+      pool.run([&](int ith, int nth) {
+        for (int phase = 1; phase <= 50; ++phase) {
+          v[static_cast<size_t>(ith)] = phase;
+          pool.barrier();
+          for (int j = 0; j < nth; ++j) {
+            if (v[static_cast<size_t>(j)] != phase) bad.fetch_add(1);
+          }
+          pool.barrier();
+        }
+      });
+      ASSERT_EQ(bad.load(), 0) << "threads " << n;
+    }
+  }
+}
+
 TEST(ThreadPool, ParallelForWritesEachElementOnce) {
   ThreadPool pool(3);
   std::vector<int> v(1000, 0);

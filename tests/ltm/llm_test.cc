@@ -67,7 +67,7 @@ TEST(Llm, HttpEmbedderPlugsIn) {
 TEST(Llm, NotesAreFilledAndNeighboursEvolve) {
   StubLlm stub([](const json&, const std::string& msg) -> std::string {
     if (has(msg, "structured analysis")) {
-      if (has(msg, "violin"))
+      if (has(msg, "violin lessons"))
         return R"(Sure! {"keywords": ["violin", "lessons"], "context": "Music practice of the user's son.",
                   "tags": ["music", "family"], "kind": "event"})";
       return R"({"keywords": ["concert"], "context": "A concert.", "tags": ["music"], "kind": "preference"})";
@@ -96,7 +96,7 @@ TEST(Llm, NotesAreFilledAndNeighboursEvolve) {
   EXPECT_EQ(rec->keywords, (std::vector<std::string>{"violin", "lessons"}));
   EXPECT_EQ(rec->context, "Music practice of the user's son.");
   EXPECT_EQ(rec->kind, "event");
-  a.text = "We love going to violin concerts together";
+  a.text = "My son plays the violin at concerts now";
   auto second = (*svc)->add(a);
   ASSERT_TRUE(second);
   auto rec2 = (*svc)->get({"u"}, second->id);

@@ -5,6 +5,7 @@
 #include "command.h"
 #include "common_options.h"
 #include "mnemo/mnemo.h"
+#include "mnemo/quantize.h"  // is_mnemo_only_type (issue 4)
 
 namespace mnemo::cli {
 namespace {
@@ -21,6 +22,11 @@ Status run(const InfoOptions& o) {
   p.tokenizer_path = o.tokenizer;
   MNEMO_ASSIGN_OR_RETURN(auto model, Model::load(o.model, p));
   const ModelInfo& i = model->info();
+  // mnemo's own tensor types (ids >= 100): only mnemo reads such a file.
+  std::vector<std::string> mnemo_only;
+  for (const auto& [type, bytes] : i.bytes_by_type) {
+    if (is_mnemo_only_type(type)) mnemo_only.push_back(type);
+  }
   if (o.json) {
     nlohmann::ordered_json j;
     j["path"] = i.path;
@@ -45,6 +51,7 @@ Status run(const InfoOptions& o) {
     j["weight_bytes"] = i.weight_bytes;
     j["bytes_by_class"] = i.bytes_by_class;
     j["bytes_by_type"] = i.bytes_by_type;
+    j["mnemo_only_types"] = mnemo_only;
     j["tokenizer"] = {{"kind", model->tokenizer().kind() == TokenizerKind::kSpm ? "spm" : "bpe"},
                       {"n_vocab", model->tokenizer().n_vocab()},
                       {"bos", model->tokenizer().bos()},
@@ -74,6 +81,12 @@ Status run(const InfoOptions& o) {
   for (const auto& [k, v] : i.bytes_by_class) std::printf(" %s %s;", k.c_str(), format_bytes(v).c_str());
   std::printf("\n  bytes by type:");
   for (const auto& [k, v] : i.bytes_by_type) std::printf(" %s %s;", k.c_str(), format_bytes(v).c_str());
+  if (!mnemo_only.empty()) {
+    std::string names;
+    for (const std::string& t : mnemo_only) names += (names.empty() ? "" : ", ") + t;
+    std::printf("\n  note: mnemo-only tensor types (%s): llama.cpp and other GGUF readers cannot load this file",
+                names.c_str());
+  }
   std::printf("\n  tokenizer: %s, %d tokens, bos %d, eos %d\n",
               model->tokenizer().kind() == TokenizerKind::kSpm ? "SentencePiece BPE" : "byte-level BPE",
               model->tokenizer().n_vocab(), model->tokenizer().bos(), model->tokenizer().eos());

@@ -32,7 +32,8 @@ HeadIndex::HeadIndex(int dim, const HeadIndexParams& params)
 }
 
 uint64_t HeadIndex::ram_bytes() const {
-  return centroids_.capacity() * sizeof(float) + alive_.capacity() + adj_.capacity() * 4 + pivots_.capacity() * 4;
+  return centroids_.capacity() * sizeof(float) + alive_.capacity() + adj_.capacity() * 4 + pivots_.capacity() * 4 +
+         (upper_ ? upper_->ram_bytes() : 0);
 }
 
 void HeadIndex::append_unlinked(const float* v, bool alive) {
@@ -49,6 +50,10 @@ void HeadIndex::kill(uint32_t i) {
   }
 }
 
+size_t HeadIndex::pivot_target() const {
+  return std::max<size_t>(size_t(params_.n_pivots), n_alive_ / uint32_t(std::max(1, params_.pivot_ratio)));
+}
+
 void HeadIndex::refresh_pivots() {
   std::vector<uint32_t> live;
   live.reserve(n_alive_);
@@ -56,7 +61,7 @@ void HeadIndex::refresh_pivots() {
     if (alive_[i]) live.push_back(i);
   }
   std::mt19937_64 rng(params_.seed * 1315423911ull + size());
-  const size_t p = std::min<size_t>(live.size(), size_t(params_.n_pivots));
+  const size_t p = std::min<size_t>(live.size(), pivot_target());
   for (size_t i = 0; i < p; ++i) {
     size_t j = std::uniform_int_distribution<size_t>(i, live.size() - 1)(rng);
     std::swap(live[i], live[j]);
@@ -64,9 +69,21 @@ void HeadIndex::refresh_pivots() {
   live.resize(p);
   pivots_ = std::move(live);
   pivots_alive_at_refresh_ = n_alive_;
+  build_upper();
 }
 
-void HeadIndex::beam(const float* q, int ef, HeadScratch* s, bool locking) const {
+void HeadIndex::build_upper() {
+  upper_.reset();
+  if (pivots_.size() <= size_t(params_.max_scanned_pivots)) return;
+  std::vector<float> v(pivots_.size() * size_t(dim_));
+  for (size_t i = 0; i < pivots_.size(); ++i) std::memcpy(v.data() + i * dim_, vec(pivots_[i]), sizeof(float) * dim_);
+  HeadIndexParams up = params_;
+  up.seed = params_.seed * 31 + 1;
+  upper_ = std::make_unique<HeadIndex>(dim_, up);
+  upper_->build(v.data(), pivots_.size(), nullptr);
+}
+
+void HeadIndex::beam(const float* q, int ef, HeadScratch* s, bool locking, uint32_t entry) const {
   const uint32_t n = size();
   if (s->visited.size() < n) s->visited.resize(n + n / 4 + 16, 0);
   if (++s->epoch == 0) {
@@ -88,15 +105,30 @@ void HeadIndex::beam(const float* q, int ef, HeadScratch* s, bool locking) const
       top.pop_back();
     }
   };
-  // Entry: every pivot; the nearest few seed the beam.
+  // Entry: every pivot and the given node, if any; the nearest few seed the beam.
   std::vector<Cand> piv;
   piv.reserve(pivots_.size());
-  for (uint32_t p : pivots_) {
-    if (s->visited[p] == ep) continue;
+  if (entry != UINT32_MAX) {
+    s->visited[entry] = ep;
+    const float d = l2_sq(q, vec(entry), size_t(dim_));
+    piv.emplace_back(d, entry);
+    if (alive_[entry]) push_top(d, entry);
+  }
+  auto consider = [&](uint32_t p) {
+    if (s->visited[p] == ep) return;
     s->visited[p] = ep;
     float d = l2_sq(q, vec(p), size_t(dim_));
     piv.emplace_back(d, p);
     if (alive_[p]) push_top(d, p);
+  };
+  if (upper_) {
+    // The upper layer's nearest pivots (its own scratch: this one is in use).
+    thread_local HeadScratch up_scratch;
+    thread_local std::vector<Cand> up_out;
+    upper_->search(q, 8, 32, &up_scratch, &up_out);
+    for (const Cand& c : up_out) consider(pivots_[c.second]);
+  } else {
+    for (uint32_t p : pivots_) consider(p);
   }
   const size_t seeds = std::min<size_t>(piv.size(), 8);
   std::partial_sort(piv.begin(), piv.begin() + seeds, piv.end());
@@ -141,9 +173,11 @@ void HeadIndex::select_neighbors(const float* base, std::vector<Cand>& cand, int
   for (const Cand& c : cand) {
     if (chosen->size() >= size_t(max_n)) break;
     bool good = true;
-    // RNG rule: drop c when an already chosen neighbour s is closer to c than the base is.
+    // RNG rule (relaxed by alpha): drop c when an already chosen neighbour s is much closer to c
+    // than the base is. Squared distances, hence alpha^2.
+    const float a2 = params_.alpha * params_.alpha;
     for (uint32_t s : *chosen) {
-      if (l2_sq(vec(c.second), vec(s), size_t(dim_)) < c.first) {
+      if (a2 * l2_sq(vec(c.second), vec(s), size_t(dim_)) < c.first) {
         good = false;
         break;
       }
@@ -198,13 +232,11 @@ void HeadIndex::link_new_node(uint32_t u, HeadScratch* scratch, bool locking) {
 uint32_t HeadIndex::add(const float* v) {
   const uint32_t u = size();
   append_unlinked(v, true);
-  if (pivots_.empty() || n_alive_ >= 2 * pivots_alive_at_refresh_ || pivots_.size() < size_t(params_.n_pivots)) {
-    if (pivots_.size() < size_t(params_.n_pivots)) {
-      pivots_.push_back(u);  // early heads are all pivots
-      pivots_alive_at_refresh_ = n_alive_;
-    } else {
-      refresh_pivots();
-    }
+  if (pivots_.size() < size_t(params_.n_pivots)) {
+    pivots_.push_back(u);  // early heads are all pivots
+    pivots_alive_at_refresh_ = n_alive_;
+  } else if (n_alive_ >= 2 * pivots_alive_at_refresh_) {
+    refresh_pivots();  // the index doubled since the last sample
   }
   HeadScratch scratch;
   link_new_node(u, &scratch, false);
@@ -229,8 +261,9 @@ void HeadIndex::rebuild(ThreadPool* pool) {
   }
   std::mt19937_64 rng(params_.seed);
   std::shuffle(order.begin(), order.end(), rng);
-  pivots_.assign(order.begin(), order.begin() + std::min<size_t>(order.size(), size_t(params_.n_pivots)));
+  pivots_.assign(order.begin(), order.begin() + std::min<size_t>(order.size(), pivot_target()));
   pivots_alive_at_refresh_ = n_alive_;
+  build_upper();
   graph_built_ = true;
   // Deterministic batches: neighbour searches of a batch run in parallel against the graph as it was
   // when the batch began; links are then applied in order (reverse links grouped by target node).
@@ -300,6 +333,16 @@ void HeadIndex::search_exhaustive(const float* q, std::vector<Cand>* out) const 
     if (alive_[i]) out->emplace_back(l2_sq(q, vec(i), size_t(dim_)), i);
   }
   std::sort(out->begin(), out->end());
+}
+
+void HeadIndex::search_from(const float* q, uint32_t entry, size_t n, int ef, HeadScratch* scratch,
+                            std::vector<Cand>* out) const {
+  if (n_alive_ <= uint32_t(params_.exhaustive_below) || !graph_built_ || entry >= size()) {
+    search(q, n, ef, scratch, out);
+    return;
+  }
+  beam(q, std::max<int>(ef, int(n)), scratch, false, entry);
+  out->assign(scratch->top.begin(), scratch->top.begin() + std::min(n, scratch->top.size()));
 }
 
 void HeadIndex::search(const float* q, size_t n, int ef, HeadScratch* scratch, std::vector<Cand>* out) const {
@@ -388,6 +431,7 @@ Status HeadIndex::read_graph(const std::string& path) {
   adj_ = std::move(adj);
   pivots_ = std::move(piv);
   pivots_alive_at_refresh_ = n_alive_;
+  build_upper();
   graph_built_ = true;
   return Status::ok();
 }
@@ -400,6 +444,7 @@ void HeadIndex::load(std::vector<float>&& centroids, std::vector<uint8_t>&& aliv
   for (uint8_t a : alive_) n_alive_ += a != 0;
   adj_.assign(alive_.size() * size_t(degree_ + 1), 0);
   pivots_.clear();
+  upper_.reset();
   graph_built_ = false;
 }
 

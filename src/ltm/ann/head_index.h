@@ -26,8 +26,19 @@ namespace mnemo::ltm::ann {
 struct HeadIndexParams {
   int degree = 32;           // max out-edges per node (R)
   int ef_construction = 96;  // beam width when linking a new node
-  int n_pivots = 256;        // entry points scanned exhaustively
+  // Entry points ("pivots"): a random sample of max(n_pivots, live heads / pivot_ratio) heads.
+  // Up to max_scanned_pivots of them are scanned exhaustively; more get a graph of their own (an
+  // upper layer, as in HNSW) that routes the query to the nearest few. Without enough entry points
+  // a graph of clustered data (RNG pruning drops most edges between clusters) strands queries in
+  // the wrong cluster.
+  int n_pivots = 256;
+  int pivot_ratio = 16;
+  int max_scanned_pivots = 2048;
   int exhaustive_below = 1024;  // below this many live heads, search scans them all
+  // Edge pruning keeps neighbour c of u unless a kept neighbour s has alpha * |s - c| < |u - c|
+  // (alpha = 1: the RNG rule; > 1 keeps longer edges, as DiskANN's Vamana does, so that graphs of
+  // clustered data stay connected between clusters).
+  float alpha = 1.0f;
   uint64_t seed = 7;
 };
 
@@ -66,6 +77,9 @@ class HeadIndex {
   // the beam width. Exhaustive when there are few heads.
   void search(const float* q, size_t n, int ef, HeadScratch* scratch,
               std::vector<std::pair<float, uint32_t>>* out) const;
+  // As search(), with `entry` (a head thought to be near q) added to the pivots as a starting point.
+  void search_from(const float* q, uint32_t entry, size_t n, int ef, HeadScratch* scratch,
+                   std::vector<std::pair<float, uint32_t>>* out) const;
   // Every live head, nearest first.
   void search_exhaustive(const float* q, std::vector<std::pair<float, uint32_t>>* out) const;
 
@@ -81,11 +95,14 @@ class HeadIndex {
   const uint32_t* links(uint32_t i) const { return adj_.data() + size_t(i) * (degree_ + 1); }
   uint32_t* links(uint32_t i) { return adj_.data() + size_t(i) * (degree_ + 1); }
   void link_new_node(uint32_t u, HeadScratch* scratch, bool locking);
-  void beam(const float* q, int ef, HeadScratch* scratch, bool locking) const;
+  void beam(const float* q, int ef, HeadScratch* scratch, bool locking, uint32_t entry = UINT32_MAX) const;
   void select_neighbors(const float* base, std::vector<std::pair<float, uint32_t>>& cand, int max_n,
                         std::vector<uint32_t>* chosen) const;
   void add_reverse_link(uint32_t n, uint32_t u, bool locking);
   void refresh_pivots();
+  // (Re)builds the upper layer over the pivots when there are too many to scan.
+  void build_upper();
+  size_t pivot_target() const;
   std::mutex& lock_of(uint32_t i) const { return locks_[i & (kLockStripes - 1)]; }
 
   static constexpr uint32_t kLockStripes = 4096;
@@ -98,6 +115,7 @@ class HeadIndex {
   std::vector<uint32_t> adj_;  // (size, degree+1): [count, neighbours...]
   std::vector<uint32_t> pivots_;
   uint32_t pivots_alive_at_refresh_ = 0;
+  std::unique_ptr<HeadIndex> upper_;  // graph over the pivots (node i = pivots_[i]); null when few
   bool graph_built_ = false;
   std::unique_ptr<std::mutex[]> locks_;
 };

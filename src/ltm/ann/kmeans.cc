@@ -61,26 +61,17 @@ void seed_plus_plus(const float* data, size_t dim, const std::vector<uint32_t>& 
   }
 }
 
-// Assigns rows to the cluster of least penalised distance. Returns the mean assigned distance
-// (summed in row order, so it does not depend on the thread count).
+// Assigns rows to their nearest centroid. Returns the mean assigned distance (summed in row order,
+// so it does not depend on the thread count).
 double assign_rows(const float* data, size_t dim, const std::vector<uint32_t>& rows, int k, const float* centroids,
-                   const std::vector<float>& penalty, ThreadPool* pool, uint32_t* assign) {
+                   ThreadPool* pool, uint32_t* assign) {
   std::vector<float> assigned_d(rows.size());
   parallel(pool, rows.size(), [&](size_t b, size_t e) {
     std::vector<float> d(static_cast<size_t>(k));
     for (size_t i = b; i < e; ++i) {
       l2_sq_batch(data + size_t(rows[i]) * dim, centroids, dim, size_t(k), dim, d.data());
-      int best = 0;
-      float bestc = d[0] + penalty[0];
-      for (int j = 1; j < k; ++j) {
-        float c = d[j] + penalty[j];
-        if (c < bestc) {
-          bestc = c;
-          best = j;
-        }
-      }
-      assign[i] = static_cast<uint32_t>(best);
-      assigned_d[i] = d[best];
+      assign[i] = static_cast<uint32_t>(std::min_element(d.begin(), d.end()) - d.begin());
+      assigned_d[i] = d[assign[i]];
     }
   });
   double total = 0.0;
@@ -88,14 +79,28 @@ double assign_rows(const float* data, size_t dim, const std::vector<uint32_t>& r
   return rows.empty() ? 0.0 : total / double(rows.size());
 }
 
-void update_penalty(const std::vector<uint32_t>& counts, size_t n, double mean_d, float lambda,
-                    std::vector<float>* penalty) {
-  const int k = static_cast<int>(counts.size());
-  const double target = double(n) / k;
-  // Damped (half old, half new) so that sizes settle instead of oscillating between iterations.
-  for (int j = 0; j < k; ++j) {
-    const float fresh = lambda == 0.0f ? 0.0f : static_cast<float>(lambda * mean_d * (counts[j] / target - 1.0));
-    (*penalty)[j] = 0.5f * (*penalty)[j] + fresh;
+// Balanced assignment (SPTAG-style penalty): row i goes to the cluster minimising
+// d(x, c_j) + lambda * mean_d * (n_j / ((i + 1) / k) - 1), n_j counted so far in this pass, so a
+// cluster that is ahead of its share repels the next rows. One thread, rows in order
+// (deterministic).
+void assign_rows_balanced(const float* data, size_t dim, const std::vector<uint32_t>& rows, int k,
+                          const float* centroids, float lambda, double mean_d, uint32_t* assign) {
+  std::vector<float> d(static_cast<size_t>(k));
+  std::vector<uint32_t> counts(static_cast<size_t>(k), 0);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    l2_sq_batch(data + size_t(rows[i]) * dim, centroids, dim, size_t(k), dim, d.data());
+    const double share = double(i + 1) / k;
+    int best = 0;
+    double best_c = 0;
+    for (int j = 0; j < k; ++j) {
+      const double c = d[j] + lambda * mean_d * (counts[j] / share - 1.0);
+      if (j == 0 || c < best_c) {
+        best_c = c;
+        best = j;
+      }
+    }
+    assign[i] = uint32_t(best);
+    ++counts[best];
   }
 }
 
@@ -120,12 +125,15 @@ void balanced_kmeans(const float* data, size_t dim, const std::vector<uint32_t>&
   seed_plus_plus(data, dim, sample, k, rng, centroids->data());
 
   std::vector<uint32_t> sample_assign(sample.size());
-  std::vector<float> penalty(size_t(k), 0.0f);
   std::vector<uint32_t> counts(static_cast<size_t>(k));
   std::vector<double> sums(size_t(k) * dim);
   double mean_d = 0.0;
   for (int it = 0; it < opts.iterations; ++it) {
-    mean_d = assign_rows(data, dim, sample, k, centroids->data(), penalty, pool, sample_assign.data());
+    if (opts.balance_lambda > 0 && it > 0) {
+      assign_rows_balanced(data, dim, sample, k, centroids->data(), opts.balance_lambda, mean_d, sample_assign.data());
+    } else {
+      mean_d = assign_rows(data, dim, sample, k, centroids->data(), pool, sample_assign.data());
+    }
     std::fill(counts.begin(), counts.end(), 0u);
     std::fill(sums.begin(), sums.end(), 0.0);
     for (size_t i = 0; i < sample.size(); ++i) {
@@ -153,10 +161,14 @@ void balanced_kmeans(const float* data, size_t dim, const std::vector<uint32_t>&
       const double* s = sums.data() + size_t(j) * dim;
       for (size_t t = 0; t < dim; ++t) c[t] = static_cast<float>(s[t] / counts[j]);
     }
-    update_penalty(counts, sample.size(), mean_d, opts.balance_lambda, &penalty);
   }
   assign->resize(rows.size());
-  mean_d = assign_rows(data, dim, rows, k, centroids->data(), penalty, pool, assign->data());
+  if (opts.balance_lambda > 0) {
+    if (mean_d == 0.0) mean_d = assign_rows(data, dim, rows, k, centroids->data(), pool, assign->data());
+    assign_rows_balanced(data, dim, rows, k, centroids->data(), opts.balance_lambda, mean_d, assign->data());
+  } else {
+    assign_rows(data, dim, rows, k, centroids->data(), pool, assign->data());
+  }
 }
 
 Partition hierarchical_kmeans(const float* data, size_t n, size_t dim, const HierarchicalOptions& opts,
@@ -179,13 +191,16 @@ Partition hierarchical_kmeans(const float* data, size_t n, size_t dim, const Hie
     level.push_back(std::move(root));
   }
   std::vector<std::vector<uint32_t>> leaves;
-  const size_t leaf_max = opts.leaf_size + opts.leaf_size / 2;
+  const size_t leaf_max = opts.leaf_size + opts.leaf_size / 2;  // nodes up to this size are leaves
 
   // Splits one node into children (rows of each child), with k-means on `node_pool` (may be null).
   auto split = [&](const Node& node, ThreadPool* node_pool) {
     const size_t m = node.rows.size();
-    size_t want = (m + opts.leaf_size - 1) / opts.leaf_size;
-    int k = static_cast<int>(std::min<size_t>(std::max<size_t>(want, 2), size_t(opts.branching)));
+    // Children of about leaf_size rows in one step when that needs at most 4 * branching clusters
+    // (so leaves average leaf_size instead of being halved from just above it); else `branching`.
+    const size_t want = (m + opts.leaf_size / 2) / opts.leaf_size;
+    const size_t final_k = size_t(opts.branching) * 4;
+    int k = static_cast<int>(want <= final_k ? std::max<size_t>(want, 2) : size_t(opts.branching));
     KMeansOptions ko = opts.kmeans;
     ko.seed = mix_seed(opts.kmeans.seed, node.key);
     std::vector<float> cent;
@@ -194,6 +209,26 @@ Partition hierarchical_kmeans(const float* data, size_t n, size_t dim, const Hie
     std::vector<Node> children(static_cast<size_t>(k));
     for (int j = 0; j < k; ++j) children[j].key = mix_seed(node.key, uint64_t(j) + 1);
     for (size_t i = 0; i < m; ++i) children[asg[i]].rows.push_back(node.rows[i]);
+    // k-means leaves some clusters with a handful of rows (outliers it seeded on): fold each into
+    // the nearest sibling that is not tiny, so that leaves (posting lists) are not mostly empty.
+    const size_t min_leaf = std::max<size_t>(2, opts.leaf_size / 4);
+    for (int j = 0; j < k; ++j) {
+      if (children[j].rows.empty() || children[j].rows.size() >= min_leaf) continue;
+      int best = -1;
+      float best_d = 0;
+      for (int t = 0; t < k; ++t) {
+        if (t == j || children[t].rows.size() < min_leaf) continue;
+        const float d = l2_sq(cent.data() + size_t(j) * dim, cent.data() + size_t(t) * dim, dim);
+        if (best < 0 || d < best_d) {
+          best = t;
+          best_d = d;
+        }
+      }
+      if (best < 0) continue;
+      auto& dst = children[best].rows;
+      dst.insert(dst.end(), children[j].rows.begin(), children[j].rows.end());
+      children[j].rows.clear();
+    }
     // Degenerate data (duplicates) can leave everything in one child: cut it in halves instead.
     size_t biggest = 0;
     for (auto& c : children) biggest = std::max(biggest, c.rows.size());

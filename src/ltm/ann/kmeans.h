@@ -2,9 +2,11 @@
 // into many small clusters (SPANN's posting lists; Chen et al., NeurIPS'21, section 3.2, after
 // SPTAG's balanced k-means tree).
 //
-// Balance: the assignment cost of row x to cluster j is d(x, c_j) + lambda * mean_d * (n_j / (n/k) - 1),
-// with n_j the cluster sizes of the previous iteration and mean_d the mean assigned distance, so a
-// cluster that grew too large repels points (SPTAG's BKT "lambda" penalty). Squared L2 throughout.
+// Balance (balance_lambda > 0): rows are assigned in order at a cost d(x, c_j) + lambda * mean_d *
+// (n_j / share - 1), n_j the rows cluster j holds so far and share = rows so far / k, so a cluster
+// ahead of its share repels points (after SPTAG's BKT "lambda" penalty; counting within the pass
+// instead of from the previous iteration keeps it from oscillating). That pass is single-threaded.
+// The hierarchy also bounds leaf sizes structurally (see hierarchical_kmeans). Squared L2 throughout.
 //
 // Determinism: results depend on the seed only, not on the thread count.
 #pragma once
@@ -19,7 +21,7 @@ namespace mnemo::ltm::ann {
 
 struct KMeansOptions {
   int iterations = 12;
-  float balance_lambda = 0.2f;          // 0 = plain k-means
+  float balance_lambda = 0.0f;          // 0 = plain k-means
   size_t max_train_per_centroid = 256;  // train on a sample of at most k * this many rows
   uint64_t seed = 1;
 };
@@ -42,7 +44,9 @@ struct Partition {
   size_t n_leaves = 0;
 };
 
-// Recursively splits `data` (n, dim) with balanced k-means until leaves hold about leaf_size rows.
+// Recursively splits `data` (n, dim) with k-means until leaves hold about leaf_size rows: nodes
+// above 1.5 * leaf_size are split, into leaves directly when that takes at most 4 * branching
+// clusters; clusters of fewer than leaf_size / 4 rows are folded into their nearest sibling.
 Partition hierarchical_kmeans(const float* data, size_t n, size_t dim, const HierarchicalOptions& opts,
                               ThreadPool* pool);
 

@@ -47,7 +47,6 @@ Expected<std::unique_ptr<SpannIndex>> SpannIndex::build(const std::string& dir, 
   // 2. Head graph.
   ix.head_.build(part.centroids.data(), n_heads, pool);
   std::vector<float>().swap(part.centroids);
-  std::vector<uint32_t>().swap(part.leaf_of_row);
   ix.lists_.assign(n_heads, ListInfo{});
   for (ListInfo& l : ix.lists_) l.alive = true;
   ix.graph_dirty_ = true;
@@ -65,7 +64,7 @@ Expected<std::unique_ptr<SpannIndex>> SpannIndex::build(const std::string& dir, 
       std::vector<uint32_t> lists;
       for (size_t i = b; i < e; ++i) {
         const float* x = vectors + i * size_t(dim);
-        ix.assign_closure(x, &lists, scratch[size_t(t)].get());
+        ix.assign_closure(x, &lists, scratch[size_t(t)].get(), part.leaf_of_row[i]);
         for (size_t j = 0; j < lists.size(); ++j) {
           assign[i * R + j] = lists[j];
           assign_d[i * R + j] = l2_sq(x, ix.head_.vec(lists[j]), size_t(dim));
@@ -83,6 +82,7 @@ Expected<std::unique_ptr<SpannIndex>> SpannIndex::build(const std::string& dir, 
     }
   }
   const double t3 = now_seconds();
+  std::vector<uint32_t>().swap(part.leaf_of_row);
 
   // 4. Versions and homes, in row order: when an id repeats, its last row is the live one and the
   // earlier rows' entries are stale.

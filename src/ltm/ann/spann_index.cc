@@ -315,10 +315,14 @@ size_t SpannIndex::list_size(uint32_t l) const {
   return lists_[l].count + (it == pending_.end() ? 0 : it->second.size() / rec_bytes_);
 }
 
-void SpannIndex::assign_closure(const float* x, std::vector<uint32_t>* out, Scratch* s) const {
+void SpannIndex::assign_closure(const float* x, std::vector<uint32_t>* out, Scratch* s, uint32_t near) const {
   out->clear();
   const int want = params_.closure_candidates;
-  head_.search(x, size_t(want), std::max(params_.head_ef, want), &s->head, &s->cands);
+  if (near != UINT32_MAX) {
+    head_.search_from(x, near, size_t(want), std::max(params_.head_ef, want), &s->head, &s->cands);
+  } else {
+    head_.search(x, size_t(want), std::max(params_.head_ef, want), &s->head, &s->cands);
+  }
   if (s->cands.empty()) return;
   const float limit = (1.0f + params_.closure_epsilon) * s->cands[0].first;
   for (const auto& [d, j] : s->cands) {

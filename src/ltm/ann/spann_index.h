@@ -57,7 +57,7 @@ struct SpannParams {
   // Build: hierarchical balanced k-means.
   size_t leaf_size = 12;  // vectors per posting list before replication (heads = n / leaf_size)
   int kmeans_branching = 32;
-  float balance_lambda = 0.2f;
+  float balance_lambda = 0.5f;  // k-means balance penalty (kmeans.h)
   // Closure assignment (posting-list expansion) with RNG pruning.
   int replica_limit = 8;
   float closure_epsilon = 0.25f;
@@ -167,8 +167,9 @@ class SpannIndex final : public VectorIndex {
   std::unique_ptr<Scratch> take_scratch() const;
   void give_scratch(std::unique_ptr<Scratch> s) const;
 
-  // Closure assignment of x: lists, home (nearest) first.
-  void assign_closure(const float* x, std::vector<uint32_t>* lists, Scratch* s) const;
+  // Closure assignment of x: lists, home (nearest) first. `near` (optional) is a head close to x
+  // where the graph search starts.
+  void assign_closure(const float* x, std::vector<uint32_t>* lists, Scratch* s, uint32_t near = UINT32_MAX) const;
   uint32_t new_list(const float* centroid);
   void append_record(uint32_t list, uint64_t id, uint32_t version, const float* vec);
   uint32_t next_version();

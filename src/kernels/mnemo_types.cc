@@ -1,0 +1,284 @@
+// Dispatch of the kernels of mnemo's own weight types (kernels/mnemo_types.h). Per-target code:
+// lut-inl.h (group types), bipolar-inl.h (bit-plane products).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/mnemo_types.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "hwy/highway.h"
+#include "kernels/bipolar-inl.h"
+#include "kernels/lut-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mnemo::kernels::HWY_NAMESPACE {
+
+void GroupGemvQ8Impl(const TensorView& W, const void* xq, float* y, int64_t r0, int64_t r1) {
+  lut::GroupGemvQ8(W, xq, y, r0, r1);
+}
+
+void GroupDecodeRowImpl(DType type, const void* src, float* dst, int64_t n) {
+  lut::DecodeRow(*mformat::group_type(type), static_cast<const uint8_t*>(src), n, dst);
+}
+
+float DotF32Impl(const float* a, const float* b, int64_t n) { return lut::DotF32(a, b, n); }
+
+int64_t BipolarDotImpl(const uint64_t* w, int W, const uint64_t* x, int A, int64_t n) {
+  return bipolar::DotFor(W, A)(w, x, n);
+}
+
+void BipolarGemvImpl(const TensorView& Wt, const void* act, int A, float* y, int64_t r0, int64_t r1) {
+  bipolar::GemvFor(mformat::bipolar_bits(Wt.type), A)(Wt, act, y, r0, r1);
+}
+
+}  // namespace mnemo::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include "base/check.h"
+#include "kernels/mnemo_types.h"
+
+namespace mnemo::kernels {
+
+HWY_EXPORT(GroupGemvQ8Impl);
+HWY_EXPORT(GroupDecodeRowImpl);
+HWY_EXPORT(DotF32Impl);
+HWY_EXPORT(BipolarDotImpl);
+HWY_EXPORT(BipolarGemvImpl);
+
+namespace {
+
+size_t round64(size_t b) { return (b + 63) / 64 * 64; }
+
+// Rows decoded to f32 at a time in the prefill path (thread work: kPanelRows * n floats).
+constexpr int64_t kPanelRows = 8;
+// Rows per unit of the static split in mnemo_matmul.
+constexpr int64_t kRowGrain = 16;
+
+void check_type(DType type, int64_t n) {
+  const DTypeTraits& t = traits(type);
+  MNEMO_CHECK(is_mnemo_type(type) && t.supported);
+  MNEMO_CHECK(n >= 0 && n % t.block_elems == 0);
+}
+
+void store(const MatmulArgs& a, int64_t t, int64_t r, float v) {
+  float* y = a.y + t * a.ldy + r;
+  *y = a.accumulate ? *y + v : v;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Hooks.
+
+void mnemo_dequantize_row(DType type, const void* src, float* dst, int64_t n) {
+  check_type(type, n);
+  if (mformat::is_group_type(type)) {
+    HWY_DYNAMIC_DISPATCH(GroupDecodeRowImpl)(type, src, dst, n);
+  } else {
+    ref::mnemo_dequantize_row(type, src, dst, n);
+  }
+}
+
+bool mnemo_matmul_uses_q8(DType type, int64_t T) { return T <= kGemvMaxTokens && mformat::is_group_type(type); }
+
+size_t mnemo_matmul_thread_work_size(DType type, int64_t n, int64_t T) {
+  check_type(type, n);
+  if (mformat::bipolar_bits(type) > 0) {
+    // The activations of T tokens in bipolar planes, plus a row of results.
+    return round64(static_cast<size_t>(T) * bipolar_act_bytes(n, kBipolarModelActBits)) +
+           round64(static_cast<size_t>(kRowGrain) * sizeof(float));
+  }
+  if (T <= kGemvMaxTokens) return round64(static_cast<size_t>(kRowGrain) * sizeof(float));
+  return round64(static_cast<size_t>(kPanelRows * n) * sizeof(float));
+}
+
+void mnemo_matmul_rows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, void* thread_work) {
+  const int64_t n = W.ne[0];
+  check_type(W.type, n);
+  if (r0 >= r1 || a.T <= 0) return;
+  auto* work = static_cast<uint8_t*>(thread_work);
+  const int wbits = mformat::bipolar_bits(W.type);
+  if (wbits > 0) {
+    // Each thread quantizes the (few) activation rows itself: n * A bits per token.
+    const size_t ab = bipolar_act_bytes(n, kBipolarModelActBits);
+    float* out = reinterpret_cast<float*>(work + round64(static_cast<size_t>(a.T) * ab));
+    for (int64_t t = 0; t < a.T; ++t) bipolar_quantize_act(a.x + t * a.ldx, n, kBipolarModelActBits, work + t * ab);
+    auto* const fn = &HWY_DYNAMIC_DISPATCH(BipolarGemvImpl);
+    for (int64_t c0 = r0; c0 < r1; c0 += kRowGrain) {
+      const int64_t c1 = std::min(r1, c0 + kRowGrain);
+      for (int64_t t = 0; t < a.T; ++t) {
+        fn(W, work + t * ab, kBipolarModelActBits, out, c0, c1);
+        for (int64_t r = c0; r < c1; ++r) store(a, t, r, out[r - c0]);
+      }
+    }
+    return;
+  }
+  if (a.T <= kGemvMaxTokens) {
+    MNEMO_CHECK(a.xq != nullptr);
+    float* out = reinterpret_cast<float*>(work);
+    auto* const fn = &HWY_DYNAMIC_DISPATCH(GroupGemvQ8Impl);
+    for (int64_t c0 = r0; c0 < r1; c0 += kRowGrain) {
+      const int64_t c1 = std::min(r1, c0 + kRowGrain);
+      for (int64_t t = 0; t < a.T; ++t) {
+        fn(W, static_cast<const uint8_t*>(a.xq) + t * a.ldq, out, c0, c1);
+        for (int64_t r = c0; r < c1; ++r) store(a, t, r, out[r - c0]);
+      }
+    }
+    return;
+  }
+  // Prefill: a panel of rows decoded once, dotted with every token in f32.
+  float* panel = reinterpret_cast<float*>(work);
+  auto* const decode = &HWY_DYNAMIC_DISPATCH(GroupDecodeRowImpl);
+  auto* const dot = &HWY_DYNAMIC_DISPATCH(DotF32Impl);
+  for (int64_t p0 = r0; p0 < r1; p0 += kPanelRows) {
+    const int64_t pr = std::min(kPanelRows, r1 - p0);
+    for (int64_t i = 0; i < pr; ++i) decode(W.type, W.row(p0 + i), panel + i * n, n);
+    for (int64_t t = 0; t < a.T; ++t) {
+      const float* x = a.x + t * a.ldx;
+      for (int64_t i = 0; i < pr; ++i) store(a, t, p0 + i, dot(panel + i * n, x, n));
+    }
+  }
+}
+
+void mnemo_matmul(const TensorView& W, const float* X, int64_t T, float* Y, void* work, size_t work_size,
+                  ThreadPool& pool) {
+  const int64_t n = W.ne[0];
+  const int64_t m = W.n_rows();
+  check_type(W.type, n);
+  MNEMO_CHECK(T >= 0);
+  MNEMO_CHECK(work_size >= matmul_work_size(W.type, n, T, pool.size()));
+  if (T == 0 || m == 0) return;
+  // Same workspace layout as kernels::matmul: Q8 rows (when used), then per-thread scratch.
+  auto* p = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(work) + 63) / 64 * 64);
+  MatmulArgs a;
+  a.T = T;
+  a.x = X;
+  a.ldx = n;
+  a.y = Y;
+  a.ldy = m;
+  if (mnemo_matmul_uses_q8(W.type, T)) {
+    a.xq = p;
+    a.ldq = static_cast<int64_t>(q8_row_bytes(n));
+    for (int64_t t = 0; t < T; ++t) quantize_q8(X + t * n, n, p + t * a.ldq);
+    p += static_cast<size_t>(T) * q8_row_bytes(n);
+  }
+  const size_t per_thread = mnemo_matmul_thread_work_size(W.type, n, T);
+  pool.run([&](int ith, int nth) {
+    int64_t r0, r1;
+    ThreadPool::split_range(m, kRowGrain, ith, nth, &r0, &r1);
+    if (r0 < r1) mnemo_matmul_rows(W, a, r0, r1, p + static_cast<size_t>(ith) * per_thread);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bipolar and group entry points.
+
+size_t bipolar_act_bytes(int64_t n, int A) {
+  MNEMO_CHECK(n % 64 == 0 && A >= 1 && A <= 8);
+  return static_cast<size_t>(n / 64) * (static_cast<size_t>(A) * 8 + sizeof(float));
+}
+
+void bipolar_quantize_act(const float* x, int64_t n, int A, void* dst) { ref::bipolar_quantize_act(x, n, A, dst); }
+
+void bipolar_gemv(const TensorView& W, const void* act, int A, float* y, int64_t r0, int64_t r1) {
+  const int wb = mformat::bipolar_bits(W.type);
+  MNEMO_CHECK(wb >= 1 && A >= 1 && A <= 8 && W.ne[0] % 64 == 0);
+  MNEMO_DCHECK(r0 >= 0 && r1 <= W.n_rows());
+  if (r0 < r1) HWY_DYNAMIC_DISPATCH(BipolarGemvImpl)(W, act, A, y, r0, r1);
+}
+
+int64_t bipolar_dot(const uint64_t* w, int W, const uint64_t* x, int A, int64_t n) {
+  MNEMO_CHECK(W >= 1 && W <= 8 && A >= 1 && A <= 8 && n >= 0);
+  return HWY_DYNAMIC_DISPATCH(BipolarDotImpl)(w, W, x, A, n);
+}
+
+void group_gemv_q8(const TensorView& W, const void* xq, float* y, int64_t r0, int64_t r1) {
+  MNEMO_CHECK(mformat::is_group_type(W.type) && W.ne[0] % traits(W.type).block_elems == 0);
+  if (r0 < r1) HWY_DYNAMIC_DISPATCH(GroupGemvQ8Impl)(W, xq, y, r0, r1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalar references.
+
+namespace ref {
+
+void mnemo_dequantize_row(DType type, const void* src, float* dst, int64_t n) {
+  const auto* p = static_cast<const uint8_t*>(src);
+  if (auto g = mformat::group_type(type)) {
+    for (int64_t k = 0; k < n; k += g->group, p += g->block_bytes) mformat::decode_group(*g, p, dst + k);
+    return;
+  }
+  const int w = mformat::bipolar_bits(type);
+  MNEMO_CHECK(w > 0 && n % 64 == 0);
+  for (int64_t k = 0; k < n; k += 64, p += mformat::bipolar_block_bytes(w)) {
+    const float d = mformat::bipolar_scale(p, w);
+    for (int i = 0; i < 64; ++i) dst[k + i] = d * static_cast<float>(mformat::bipolar_value(p, w, i));
+  }
+}
+
+float group_dot_q8(DType type, const void* row, const void* xq, int64_t n) {
+  const mformat::GroupType g = *mformat::group_type(type);
+  const auto* base = static_cast<const uint8_t*>(xq);
+  const auto* qs = reinterpret_cast<const int8_t*>(base);
+  const auto* xd = reinterpret_cast<const float*>(base + 2 * n);
+  const auto* xs = reinterpret_cast<const float*>(base + 2 * n + n / 8);
+  const auto* p = static_cast<const uint8_t*>(row);
+  float acc = 0.0f, macc = 0.0f;
+  int64_t b = 0;
+  for (int64_t k = 0; k < n; k += g.group, p += g.block_bytes) {
+    const mformat::Header h = mformat::read_header(g, p);
+    for (int c = 0; c < g.group / mformat::kChunk; ++c, ++b) {
+      uint8_t codes[mformat::kChunk];
+      mformat::unpack_chunk(g.bits, p + g.header_bytes + c * g.chunk_bytes, codes);
+      int32_t s = 0;
+      for (int j = 0; j < mformat::kChunk; ++j) s += h.levels[codes[j]] * qs[b * 32 + j];
+      acc += static_cast<float>(s) * (h.d * xd[b]);
+      if (g.has_zero) macc += h.m * xs[b];
+    }
+  }
+  return acc + macc;
+}
+
+int64_t bipolar_dot(const uint64_t* w, int W, const uint64_t* x, int A, int64_t n) {
+  int64_t s = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t g = i / 64, bit = i % 64;
+    int64_t uw = 0, ux = 0;
+    for (int t = 0; t < W; ++t) uw |= static_cast<int64_t>((w[g * W + t] >> bit) & 1) << t;
+    for (int t = 0; t < A; ++t) ux |= static_cast<int64_t>((x[g * A + t] >> bit) & 1) << t;
+    s += (2 * uw - ((1 << W) - 1)) * (2 * ux - ((1 << A) - 1));
+  }
+  return s;
+}
+
+void bipolar_quantize_act(const float* x, int64_t n, int A, void* dst) {
+  MNEMO_CHECK(n % 64 == 0 && A >= 1 && A <= 8);
+  const int64_t groups = n / 64;
+  auto* planes = static_cast<uint64_t*>(dst);
+  float* sx = reinterpret_cast<float*>(planes + groups * A);
+  const int L = (1 << A) - 1;
+  for (int64_t g = 0; g < groups; ++g) {
+    const float* xg = x + g * 64;
+    float amax = 0.0f;
+    for (int i = 0; i < 64; ++i) amax = std::max(amax, std::fabs(xg[i]));
+    const float s = amax / static_cast<float>(L);
+    const float id = s > 0.0f && std::isfinite(1.0f / s) ? 1.0f / s : 0.0f;
+    uint64_t* pl = planes + g * A;
+    for (int t = 0; t < A; ++t) pl[t] = 0;
+    for (int i = 0; i < 64; ++i) {
+      // The odd integer v nearest x / s is 2u - L with u = round((x / s + L) / 2).
+      const float u_f = std::floor((xg[i] * id + static_cast<float>(L)) * 0.5f + 0.5f);
+      const int u = u_f >= static_cast<float>(L) ? L : u_f > 0.0f ? static_cast<int>(u_f) : 0;  // NaN: 0
+      for (int t = 0; t < A; ++t) pl[t] |= static_cast<uint64_t>((u >> t) & 1) << i;
+    }
+    sx[g] = id > 0.0f ? s : 0.0f;
+  }
+}
+
+}  // namespace ref
+}  // namespace mnemo::kernels
+#endif  // HWY_ONCE

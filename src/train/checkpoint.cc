@@ -1,0 +1,336 @@
+#include "train/checkpoint.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "base/file.h"
+#include "base/sha256.h"
+#include "base/strings.h"
+
+namespace mnemo::train {
+namespace {
+
+constexpr char kMagic[8] = {'M', 'N', 'E', 'M', 'O', 'C', 'K', 'P'};
+constexpr size_t kChunk = 512 * 1024;  // below AtomicFileWriter's buffer: no large copies
+
+nlohmann::ordered_json shape_json(const TrainShape& s) {
+  return {{"n_vocab", s.n_vocab}, {"n_embd", s.n_embd},       {"n_layer", s.n_layer},     {"n_head", s.n_head},
+          {"n_head_kv", s.n_head_kv}, {"n_ff", s.n_ff},       {"n_ctx", s.n_ctx},         {"rms_eps", s.rms_eps},
+          {"rope_base", s.rope_base}, {"tied_output", s.tied_output}};
+}
+
+nlohmann::ordered_json optimizer_json(const OptimizerSettings& o) {
+  return {{"type", o.type},   {"beta1", o.beta1},     {"beta2", o.beta2},
+          {"eps", o.eps},     {"weight_decay", o.weight_decay}, {"grad_clip", o.grad_clip},
+          {"rank", o.rank},   {"update_interval", o.update_interval}, {"scale", o.scale},
+          {"proj_type", o.proj_type}};
+}
+
+// Feeds bytes to the writer and the running checksum.
+class SealedWriter {
+ public:
+  explicit SealedWriter(AtomicFileWriter* w) : w_(w) {}
+  Status write(const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    while (n > 0) {
+      const size_t k = std::min(n, kChunk);
+      sha_.update(b, k);
+      MNEMO_RETURN_IF_ERROR(w_->write(b, k));
+      b += k;
+      n -= k;
+    }
+    return Status::ok();
+  }
+  Status seal() {
+    const std::string hex = sha_.hex_digest();
+    uint8_t raw[32];
+    for (int i = 0; i < 32; ++i) raw[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+    return w_->write(raw, 32);
+  }
+
+ private:
+  AtomicFileWriter* w_;
+  Sha256 sha_;
+};
+
+// Sequential reads of a checkpoint with a running checksum over everything but the last 32 bytes.
+class SealedReader {
+ public:
+  ~SealedReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status open(const std::string& path) {
+    path_ = path;
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) {
+      return errno == ENOENT ? not_found(path + ": cannot open: no such file")
+                             : io_error(path + ": cannot open: " + std::strerror(errno));
+    }
+    const off_t end = ::lseek(fd_, 0, SEEK_END);
+    if (end < 0 || ::lseek(fd_, 0, SEEK_SET) != 0) return io_error(path + ": cannot seek");
+    size_ = static_cast<uint64_t>(end);
+    if (size_ < 64 + 32) return corrupt(str_printf("%s: expected a checkpoint, found %llu bytes", path.c_str(),
+                                                   static_cast<unsigned long long>(size_)));
+    return Status::ok();
+  }
+  uint64_t size() const { return size_; }
+  uint64_t pos() const { return pos_; }
+  uint64_t body() const { return size_ - 32; }
+  // Reads n bytes of the body into dst (nullptr: hash and skip).
+  Status read(void* dst, uint64_t n) {
+    if (n > body() - pos_) return corrupt(path_ + ": truncated");
+    auto* out = static_cast<uint8_t*>(dst);
+    std::vector<uint8_t> tmp;
+    while (n > 0) {
+      const size_t k = static_cast<size_t>(std::min<uint64_t>(n, kChunk));
+      uint8_t* p = out;
+      if (p == nullptr) {
+        tmp.resize(k);
+        p = tmp.data();
+      }
+      MNEMO_RETURN_IF_ERROR(read_raw(p, k));
+      sha_.update(p, k);
+      pos_ += k;
+      n -= k;
+      if (out != nullptr) out += k;
+    }
+    return Status::ok();
+  }
+  // After the whole body: compares the stored digest.
+  Status verify() {
+    if (pos_ != body()) MNEMO_RETURN_IF_ERROR(read(nullptr, body() - pos_));
+    uint8_t raw[32];
+    MNEMO_RETURN_IF_ERROR(read_raw(raw, 32));
+    std::string stored;
+    for (uint8_t b : raw) stored += str_printf("%02x", b);
+    const std::string actual = sha_.hex_digest();
+    if (stored != actual) {
+      return corrupt(path_ + ": checksum: expected SHA-256 " + stored + " (stored), found " + actual +
+                     ": the checkpoint is corrupt");
+    }
+    return Status::ok();
+  }
+
+ private:
+  Status read_raw(uint8_t* p, size_t n) {
+    while (n > 0) {
+      const ssize_t r = ::read(fd_, p, n);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return io_error(path_ + ": read failed: " + std::strerror(errno));
+      if (r == 0) return corrupt(path_ + ": truncated");
+      p += r;
+      n -= static_cast<size_t>(r);
+    }
+    return Status::ok();
+  }
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0, pos_ = 0;
+  Sha256 sha_;
+};
+
+uint64_t padded(uint64_t n) { return (n + 63) / 64 * 64; }
+
+// Parses the header and metadata from the reader (positioned at 0); leaves it at the tensors.
+Expected<CheckpointMeta> read_header(SealedReader& r, const std::string& path) {
+  uint8_t head[24];
+  MNEMO_RETURN_IF_ERROR(r.read(head, sizeof head));
+  if (std::memcmp(head, kMagic, 8) != 0) return corrupt(path + ": expected a mnemo checkpoint (magic \"MNEMOCKP\")");
+  uint32_t version;
+  uint64_t json_bytes;
+  std::memcpy(&version, head + 8, 4);
+  std::memcpy(&json_bytes, head + 16, 8);
+  if (version != 1) return unsupported(str_printf("%s: version: expected 1, found %u", path.c_str(), version));
+  if (json_bytes > (1u << 24) || json_bytes > r.body()) {
+    return corrupt(str_printf("%s: metadata size: expected at most %llu bytes, found %llu", path.c_str(),
+                              static_cast<unsigned long long>(std::min<uint64_t>(r.body(), 1u << 24)),
+                              static_cast<unsigned long long>(json_bytes)));
+  }
+  std::string text(static_cast<size_t>(json_bytes), '\0');
+  MNEMO_RETURN_IF_ERROR(r.read(text.data(), json_bytes));
+  MNEMO_RETURN_IF_ERROR(r.read(nullptr, padded(24 + json_bytes) - (24 + json_bytes)));
+  CheckpointMeta m;
+  try {
+    const auto j = nlohmann::json::parse(text);
+    const auto& s = j.at("model");
+    m.shape.n_vocab = s.at("n_vocab").get<int64_t>();
+    m.shape.n_embd = s.at("n_embd").get<int64_t>();
+    m.shape.n_layer = s.at("n_layer").get<int64_t>();
+    m.shape.n_head = s.at("n_head").get<int64_t>();
+    m.shape.n_head_kv = s.at("n_head_kv").get<int64_t>();
+    m.shape.n_ff = s.at("n_ff").get<int64_t>();
+    m.shape.n_ctx = s.at("n_ctx").get<int64_t>();
+    m.shape.rms_eps = s.at("rms_eps").get<float>();
+    m.shape.rope_base = s.at("rope_base").get<float>();
+    m.shape.tied_output = s.at("tied_output").get<bool>();
+    const auto& o = j.at("optimizer");
+    m.optimizer.type = o.at("type").get<std::string>();
+    m.optimizer.beta1 = o.at("beta1").get<float>();
+    m.optimizer.beta2 = o.at("beta2").get<float>();
+    m.optimizer.eps = o.at("eps").get<float>();
+    m.optimizer.weight_decay = o.at("weight_decay").get<float>();
+    m.optimizer.grad_clip = o.at("grad_clip").get<float>();
+    m.optimizer.rank = o.at("rank").get<int64_t>();
+    m.optimizer.update_interval = o.at("update_interval").get<int64_t>();
+    m.optimizer.scale = o.at("scale").get<float>();
+    m.optimizer.proj_type = o.at("proj_type").get<std::string>();
+    m.step = j.at("step").get<int64_t>();
+    m.tokens = j.at("tokens").get<int64_t>();
+    m.n_params = j.at("n_params").get<int64_t>();
+    const auto& d = j.at("data");
+    m.data.epoch = d.at("epoch").get<int64_t>();
+    m.data.cursor = d.at("cursor").get<int64_t>();
+    m.data.offset = d.at("offset").get<int64_t>();
+    m.data.carry = d.at("carry").get<int32_t>();
+    m.data.has_carry = d.at("has_carry").get<bool>();
+    const auto& rng = j.at("rng");
+    for (size_t i = 0; i < 4; ++i) m.rng[i] = std::stoull(rng.at(i).get<std::string>());
+    for (const auto& t : j.at("state")) m.state.emplace_back(t.at(0).get<std::string>(), t.at(1).get<int64_t>());
+  } catch (const std::exception& e) {
+    return corrupt(path + ": metadata: " + e.what());
+  }
+  if (m.n_params <= 0 || m.step < 0) return corrupt(path + ": metadata: impossible counts");
+  uint64_t floats = static_cast<uint64_t>(m.n_params);
+  for (const auto& [name, n] : m.state) {
+    if (n < 0) return corrupt(path + ": metadata: negative state size for " + name);
+    floats += static_cast<uint64_t>(n);
+  }
+  if (floats * 4 != r.body() - r.pos()) {
+    return corrupt(str_printf("%s: expected %llu bytes of tensors after the metadata, found %llu", path.c_str(),
+                              static_cast<unsigned long long>(floats * 4),
+                              static_cast<unsigned long long>(r.body() - r.pos())));
+  }
+  return m;
+}
+
+}  // namespace
+
+Status save_checkpoint(const std::string& path, const CheckpointMeta& meta, const float* params,
+                       const std::vector<StateTensor>& state) {
+  nlohmann::ordered_json j;
+  j["model"] = shape_json(meta.shape);
+  j["optimizer"] = optimizer_json(meta.optimizer);
+  j["step"] = meta.step;
+  j["tokens"] = meta.tokens;
+  j["n_params"] = meta.n_params;
+  j["data"] = {{"epoch", meta.data.epoch},
+               {"cursor", meta.data.cursor},
+               {"offset", meta.data.offset},
+               {"carry", meta.data.carry},
+               {"has_carry", meta.data.has_carry}};
+  for (uint64_t w : meta.rng) j["rng"].push_back(std::to_string(w));
+  j["state"] = nlohmann::ordered_json::array();
+  for (const StateTensor& t : state) j["state"].push_back({t.name, t.n});
+  const std::string text = j.dump();
+  MNEMO_ASSIGN_OR_RETURN(auto w, AtomicFileWriter::create(path));
+  SealedWriter sw(w.get());
+  uint8_t head[24] = {};
+  std::memcpy(head, kMagic, 8);
+  const uint32_t version = 1;
+  const uint64_t json_bytes = text.size();
+  std::memcpy(head + 8, &version, 4);
+  std::memcpy(head + 16, &json_bytes, 8);
+  MNEMO_RETURN_IF_ERROR(sw.write(head, sizeof head));
+  MNEMO_RETURN_IF_ERROR(sw.write(text.data(), text.size()));
+  const std::string pad(padded(24 + json_bytes) - (24 + json_bytes), '\0');
+  MNEMO_RETURN_IF_ERROR(sw.write(pad.data(), pad.size()));
+  MNEMO_RETURN_IF_ERROR(sw.write(params, static_cast<size_t>(meta.n_params) * sizeof(float)));
+  for (const StateTensor& t : state) MNEMO_RETURN_IF_ERROR(sw.write(t.data, static_cast<size_t>(t.n) * sizeof(float)));
+  MNEMO_RETURN_IF_ERROR(sw.seal());
+  return w->commit();
+}
+
+Expected<CheckpointMeta> read_checkpoint_meta(const std::string& path) {
+  SealedReader r;
+  MNEMO_RETURN_IF_ERROR(r.open(path));
+  // Checksum first: nothing in the file is trusted before it matches.
+  SealedReader whole;
+  MNEMO_RETURN_IF_ERROR(whole.open(path));
+  MNEMO_RETURN_IF_ERROR(whole.verify());
+  return read_header(r, path);
+}
+
+Status check_checkpoint_matches(const CheckpointMeta& m, const TrainShape& shape, const OptimizerSettings& opt,
+                                const std::vector<StateTensor>* state, const std::string& path) {
+  auto field = [&](const char* name, long long want, long long found) -> Status {
+    if (want == found) return Status::ok();
+    return invalid_argument(str_printf("%s: model.%s: expected %lld (the config's), found %lld: the checkpoint is of "
+                                       "a different model",
+                                       path.c_str(), name, want, found));
+  };
+  MNEMO_RETURN_IF_ERROR(field("n_vocab", shape.n_vocab, m.shape.n_vocab));
+  MNEMO_RETURN_IF_ERROR(field("n_embd", shape.n_embd, m.shape.n_embd));
+  MNEMO_RETURN_IF_ERROR(field("n_layer", shape.n_layer, m.shape.n_layer));
+  MNEMO_RETURN_IF_ERROR(field("n_head", shape.n_head, m.shape.n_head));
+  MNEMO_RETURN_IF_ERROR(field("n_head_kv", shape.n_head_kv, m.shape.n_head_kv));
+  MNEMO_RETURN_IF_ERROR(field("n_ff", shape.n_ff, m.shape.n_ff));
+  MNEMO_RETURN_IF_ERROR(field("tied_output", shape.tied_output, m.shape.tied_output));
+  if (!(shape == m.shape)) {
+    return invalid_argument(path + ": model: expected " + describe_shape(shape) + " (the config's), found " +
+                            describe_shape(m.shape) + " (n_ctx, rms_eps or rope_base differ)");
+  }
+  if (m.optimizer.type != opt.type) {
+    return invalid_argument(path + ": optimizer.type: expected \"" + opt.type + "\" (the config's), found \"" +
+                            m.optimizer.type + "\"");
+  }
+  if (opt.type == "galore" && (m.optimizer.rank != opt.rank || m.optimizer.proj_type != opt.proj_type)) {
+    return invalid_argument(str_printf("%s: optimizer.galore: expected rank %lld, %s (the config's), found rank %lld, %s",
+                                       path.c_str(), static_cast<long long>(opt.rank), opt.proj_type.c_str(),
+                                       static_cast<long long>(m.optimizer.rank), m.optimizer.proj_type.c_str()));
+  }
+  if (state == nullptr) return Status::ok();
+  if (m.state.size() != state->size()) {
+    return invalid_argument(str_printf("%s: optimizer state: expected %zu tensors, found %zu", path.c_str(),
+                                       state->size(), m.state.size()));
+  }
+  for (size_t i = 0; i < state->size(); ++i) {
+    const StateTensor& t = (*state)[i];
+    if (m.state[i].first != t.name || m.state[i].second != t.n) {
+      return invalid_argument(str_printf("%s: optimizer state %zu: expected %s (%lld floats), found %s (%lld)",
+                                         path.c_str(), i, t.name.c_str(), static_cast<long long>(t.n),
+                                         m.state[i].first.c_str(), static_cast<long long>(m.state[i].second)));
+    }
+  }
+  return Status::ok();
+}
+
+Status load_checkpoint(const std::string& path, const CheckpointMeta& meta, float* params,
+                       const std::vector<StateTensor>& state) {
+  SealedReader r;
+  MNEMO_RETURN_IF_ERROR(r.open(path));
+  MNEMO_ASSIGN_OR_RETURN(CheckpointMeta again, read_header(r, path));
+  if (again.n_params != meta.n_params || again.step != meta.step) {
+    return corrupt(path + ": the file changed while it was being read");
+  }
+  MNEMO_RETURN_IF_ERROR(r.read(params, static_cast<uint64_t>(meta.n_params) * sizeof(float)));
+  for (const StateTensor& t : state) MNEMO_RETURN_IF_ERROR(r.read(t.data, static_cast<uint64_t>(t.n) * sizeof(float)));
+  return r.verify();
+}
+
+std::string checkpoint_path(const std::string& dir, int64_t step) {
+  return str_printf("%s/ckpt_%08lld.bin", dir.c_str(), static_cast<long long>(step));
+}
+
+std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& dir) {
+  std::vector<std::pair<int64_t, std::string>> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (!starts_with(name, "ckpt_") || !ends_with(name, ".bin") || name.size() != 17) continue;
+    int64_t step;
+    if (!parse_int64(std::string_view(name).substr(5, 8), &step)) continue;
+    out.emplace_back(step, dir + "/" + name);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace mnemo::train

@@ -1,0 +1,61 @@
+// train/checkpoint.h: everything a run needs to continue exactly: parameters, optimizer state,
+// step, data position and RNG, in one file written atomically (temporary file, fsync, rename,
+// fsync of the directory) and sealed with a SHA-256 of all its bytes.
+//
+// Layout: "MNEMOCKP" | u32 version (1) | u32 0 | u64 json_bytes | JSON metadata | zero padding to
+// a multiple of 64 | f32 parameters | f32 optimizer state tensors, in the order the metadata lists
+// them | 32 bytes: SHA-256 of everything before.
+// Reading verifies the checksum over the whole file before trusting any field, then checks that
+// the model shape and optimizer match what the caller expects: a corrupt, truncated or foreign
+// checkpoint is an error before any work, and nothing is ever read from a half-written file (the
+// temporary name is only renamed once complete).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mnemo/status.h"
+#include "train/data.h"
+#include "train/optimizer.h"
+#include "train/params.h"
+
+namespace mnemo::train {
+
+struct CheckpointMeta {
+  TrainShape shape;
+  OptimizerSettings optimizer;
+  int64_t step = 0;            // optimizer steps done
+  int64_t tokens = 0;          // training tokens consumed
+  int64_t n_params = 0;
+  DataLoader::State data;
+  std::array<uint64_t, 4> rng{};
+  std::vector<std::pair<std::string, int64_t>> state;  // optimizer state tensors (name, floats)
+};
+
+// Writes the checkpoint atomically; `state` as Optimizer::state() gives it.
+Status save_checkpoint(const std::string& path, const CheckpointMeta& meta, const float* params,
+                       const std::vector<StateTensor>& state);
+
+// Verifies the checksum and parses the metadata (reads the whole file once; allocates only the
+// metadata).
+Expected<CheckpointMeta> read_checkpoint_meta(const std::string& path);
+
+// Checks that the checkpoint belongs to this model and optimizer: same shape, same optimizer type
+// and projection settings, and (when state is given) the same state tensors. Errors name the
+// field and both values.
+Status check_checkpoint_matches(const CheckpointMeta& meta, const TrainShape& shape, const OptimizerSettings& opt,
+                                const std::vector<StateTensor>* state, const std::string& path);
+
+// Reads parameters and optimizer state into the caller's buffers (re-verifying the checksum on
+// the same pass). `meta` must come from read_checkpoint_meta of the same file.
+Status load_checkpoint(const std::string& path, const CheckpointMeta& meta, float* params,
+                       const std::vector<StateTensor>& state);
+
+// "<dir>/ckpt_00001000.bin"
+std::string checkpoint_path(const std::string& dir, int64_t step);
+// The checkpoints in dir, ordered by step (from their names); an empty list when there are none.
+std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& dir);
+
+}  // namespace mnemo::train

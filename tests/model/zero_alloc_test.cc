@@ -1,0 +1,191 @@
+// Decoding allocates nothing: every global operator new and every malloc-family call of the
+// process is counted (this binary replaces them), and decode steps 2..64 of a Context (forward and
+// sampling, greedy and top-p, 2 threads) must make none. Models: the shared stories260K files
+// (F32, Q8_0, Q4_0) and small generated models of every type mnemo writes (F32, F16, BF16, Q8_0,
+// Q4_0), llama and qwen2 (biases, NeoX RoPE).
+#include <malloc.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "mnemo/convert.h"
+#include "mnemo/mnemo.h"
+#include "test_util.h"
+
+extern "C" {
+void* __libc_malloc(size_t);
+void* __libc_calloc(size_t, size_t);
+void* __libc_realloc(void*, size_t);
+void* __libc_memalign(size_t, size_t);
+void __libc_free(void*);
+}
+
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<long> g_allocs{0};
+inline void count() {
+  if (g_counting.load(std::memory_order_relaxed)) g_allocs.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+// The malloc family, forwarded to glibc's implementation.
+extern "C" {
+void* malloc(size_t n) {
+  count();
+  return __libc_malloc(n);
+}
+void* calloc(size_t a, size_t b) {
+  count();
+  return __libc_calloc(a, b);
+}
+void* realloc(void* p, size_t n) {
+  count();
+  return __libc_realloc(p, n);
+}
+void free(void* p) { __libc_free(p); }
+void* memalign(size_t align, size_t n) {
+  count();
+  return __libc_memalign(align, n);
+}
+void* aligned_alloc(size_t align, size_t n) {
+  count();
+  return __libc_memalign(align, n);
+}
+int posix_memalign(void** out, size_t align, size_t n) {
+  count();
+  void* p = __libc_memalign(align, n);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+}
+
+// Every replaceable global operator new (the nothrow and array forms route through these).
+void* operator new(size_t n) {
+  count();
+  if (void* p = __libc_malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](size_t n) { return operator new(n); }
+void* operator new(size_t n, std::align_val_t a) {
+  count();
+  if (void* p = __libc_memalign(static_cast<size_t>(a), n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](size_t n, std::align_val_t a) { return operator new(n, a); }
+void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  count();
+  return __libc_malloc(n == 0 ? 1 : n);
+}
+void* operator new[](size_t n, const std::nothrow_t&) noexcept {
+  count();
+  return __libc_malloc(n == 0 ? 1 : n);
+}
+void operator delete(void* p) noexcept { __libc_free(p); }
+void operator delete[](void* p) noexcept { __libc_free(p); }
+void operator delete(void* p, size_t) noexcept { __libc_free(p); }
+void operator delete[](void* p, size_t) noexcept { __libc_free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { __libc_free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { __libc_free(p); }
+void operator delete(void* p, size_t, std::align_val_t) noexcept { __libc_free(p); }
+void operator delete[](void* p, size_t, std::align_val_t) noexcept { __libc_free(p); }
+
+namespace mnemo {
+namespace {
+
+// Allocations made by decode steps 2..64 (after a prompt) with the given sampler.
+long decode_allocations(const Model& model, const SamplerParams& sp) {
+  ContextParams cp;
+  cp.n_ctx = 96;
+  cp.n_batch = 16;
+  cp.n_threads = 2;
+  auto ctx = Context::create(model, cp);
+  EXPECT_TRUE(ctx.has_value()) << ctx.status().message();
+  if (!ctx.has_value()) return -1;
+  Sampler sampler(static_cast<int32_t>(model.info().n_vocab), sp);
+  std::vector<Token> prompt = {1, 5, 9, 13, 17, 21, 25};
+  for (Token& t : prompt) t %= static_cast<Token>(model.info().n_vocab);
+  EXPECT_TRUE((*ctx)->eval(prompt, 0).is_ok());
+  for (Token t : prompt) sampler.accept(t);
+  int64_t pos = static_cast<int64_t>(prompt.size());
+  Token tok = 0;
+  // Step 1: the first decode step, not counted (it may touch memory for the first time).
+  tok = sampler.sample((*ctx)->logits());
+  sampler.accept(tok);
+  Status st = (*ctx)->eval(std::span<const Token>(&tok, 1), pos++);
+  EXPECT_TRUE(st.is_ok());
+  g_allocs.store(0);
+  g_counting.store(true);
+  for (int step = 2; step <= 64; ++step) {
+    tok = sampler.sample((*ctx)->logits());
+    sampler.accept(tok);
+    st = (*ctx)->eval(std::span<const Token>(&tok, 1), pos++);
+    if (!st.is_ok()) break;
+  }
+  g_counting.store(false);
+  EXPECT_TRUE(st.is_ok()) << st.message();
+  return g_allocs.load();
+}
+
+void expect_no_allocations(const Model& model, const std::string& label) {
+  SamplerParams greedy;
+  greedy.temperature = 0.0f;
+  SamplerParams top_p;
+  top_p.temperature = 0.8f;
+  top_p.top_k = 0;
+  top_p.top_p = 0.9f;
+  top_p.min_p = 0.0f;
+  top_p.repeat_penalty = 1.1f;
+  top_p.seed = 7;
+  EXPECT_EQ(decode_allocations(model, greedy), 0) << label << " greedy";
+  EXPECT_EQ(decode_allocations(model, top_p), 0) << label << " top-p";
+}
+
+// The counter works: it sees an allocation.
+TEST(ZeroAlloc, CounterCountsAllocations) {
+  g_allocs.store(0);
+  g_counting.store(true);
+  auto* v = new std::vector<int>(100);
+  void* p = std::malloc(10);
+  g_counting.store(false);
+  delete v;
+  std::free(p);
+  EXPECT_GE(g_allocs.load(), 3);
+}
+
+TEST(ZeroAlloc, DecodeStories260K) {
+  MNEMO_REQUIRE_DATA("models/stories260K.bin");
+  for (const char* file : {"models/stories260K.bin", "models/stories260K-Q8_0.gguf", "models/stories260K-Q4_0.gguf"}) {
+    ModelParams mp;
+    if (std::string(file).ends_with(".bin")) mp.tokenizer_path = test::data_path("models/tok512.bin");
+    auto model = Model::load(test::data_path(file), mp);
+    ASSERT_TRUE(model.has_value()) << model.status().message();
+    expect_no_allocations(**model, file);
+  }
+}
+
+TEST(ZeroAlloc, DecodeGeneratedModels) {
+  const std::string dir = test::temp_dir();
+  for (const char* dtype : {"F32", "F16", "BF16", "Q8_0", "Q4_0"}) {
+    for (const char* arch : {"llama", "qwen2"}) {
+      GenModelParams gp;
+      gp.shape = "tiny";
+      gp.dtype = dtype;
+      gp.arch = arch;
+      gp.output = dir + "/tiny-" + dtype + "-" + arch + ".gguf";
+      ASSERT_TRUE(generate_model(gp).is_ok());
+      auto model = Model::load(gp.output);
+      ASSERT_TRUE(model.has_value()) << model.status().message();
+      expect_no_allocations(**model, gp.output);
+      std::remove(gp.output.c_str());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mnemo

@@ -1,0 +1,155 @@
+// mnemo train: train a llama model from a JSON config (see docs/TRAINING.md), or --estimate its
+// memory first. Progress on stderr, one line per step; the summary (and the estimate beside the
+// measured memory) on stdout.
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "mnemo/train.h"
+#include "mnemo/util.h"
+
+namespace mnemo::cli {
+namespace {
+
+struct TrainCliOptions {
+  std::string config;
+  bool estimate = false;
+  std::string resume;
+  int threads = -1;
+  int64_t stop_after = -1;
+  bool json = false;
+  bool quiet = false;
+};
+
+std::string mib(uint64_t b) { return str_printf("%.1fM", static_cast<double>(b) / (1024.0 * 1024.0)); }
+
+nlohmann::ordered_json estimate_json(const TrainMemoryEstimate& e) {
+  nlohmann::ordered_json j;
+  j["parameters"] = e.parameters;
+  j["gradients"] = e.gradients;
+  j["optimizer"] = e.optimizer;
+  j["activations"] = e.activations;
+  j["data"] = e.data;
+  j["workspace"] = e.workspace;
+  j["total"] = e.total();
+  for (const auto& [name, bytes] : e.detail) j["detail"][name] = bytes;
+  return j;
+}
+
+void print_estimate(const TrainConfig& c, const TrainMemoryEstimate& e) {
+  std::printf("memory estimate for %s (bytes allocated by the run, beyond the process's baseline):\n",
+              c.path.c_str());
+  auto row = [](const char* name, uint64_t b) { std::printf("  %-34s %12s\n", name, format_bytes(b).c_str()); };
+  row("parameters (fp32)", e.parameters);
+  row("gradients (fp32)", e.gradients);
+  row(("optimizer state (" + c.optimizer.type + ")").c_str(), e.optimizer);
+  row("activations", e.activations);
+  for (const auto& [name, bytes] : e.detail) {
+    if (bytes > 0) std::printf("    %-32s %12s\n", name.c_str(), format_bytes(bytes).c_str());
+  }
+  row("data", e.data);
+  row("workspace", e.workspace);
+  row("total", e.total());
+}
+
+Status run(const TrainCliOptions& o) {
+  MNEMO_ASSIGN_OR_RETURN(TrainConfig c, load_train_config(o.config));
+  if (o.estimate) {
+    MNEMO_ASSIGN_OR_RETURN(TrainMemoryEstimate e, estimate_train_memory(c));
+    if (o.json) {
+      std::printf("%s\n", estimate_json(e).dump().c_str());
+    } else {
+      print_estimate(c, e);
+    }
+    return Status::ok();
+  }
+  TrainOptions opt;
+  opt.resume = o.resume;
+  opt.threads = o.threads;
+  opt.stop_after = o.stop_after;
+  opt.on_message = [](const std::string& m) { std::fprintf(stderr, "mnemo: train: %s\n", m.c_str()); };
+  const bool quiet = o.quiet;
+  opt.on_progress = [quiet](const TrainProgress& p) {
+    if (quiet && p.eval_loss < 0 && p.sample.empty()) return;
+    std::string eval = p.eval_loss >= 0 ? str_printf(" | eval %.4f", p.eval_loss) : "";
+    const TrainMemoryEstimate* a = p.allocated;
+    std::fprintf(stderr,
+                 "step %6lld/%lld | loss %.4f%s | lr %.2e | norm %.3f | %6.0f tok/s | %.2f s | params %s grads %s "
+                 "opt %s act %s rss %s\n",
+                 static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, eval.c_str(), p.lr,
+                 p.grad_norm, p.tokens_per_second, p.step_seconds, mib(a->parameters).c_str(),
+                 mib(a->gradients).c_str(), mib(a->optimizer).c_str(), mib(a->activations).c_str(),
+                 mib(p.rss_bytes).c_str());
+    if (!p.sample.empty()) std::fprintf(stderr, "sample: %s\n", p.sample.c_str());
+    if (!p.checkpoint.empty()) std::fprintf(stderr, "checkpoint: %s\n", p.checkpoint.c_str());
+  };
+  MNEMO_ASSIGN_OR_RETURN(TrainReport r, run_training(c, opt));
+  const uint64_t measured = r.peak_rss_bytes > r.baseline_rss_bytes ? r.peak_rss_bytes - r.baseline_rss_bytes : 0;
+  const double ratio = r.estimate.total() > 0 ? static_cast<double>(measured) / static_cast<double>(r.estimate.total()) : 0;
+  const double last_eval = r.eval_losses.empty() ? -1.0 : r.eval_losses.back().second;
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["steps_done"] = r.steps_done;
+    j["first_step"] = r.first_step;
+    j["loss"] = r.losses.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(r.losses.back());
+    j["eval_loss"] = last_eval >= 0 ? nlohmann::ordered_json(last_eval) : nlohmann::ordered_json();
+    j["losses"] = r.losses;
+    for (const auto& [s, l] : r.eval_losses) j["eval_losses"].push_back({s, l});
+    j["seconds"] = r.seconds;
+    j["tokens_per_second"] = r.tokens_per_second;
+    j["flops_per_token"] = r.flops_per_token;
+    j["threads"] = r.threads;
+    j["estimate"] = estimate_json(r.estimate);
+    j["allocated"] = estimate_json(r.allocated);
+    j["baseline_rss_bytes"] = r.baseline_rss_bytes;
+    j["peak_rss_bytes"] = r.peak_rss_bytes;
+    j["measured_bytes"] = measured;
+    j["output"] = r.output;
+    j["checkpoint"] = r.last_checkpoint;
+    std::printf("%s\n", j.dump().c_str());
+    return Status::ok();
+  }
+  std::printf("trained %lld steps (%lld..%lld) in %.1f s: %.0f tokens/s on %d threads, %.2f GFLOP/s\n",
+              static_cast<long long>(r.steps_done - r.first_step), static_cast<long long>(r.first_step),
+              static_cast<long long>(r.steps_done), r.seconds, r.tokens_per_second, r.threads,
+              r.tokens_per_second * r.flops_per_token / 1e9);
+  if (!r.losses.empty()) std::printf("final loss %.4f", r.losses.back());
+  if (last_eval >= 0) std::printf(", held-out loss %.4f (perplexity %.3f)", last_eval, std::exp(last_eval));
+  std::printf("\n");
+  std::printf("memory: estimated %s, measured %s (peak RSS %s - baseline %s), measured/estimated %.3f\n",
+              format_bytes(r.estimate.total()).c_str(), format_bytes(measured).c_str(),
+              format_bytes(r.peak_rss_bytes).c_str(), format_bytes(r.baseline_rss_bytes).c_str(), ratio);
+  std::printf("  %-12s %12s %12s\n", "class", "estimated", "allocated");
+  auto row = [](const char* n, uint64_t e, uint64_t a) {
+    std::printf("  %-12s %12s %12s\n", n, format_bytes(e).c_str(), format_bytes(a).c_str());
+  };
+  row("parameters", r.estimate.parameters, r.allocated.parameters);
+  row("gradients", r.estimate.gradients, r.allocated.gradients);
+  row("optimizer", r.estimate.optimizer, r.allocated.optimizer);
+  row("activations", r.estimate.activations, r.allocated.activations);
+  row("data", r.estimate.data, r.allocated.data);
+  if (!r.output.empty()) std::printf("wrote %s\n", r.output.c_str());
+  if (!r.last_checkpoint.empty()) std::printf("checkpoint %s\n", r.last_checkpoint.c_str());
+  return Status::ok();
+}
+
+RunFn setup(CLI::App& app) {
+  auto o = std::make_shared<TrainCliOptions>();
+  app.add_option("-c,--config", o->config, "Training config (JSON; see docs/TRAINING.md)")->required();
+  app.add_flag("--estimate", o->estimate, "Print the memory the run will use, by class, and exit");
+  app.add_option("--resume", o->resume, "Continue from a checkpoint file, or the newest in a directory");
+  app.add_option("-t,--threads", o->threads, "Worker threads (overrides the config; 0 = all CPUs)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--stop-after", o->stop_after, "Stop after this many steps (writes a checkpoint if configured)")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--json", o->json, "Print the estimate or the final report as one JSON line");
+  app.add_flag("-q,--quiet", o->quiet, "Progress only at evaluations");
+  return [o] { return run(*o); };
+}
+
+}  // namespace
+
+MNEMO_COMMAND("train", "Train a llama model from a JSON config (or --estimate its memory)", setup);
+
+}  // namespace mnemo::cli
