@@ -21,7 +21,11 @@
 // 1000 centres c ~ N(0, 1)^128, points c + 0.5 * N(0, 1)^128, centre chosen uniformly. Queries are
 // fresh draws from the same distribution.
 //
-// Subcommands used by `run` (also usable by hand): gen, gt, build, search (see main()).
+// Subcommands used by `run` (also usable by hand): gen, gt, build, search (see main()). `filter`
+// measures filtered search (synthetic users of the given sizes) on a SPANN index that `run` built:
+//
+//   D=build/ann/bench/ann/data/mixture-1000000
+//   build/ann/bench/ann/mnemo_ann_bench filter --index $D/index-spann --base $D/base.fvecs --query $D/query.fvecs
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -354,10 +358,10 @@ int cmd_run(const Args& a) {
   ::mkdir(dir.c_str(), 0755);
   const std::string methods = a.str("methods", "spann,hnsw,ivf,ivf-disk");
   const std::map<std::string, std::string> default_efforts = {
-      {"spann", "2,4,6,8,12,16,24,32,48,64,96,128,192,256,384,512,768,1024"},
-      {"hnsw", "10,16,24,32,48,64,96,128,192,256,384,512,768,1024,1536,2048"},
-      {"ivf", "1,2,3,4,6,8,12,16,24,32,48,64,96,128,192,256,384,512,768,1024"},
-      {"ivf-disk", "1,2,3,4,6,8,12,16,24,32,48,64,96,128,192,256,384,512,768,1024"}};
+      {"spann", "2,4,6,8,12,16,24,32,48,64,96,128,192,256,384,512,768,1024,1536,2048,3072,4096,6144,8192"},
+      {"hnsw", "10,16,24,32,48,64,96,128,192,256,384,512,768,1024,1536,2048,3072,4096"},
+      {"ivf", "1,2,3,4,6,8,12,16,24,32,48,64,96,128,192,256,384,512,768,1024,1536,2048"},
+      {"ivf-disk", "1,2,3,4,6,8,12,16,24,32,48,64,96,128,192,256,384,512,768,1024,1536,2048"}};
   // Options passed through to the children.
   std::vector<std::string> pass;
   for (const auto& [k, v] : a.kv) {
@@ -450,7 +454,8 @@ int main(int argc, char** argv) {
                  "       mnemo_ann_bench gen --set gauss|mixture --n N --nq Q --base F --query F\n"
                  "       mnemo_ann_bench gt --base F --query F --out F [--k 100] [--threads 2]\n"
                  "       mnemo_ann_bench build --method spann|hnsw|ivf|ivf-disk --base F --index PATH\n"
-                 "       mnemo_ann_bench search --method M --index PATH --query F --gt F --efforts a,b,c\n");
+                 "       mnemo_ann_bench search --method M --index PATH --query F --gt F --efforts a,b,c\n"
+                 "       mnemo_ann_bench filter --index SPANN_DIR --base F --query F [--nq 100] [--users 100,1000,10000,100000]\n");
     return 2;
   }
   Args a;
@@ -463,6 +468,7 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cmd_run(a);
   if (cmd == "gen") return cmd_gen(a);
   if (cmd == "gt") return cmd_gt(a);
+  if (cmd == "filter") return filter_spann(a);
   const std::string m = a.str("method");
   if (cmd == "build") {
     if (m == "spann") return build_spann(a);

@@ -79,6 +79,7 @@ void run_sweep(const std::string& method, const Args& a, const SearchHooks& hook
 // Methods: build and search entry points (each prints JSON lines; returns the exit code).
 int build_spann(const Args& a);
 int search_spann(const Args& a);
+int filter_spann(const Args& a);
 int build_hnsw(const Args& a);
 int search_hnsw(const Args& a);
 int build_faiss(const Args& a, bool on_disk);

@@ -1,4 +1,5 @@
 // SPANN (mnemo's own index) for the ANN benchmark.
+#include <algorithm>
 #include <numeric>
 
 #include "base/log.h"
@@ -79,6 +80,72 @@ int search_spann(const Args& a) {
             {"direct_io", st.direct_io},
             {"async_io", st.async_io}});
   emit(j);
+  return 0;
+}
+
+// Filtered search against exact filtered search: disjoint synthetic users (random id sets of the
+// sizes in --users) over an existing SPANN index; the filter is "id belongs to user u", with and
+// without the cardinality hint. Ground truth: brute force over that user's vectors.
+int filter_spann(const Args& a) {
+  auto base = load_fvecs(a.str("base"));
+  auto q = load_fvecs(a.str("query"), size_t(a.num("nq", 100)));
+  ltm::ann::SpannOpenOptions o;
+  auto ix = SpannIndex::open(a.str("index"), o);
+  if (!ix.has_value()) die(ix.status().message());
+  const int k = int(a.num("k", 10));
+  std::vector<double> sizes = parse_list(a.str("users", "100,1000,10000,100000"));
+  std::vector<int32_t> owner(base.n, -1);
+  std::vector<uint64_t> perm(base.n);
+  std::iota(perm.begin(), perm.end(), uint64_t{0});
+  uint64_t st = 12345;
+  for (size_t i = base.n - 1; i > 0; --i) {  // Fisher-Yates with a fixed LCG: same users every run
+    st = st * 6364136223846793005ull + 1442695040888963407ull;
+    std::swap(perm[i], perm[(st >> 17) % (i + 1)]);
+  }
+  size_t pos = 0;
+  std::vector<std::vector<uint64_t>> members(sizes.size());
+  for (size_t u = 0; u < sizes.size(); ++u) {
+    for (size_t j = 0; j < size_t(sizes[u]) && pos < base.n; ++j, ++pos) {
+      owner[perm[pos]] = int32_t(u);
+      members[u].push_back(perm[pos]);
+    }
+  }
+  for (size_t u = 0; u < sizes.size(); ++u) {
+    for (bool hint : {false, true}) {
+      ltm::SearchOptions opts;
+      opts.k = k;
+      opts.filter = [&owner, u](uint64_t id) { return id < owner.size() && owner[id] == int32_t(u); };
+      if (hint) opts.filter_cardinality = members[u].size();
+      double recall = 0, busy = 0, scanned = 0, reads = 0;
+      size_t short_results = 0;
+      for (size_t i = 0; i < q.n; ++i) {
+        // Exact filtered top-k.
+        std::vector<std::pair<float, uint64_t>> all;
+        all.reserve(members[u].size());
+        for (uint64_t id : members[u]) all.emplace_back(ltm::ann::l2_sq(q.row(i), base.row(id), size_t(base.dim)), id);
+        const size_t kk = std::min<size_t>(size_t(k), all.size());
+        std::partial_sort(all.begin(), all.begin() + int64_t(kk), all.end());
+        const double t0 = now_seconds();
+        auto r = (*ix)->search({q.row(i), size_t(base.dim)}, opts);
+        busy += now_seconds() - t0;
+        if (!r.has_value()) die(r.status().message());
+        short_results += r->size() < kk;
+        size_t hit = 0;
+        for (size_t j = 0; j < kk; ++j) {
+          for (const auto& nb : *r) hit += nb.id == all[j].second;
+        }
+        recall += kk == 0 ? 1.0 : double(hit) / double(kk);
+        scanned += double((*ix)->last_query().vectors_scanned);
+        reads += double((*ix)->last_query().reads_4k);
+      }
+      emit({{"kind", "filter"}, {"user_size", members[u].size()}, {"hint", hint}, {"recall", recall / double(q.n)},
+            {"qps", double(q.n) / busy}, {"scanned", scanned / double(q.n)}, {"reads4k", reads / double(q.n)},
+            {"short_results", short_results}});
+      std::fprintf(stderr, "  filter of %zu%s: recall %.3f, %.0f QPS, %.0f scanned, %.0f reads, %zu short\n",
+                   members[u].size(), hint ? " (hint)" : "", recall / double(q.n), double(q.n) / busy,
+                   scanned / double(q.n), reads / double(q.n), short_results);
+    }
+  }
   return 0;
 }
 

@@ -70,6 +70,10 @@ int main(int argc, char** argv) {
   std::string dir;
   std::vector<long> sizes = {100, 1000, 10000, 100000};
   long queries = 200;
+  int probes = 0;
+  double eps = 0;
+  long ann_min = 2;
+  bool reuse = false;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -77,6 +81,10 @@ int main(int argc, char** argv) {
     if (a == "--dir") dir = next();
     else if (a == "--queries") queries = std::atol(next().c_str());
     else if (a == "--text") files.push_back(next());
+    else if (a == "--probes") probes = std::atoi(next().c_str());
+    else if (a == "--eps") eps = std::atof(next().c_str());
+    else if (a == "--ann-min") ann_min = std::atol(next().c_str());
+    else if (a == "--reuse") reuse = true;
     else if (a == "--sizes") {
       sizes.clear();
       for (const auto& p : split(next(), ',')) sizes.push_back(std::atol(p.c_str()));
@@ -106,21 +114,26 @@ int main(int argc, char** argv) {
   cfg.dedup = false;
   cfg.background_maintenance = false;
   cfg.ann_min_user_memories = 2;
+  cfg.retrieval.ann_probes = probes;
+  cfg.retrieval.ann_prune_epsilon = eps;
   std::vector<Query> qs;
-  {
+  std::mt19937 qrng(17);
+  size_t next = 0;
+  for (long size : sizes) next += static_cast<size_t>(size);
+  if (!reuse) {
     auto svc = MemoryService::open(cfg);
     if (!svc) {
       std::fprintf(stderr, "error: %s\n", svc.status().message().c_str());
       return 1;
     }
-    size_t next = 0;
+    size_t added = 0;
     for (long size : sizes) {
       std::string user = str_printf("user%ld", size);
       double t0 = now_seconds();
       for (long i = 0; i < size; ++i) {
         AddRequest a;
         a.scope = {user};
-        a.text = text[next++ % text.size()];
+        a.text = text[added++ % text.size()];
         a.kind = kKinds[rng() % kKinds.size()];
         a.tags = {kTags[rng() % kTags.size()]};
         a.event_time_ms = kT0 + static_cast<int64_t>(rng() % static_cast<uint64_t>(kYear));
@@ -135,33 +148,35 @@ int main(int argc, char** argv) {
     }
     (void)(*svc)->maintain();  // fresh IDF for every vector; drains the ANN applier
     std::fprintf(stderr, "vector search: %s\n", (*svc)->stats().vector_search.c_str());
+  }
+  {
     for (long size : sizes) {
       for (long q = 0; q < queries; ++q) {
         Query qq;
         qq.user = str_printf("user%ld", size);
-        qq.text = text[(next + rng()) % text.size()];
+        qq.text = text[(next + qrng()) % text.size()];
         qq.filter.scope = {qq.user};
         switch (q % 5) {
           case 0: qq.filter_name = "none"; break;
           case 1:
             qq.filter_name = "kind";
-            qq.filter.kinds = {kKinds[rng() % kKinds.size()]};
+            qq.filter.kinds = {kKinds[qrng() % kKinds.size()]};
             break;
           case 2:
             qq.filter_name = "2 tags";
-            qq.filter.tags = {kTags[rng() % kTags.size()], kTags[rng() % kTags.size()]};
+            qq.filter.tags = {kTags[qrng() % kTags.size()], kTags[qrng() % kTags.size()]};
             break;
           case 3: {
             qq.filter_name = "10% time";
-            int64_t from = kT0 + static_cast<int64_t>(rng() % static_cast<uint64_t>(kYear * 9 / 10));
+            int64_t from = kT0 + static_cast<int64_t>(qrng() % static_cast<uint64_t>(kYear * 9 / 10));
             qq.filter.time_from_ms = from;
             qq.filter.time_to_ms = from + kYear / 10;
             break;
           }
           default: {
             qq.filter_name = "kind+time";
-            qq.filter.kinds = {kKinds[rng() % kKinds.size()]};
-            int64_t from = kT0 + static_cast<int64_t>(rng() % static_cast<uint64_t>(kYear * 9 / 10));
+            qq.filter.kinds = {kKinds[qrng() % kKinds.size()]};
+            int64_t from = kT0 + static_cast<int64_t>(qrng() % static_cast<uint64_t>(kYear * 9 / 10));
             qq.filter.time_from_ms = from;
             qq.filter.time_to_ms = from + kYear / 10;
           }
@@ -174,7 +189,7 @@ int main(int argc, char** argv) {
   std::vector<double> lat[2];
   for (int phase = 0; phase < 2; ++phase) {
     MemoryConfig c = cfg;
-    c.ann_min_user_memories = phase == 0 ? 2 : 0;
+    c.ann_min_user_memories = phase == 0 ? ann_min : 0;
     auto svc = MemoryService::open(c);
     if (!svc) {
       std::fprintf(stderr, "error: %s\n", svc.status().message().c_str());

@@ -183,6 +183,9 @@ struct RetrievalConfig {
   double vector_weight = 0.4;
   int channel_depth = 200;  // candidates taken from each channel before fusion (at least k)
   double link_expand_min = 0.5;  // expand links of hits whose fused score >= this * best
+  // ANN effort for large users (SPANN posting lists probed, pruning epsilon); 0: the index's default.
+  int ann_probes = 0;
+  double ann_prune_epsilon = 0;
 };
 
 struct MemoryConfig {
@@ -199,9 +202,10 @@ struct MemoryConfig {
   double dedup_jaccard = 0.8;
   double forget_k_days = 1.0;      // k in R = exp(-t / (k * S)), t in days
   // Users with at least this many hot memories are searched through the SPANN index (half as many
-  // are mirrored into it ahead of time); smaller users by exact search over their own vectors.
-  // <= 0: no ANN index.
-  int64_t ann_min_user_memories = 20000;
+  // are mirrored into it ahead of time); smaller users by an exact (SIMD) scan of their own
+  // vectors. <= 0: no ANN index. The default keeps users of up to 100k memories exact: with the
+  // hash embedder the scan is both faster and exact there (docs/MEMORY.md, filtered search).
+  int64_t ann_min_user_memories = 200000;
   // Limits on untrusted input.
   size_t max_text_bytes = 32 * 1024;
   size_t max_metadata_bytes = 16 * 1024;

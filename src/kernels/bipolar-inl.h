@@ -32,6 +32,15 @@ namespace mnemo::kernels::HWY_NAMESPACE {
 
 namespace bipolar {
 
+HWY_INLINE float Half(const uint8_t* p) {
+  const uint16_t h = mformat::load_u16(p);
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  return _cvtsh_ss(h);
+#else
+  return fp16_to_f32(h);
+#endif
+}
+
 HWY_INLINE uint64_t Load64(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
@@ -79,12 +88,12 @@ void GemvRows(const TensorView& Wt, const void* act, float* y, int64_t r0, int64
     for (; g + 2 <= groups; g += 2, blk += 2 * kBlockBytes) {
       const int32_t i0 = kFull - 2 * XorSum<W, A>(blk, planes + g * A);
       const int32_t i1 = kFull - 2 * XorSum<W, A>(blk + kBlockBytes, planes + (g + 1) * A);
-      acc0 += static_cast<float>(i0) * (fp16_to_f32(mformat::load_u16(blk + 8 * W)) * sx[g]);
-      acc1 += static_cast<float>(i1) * (fp16_to_f32(mformat::load_u16(blk + kBlockBytes + 8 * W)) * sx[g + 1]);
+      acc0 += static_cast<float>(i0) * (Half(blk + 8 * W) * sx[g]);
+      acc1 += static_cast<float>(i1) * (Half(blk + kBlockBytes + 8 * W) * sx[g + 1]);
     }
     if (g < groups) {
       const int32_t i0 = kFull - 2 * XorSum<W, A>(blk, planes + g * A);
-      acc0 += static_cast<float>(i0) * (fp16_to_f32(mformat::load_u16(blk + 8 * W)) * sx[g]);
+      acc0 += static_cast<float>(i0) * (Half(blk + 8 * W) * sx[g]);
     }
     y[r - r0] = acc0 + acc1;
   }

@@ -1,15 +1,22 @@
 // kernels/gemm-inl.h: per-target blocked matrix product for prefill (T > kGemvMaxTokens).
 //
-// Y[t, r] = dot(W row r, X row t). The rows of a thread's range are taken in panels of up to
-// PanelRows(n) rows, dequantized exactly to f32 into the thread's scratch (F32 weights are read in
-// place), so each weight byte is decoded once per call and then reused by all T tokens from cache.
-// Within a panel, register tiles of kTileRows rows x kTileTokens tokens keep 12 vector
-// accumulators: per step of N elements, kTileTokens activation vectors and kTileRows weight
-// vectors are loaded for 12 FMAs.
+// Y[t, r] = dot(W row r, X row t), blocked as a GEMM (the loop nest of Goto & van de Geijn 2008,
+// "Anatomy of high-performance matrix multiplication", with the reduction dimension innermost in
+// vector lanes):
+//   for each block of kTokenBlock tokens           (X block of kTokenBlock x kDepth floats in L2)
+//    for each panel of kPanelRows rows
+//     for each depth chunk of kDepth elements
+//      for each group of kTileRows rows            (W chunk dequantized exactly to f32 in L1,
+//                                                    once per call and token block)
+//       for each tile of kTileTokens tokens        (register tile: 4 rows x 3 tokens = 12 vector
+//                                                    accumulators, spilled to the thread's scratch
+//                                                    between depth chunks)
+// so every weight byte is decoded once per token block and reused by all its tokens from L1.
 //
 // Each (row, token) pair has its own accumulator, updated with one FMA per step of N elements
-// over the whole row, then summed by SumOfLanes and the n % N tail added in index order: exactly
-// the order of gemv::FloatTile, so prefill and decode agree bit for bit for f32-activation types.
+// over the whole row (saved and reloaded between chunks, exactly), then summed by SumOfLanes and
+// the n % N tail added in index order: the order of gemv::FloatTile, so prefill and decode agree
+// bit for bit for f32-activation types.
 
 #if defined(MNEMO_KERNELS_GEMM_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef MNEMO_KERNELS_GEMM_INL_H_
@@ -35,31 +42,32 @@ namespace gemm {
 
 constexpr int kTileRows = 4;
 constexpr int kTileTokens = 3;
-// Bytes of a dequantized panel (per thread): about half of a 512 KiB L2, leaving room for the
-// activation rows being reused.
-constexpr int64_t kPanelBytes = 192 * 1024;
-
-// Rows per panel for rows of n elements: a multiple of kTileRows, at least kTileRows.
-HWY_INLINE int64_t PanelRows(int64_t n) {
-  const int64_t rows = kPanelBytes / (4 * std::max<int64_t>(n, 1));
-  return std::max<int64_t>(kTileRows, rows / kTileRows * kTileRows);
-}
+constexpr int64_t kDepth = 256;                    // elements per depth chunk (a multiple of 256)
+constexpr int64_t kPanelRows = 32;                 // rows sharing one pass over an X block
+constexpr int64_t kTokenBlock = 43 * kTileTokens;  // 129 tokens: pp128 in one block
 
 using gemv::DF;
 using gemv::VF;
 
-// out[j * R + i] = dot(w + i * ldw, x + j * ldx) for i < R, j < C.
+// Floats of per-thread scratch: the accumulators of a panel and a token block, and the
+// dequantized chunk of a row group.
+HWY_INLINE int64_t ScratchFloats() {
+  const int64_t N = static_cast<int64_t>(hn::MaxLanes(DF()));
+  return kPanelRows * kTokenBlock * N + kTileRows * kDepth;
+}
+
+// Accumulators acc[i][j] (row i at w + i * ldw, token j at x + j * ldx) over `len` elements (a
+// multiple of N), loaded from and stored to P (R * C vectors) unless `init` (then started at zero).
 template <int R, int C>
 HWY_INLINE void Tile(const float* HWY_RESTRICT w, int64_t ldw, const float* HWY_RESTRICT x, int64_t ldx,
-                     int64_t n, float* HWY_RESTRICT out) {
+                     int64_t len, bool init, float* HWY_RESTRICT P) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   VF acc[R][C];
   for (int i = 0; i < R; ++i) {
-    for (int j = 0; j < C; ++j) acc[i][j] = hn::Zero(d);
+    for (int j = 0; j < C; ++j) acc[i][j] = init ? hn::Zero(d) : hn::Load(d, P + (i * C + j) * N);
   }
-  int64_t k = 0;
-  for (; k + N <= n; k += N) {
+  for (int64_t k = 0; k < len; k += N) {
     VF xv[C];
     for (int j = 0; j < C; ++j) xv[j] = hn::LoadU(d, x + j * ldx + k);
     for (int i = 0; i < R; ++i) {
@@ -68,53 +76,75 @@ HWY_INLINE void Tile(const float* HWY_RESTRICT w, int64_t ldw, const float* HWY_
     }
   }
   for (int i = 0; i < R; ++i) {
-    const float* wi = w + i * ldw;
-    for (int j = 0; j < C; ++j) {
-      out[j * R + i] = gemv::FloatDotFinish(acc[i][j], [wi](int64_t e) { return wi[e]; }, x + j * ldx, k, n);
-    }
+    for (int j = 0; j < C; ++j) hn::Store(acc[i][j], d, P + (i * C + j) * N);
   }
 }
 
 template <int R>
-HWY_INLINE void TileTokens(int C, const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t n, float* out) {
+HWY_INLINE void TileTokens(int C, const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, bool init,
+                           float* P) {
   switch (C) {
-    case 3: return Tile<R, 3>(w, ldw, x, ldx, n, out);
-    case 2: return Tile<R, 2>(w, ldw, x, ldx, n, out);
-    default: return Tile<R, 1>(w, ldw, x, ldx, n, out);
+    case 3: return Tile<R, 3>(w, ldw, x, ldx, len, init, P);
+    case 2: return Tile<R, 2>(w, ldw, x, ldx, len, init, P);
+    default: return Tile<R, 1>(w, ldw, x, ldx, len, init, P);
   }
 }
 
-// Rows [r0, r1) of Y for all a.T tokens. panel: PanelRows(n) * n floats unless W is F32.
-HWY_INLINE void GemmRows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, float* panel) {
+// Rows [r0, r1) of Y for all a.T tokens. scratch: ScratchFloats() floats, vector-aligned.
+HWY_INLINE void GemmRows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, float* scratch) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   const int64_t n = W.ne[0];
-  const int64_t prows = PanelRows(n);
-  float out[kTileRows * kTileTokens];
-  for (int64_t p0 = r0; p0 < r1; p0 += prows) {
-    const int64_t pr = std::min(prows, r1 - p0);
-    const float* w;
-    int64_t ldw;
-    if (W.type == DType::F32) {
-      w = reinterpret_cast<const float*>(W.row(p0));
-      ldw = static_cast<int64_t>(W.row_bytes() / sizeof(float));
-    } else {
-      for (int64_t i = 0; i < pr; ++i) DequantizeRange(W.type, W.row(p0 + i), 0, n, panel + i * n);
-      w = panel;
-      ldw = n;
-    }
-    for (int64_t t0 = 0; t0 < a.T; t0 += kTileTokens) {
-      const int C = static_cast<int>(std::min<int64_t>(kTileTokens, a.T - t0));
-      const float* x = a.x + t0 * a.ldx;
-      for (int64_t i0 = 0; i0 < pr; i0 += kTileRows) {
-        const int R = static_cast<int>(std::min<int64_t>(kTileRows, pr - i0));
-        const float* wi = w + i0 * ldw;
-        switch (R) {
-          case 4: TileTokens<4>(C, wi, ldw, x, a.ldx, n, out); break;
-          case 3: TileTokens<3>(C, wi, ldw, x, a.ldx, n, out); break;
-          case 2: TileTokens<2>(C, wi, ldw, x, a.ldx, n, out); break;
-          default: TileTokens<1>(C, wi, ldw, x, a.ldx, n, out); break;
-        }
-        for (int j = 0; j < C; ++j) {
-          for (int i = 0; i < R; ++i) gemv::Store(a, t0 + j, p0 + i0 + i, out[j * R + i]);
+  const int64_t n_vec = n / N * N;  // elements covered by the accumulators; the rest is the tail
+  const bool direct = W.type == DType::F32;
+  float* const acc_base = scratch;                             // kPanelRows x kTokenBlock x N
+  float* const wbuf = scratch + kPanelRows * kTokenBlock * N;  // kTileRows x kDepth
+  for (int64_t tb = 0; tb < a.T; tb += kTokenBlock) {
+    const int64_t tn = std::min(kTokenBlock, a.T - tb);
+    const int64_t n_tiles = (tn + kTileTokens - 1) / kTileTokens;
+    for (int64_t p0 = r0; p0 < r1; p0 += kPanelRows) {
+      const int64_t pr = std::min(kPanelRows, r1 - p0);
+      for (int64_t k0 = 0; k0 < n; k0 += kDepth) {
+        const int64_t klen = std::min(kDepth, n - k0);
+        const int64_t kv1 = std::min(k0 + klen, n_vec);  // vector part of this chunk
+        const bool init = k0 == 0;
+        for (int64_t g = 0; g < pr; g += kTileRows) {
+          const int R = static_cast<int>(std::min<int64_t>(kTileRows, pr - g));
+          // The chunk [k0, k0 + klen) of rows p0 + g ...: in place for F32, else dequantized.
+          const float* w;
+          int64_t ldw;
+          if (direct) {
+            w = reinterpret_cast<const float*>(W.row(p0 + g)) + k0;
+            ldw = n;
+          } else {
+            for (int i = 0; i < R; ++i) DequantizeRange(W.type, W.row(p0 + g + i), k0, klen, wbuf + i * kDepth);
+            w = wbuf;
+            ldw = kDepth;
+          }
+          const int64_t len = std::max<int64_t>(0, kv1 - k0);
+          for (int64_t tile = 0; tile < n_tiles; ++tile) {
+            const int64_t t0 = tb + tile * kTileTokens;
+            const int C = static_cast<int>(std::min<int64_t>(kTileTokens, a.T - t0));
+            float* P = acc_base + (g * kTokenBlock + tile * kTileTokens * kTileRows) * N;
+            const float* x = a.x + t0 * a.ldx + k0;
+            switch (R) {
+              case 4: TileTokens<4>(C, w, ldw, x, a.ldx, len, init, P); break;
+              case 3: TileTokens<3>(C, w, ldw, x, a.ldx, len, init, P); break;
+              case 2: TileTokens<2>(C, w, ldw, x, a.ldx, len, init, P); break;
+              default: TileTokens<1>(C, w, ldw, x, a.ldx, len, init, P); break;
+            }
+            if (k0 + klen < n) continue;
+            // Last chunk: lanes summed, then the tail [n_vec, n) (inside this chunk) in index order.
+            for (int j = 0; j < C; ++j) {
+              const float* xj = a.x + (t0 + j) * a.ldx;
+              for (int i = 0; i < R; ++i) {
+                const float* wi = w + i * ldw;  // element e of the row is wi[e - k0]
+                const VF acc = hn::Load(d, P + (i * C + j) * N);
+                gemv::Store(a, t0 + j, p0 + g + i,
+                            gemv::FloatDotFinish(acc, [wi, k0](int64_t e) { return wi[e - k0]; }, xj, n_vec, n));
+              }
+            }
+          }
         }
       }
     }

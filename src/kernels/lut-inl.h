@@ -17,6 +17,7 @@
 #define MNEMO_KERNELS_LUT_INL_H_
 #endif
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -177,53 +178,84 @@ HWY_INLINE Acc AccAdd(Acc acc, int32_t s, float scale) { return acc + static_cas
 HWY_INLINE float AccSum(Acc acc) { return acc; }
 #endif
 
-// dot(row, Q8 x) for one row of a group type with BITS-bit codes.
-template <int kBits>
-HWY_INLINE float RowDot(const mformat::GroupType& g, const uint8_t* HWY_RESTRICT row, const Q8Row& x, int64_t n) {
-  const bool bitmod = mformat::method_is_bitmod(g.method);
-  const int8_t* const fixed = mformat::levels(g.method);
-  const int8_t* const ea = mformat::levels(g.method, true);
-  const Table tbl_fixed = LoadTable(fixed);
-  const Table tbl_ea = LoadTable(ea);
-  const int chunks = g.group / mformat::kChunk;
-  Acc acc = AccZero();
-  float macc = 0.0f;
-  int64_t b = 0;
-  for (int64_t k0 = 0; k0 < n; k0 += g.group, row += g.block_bytes) {
-    const uint16_t h0 = mformat::load_u16(row);
-    float dw;
-    bool use_ea = false;
-    if (bitmod) {
-      dw = Half(static_cast<uint16_t>(h0 & ~mformat::kBitmodEaBit));
-      use_ea = (h0 & mformat::kBitmodEaBit) != 0;
-    } else {
-      dw = Half(h0);
-    }
-    const Table& tbl = use_ea ? tbl_ea : tbl_fixed;
-    const uint8_t* codes = row + g.header_bytes;
-    for (int c = 0; c < chunks; ++c, ++b, codes += g.chunk_bytes) {
-      if constexpr (kBits == 4) {
-        acc = AccAdd(acc, ChunkDot(tbl, Codes4(codes), x.qs + b * 32), dw * x.d[b]);
-      } else {
-        acc = AccAdd(acc, ChunkDot(tbl, Codes3(codes), x.qs + b * 32), dw * x.d[b]);
+// out[r] = dot(row r, Q8 x) for R rows of a group type: kBits-bit codes, kChunks chunks of 32 per
+// group, a zero point when kZero. The rows share each load of the activations; each row has its
+// own accumulator (R independent FMA chains). The level table of a group is picked by index (no
+// branch on bitmod's variant bit).
+template <int kBits, int kChunks, bool kZero, int R>
+HWY_INLINE void TileDot(const mformat::GroupType& g, const uint8_t* const* rows, const Q8Row& x, int64_t n,
+                        float* out) {
+  constexpr int kHeader = kZero ? 3 : 2;
+  constexpr int kChunkBytes = kBits == 4 ? 16 : 12;
+  constexpr int kBlockBytes = kHeader + kChunks * kChunkBytes;
+  const Table tables[2] = {LoadTable(mformat::levels(g.method, false)), LoadTable(mformat::levels(g.method, true))};
+  const uint16_t ea_mask = mformat::method_is_bitmod(g.method) ? mformat::kBitmodEaBit : 0;
+  Acc acc[R];
+  float macc[R];
+  for (int r = 0; r < R; ++r) acc[r] = AccZero(), macc[r] = 0.0f;
+  const int64_t groups = n / (32 * kChunks);
+  for (int64_t k = 0; k < groups; ++k) {
+    const int64_t b = k * kChunks;
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = rows[r] + k * kBlockBytes;
+      const uint16_t h0 = mformat::load_u16(blk);
+      const float dw = Half(static_cast<uint16_t>(h0 & ~ea_mask));
+      const Table& tbl = tables[(h0 & ea_mask) != 0];
+      for (int c = 0; c < kChunks; ++c) {
+        const uint8_t* codes = blk + kHeader + c * kChunkBytes;
+        if constexpr (kBits == 4) {
+          acc[r] = AccAdd(acc[r], ChunkDot(tbl, Codes4(codes), x.qs + (b + c) * 32), dw * x.d[b + c]);
+        } else {
+          acc[r] = AccAdd(acc[r], ChunkDot(tbl, Codes3(codes), x.qs + (b + c) * 32), dw * x.d[b + c]);
+        }
+      }
+      if constexpr (kZero) {
+        const float m = -(dw * static_cast<float>(blk[2]));
+        for (int c = 0; c < kChunks; ++c) macc[r] += m * x.s[b + c];
       }
     }
-    if (g.has_zero) {
-      const float m = -(dw * static_cast<float>(row[2]));
-      for (int c = 0; c < chunks; ++c) macc += m * x.s[b - chunks + c];
+  }
+  for (int r = 0; r < R; ++r) out[r] = AccSum(acc[r]) + macc[r];
+}
+
+constexpr int kTileRows = 4;
+
+template <int kBits, int kChunks, bool kZero>
+HWY_INLINE void GemvRowsT(const mformat::GroupType& g, const TensorView& W, const Q8Row& x, float* y, int64_t r0,
+                          int64_t r1) {
+  const int64_t n = W.ne[0];
+  const uint8_t* rows[kTileRows];
+  for (int64_t r = r0; r < r1; r += kTileRows) {
+    const int nr = static_cast<int>(std::min<int64_t>(kTileRows, r1 - r));
+    for (int i = 0; i < nr; ++i) rows[i] = W.row(r + i);
+    float* out = y + (r - r0);
+    switch (nr) {
+      case 4: TileDot<kBits, kChunks, kZero, 4>(g, rows, x, n, out); break;
+      case 3: TileDot<kBits, kChunks, kZero, 3>(g, rows, x, n, out); break;
+      case 2: TileDot<kBits, kChunks, kZero, 2>(g, rows, x, n, out); break;
+      default: TileDot<kBits, kChunks, kZero, 1>(g, rows, x, n, out); break;
     }
   }
-  return AccSum(acc) + macc;
+}
+
+template <int kBits, bool kZero>
+HWY_INLINE void GemvRowsG(const mformat::GroupType& g, const TensorView& W, const Q8Row& x, float* y, int64_t r0,
+                          int64_t r1) {
+  switch (g.group) {
+    case 32: return GemvRowsT<kBits, 1, kZero>(g, W, x, y, r0, r1);
+    case 64: return GemvRowsT<kBits, 2, kZero>(g, W, x, y, r0, r1);
+    default: return GemvRowsT<kBits, 4, kZero>(g, W, x, y, r0, r1);
+  }
 }
 
 // y[r - r0] = dot(row r, Q8 row xq).
 HWY_INLINE void GroupGemvQ8(const TensorView& W, const void* xq, float* y, int64_t r0, int64_t r1) {
   const mformat::GroupType g = *mformat::group_type(W.type);
-  const int64_t n = W.ne[0];
-  const Q8Row x = Q8At(xq, n);
-  for (int64_t r = r0; r < r1; ++r) {
-    y[r - r0] = g.bits == 4 ? RowDot<4>(g, W.row(r), x, n) : RowDot<3>(g, W.row(r), x, n);
+  const Q8Row x = Q8At(xq, W.ne[0]);
+  if (g.bits == 4) {
+    return g.has_zero ? GemvRowsG<4, true>(g, W, x, y, r0, r1) : GemvRowsG<4, false>(g, W, x, y, r0, r1);
   }
+  return g.has_zero ? GemvRowsG<3, true>(g, W, x, y, r0, r1) : GemvRowsG<3, false>(g, W, x, y, r0, r1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ void MatmulRowsImpl(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_
 
 void QuantizeQ8Impl(const float* x, int64_t n, void* dst) { q8::QuantizeRow(x, nullptr, 0.0f, n, nullptr, dst); }
 
-int64_t PanelRowsImpl(int64_t n) { return gemm::PanelRows(n); }
+int64_t GemmScratchFloatsImpl() { return gemm::ScratchFloats(); }
 
 }  // namespace mnemo::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
@@ -38,7 +38,7 @@ namespace mnemo::kernels {
 
 HWY_EXPORT(MatmulRowsImpl);
 HWY_EXPORT(QuantizeQ8Impl);
-HWY_EXPORT(PanelRowsImpl);
+HWY_EXPORT(GemmScratchFloatsImpl);
 
 namespace {
 // Rows per unit of the static split of matmul(): a multiple of the GEMV and GEMM row tiles.
@@ -79,8 +79,7 @@ size_t matmul_thread_work_size(DType type, int64_t n, int64_t T) {
     const bool plain = type == DType::F32 || type == DType::F16 || type == DType::BF16;
     return plain || has_int_kernel(type) ? 0 : round64(2048 * sizeof(float));  // gemv::kChunk
   }
-  if (type == DType::F32) return 0;
-  return round64(static_cast<size_t>(HWY_DYNAMIC_DISPATCH(PanelRowsImpl)(n)) * static_cast<size_t>(n) * sizeof(float));
+  return round64(static_cast<size_t>(HWY_DYNAMIC_DISPATCH(GemmScratchFloatsImpl)()) * sizeof(float));
 }
 
 size_t matmul_work_size(DType type, int64_t n, int64_t max_tokens, int n_threads) {

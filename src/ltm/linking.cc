@@ -38,8 +38,13 @@ LinkPlan plan_links(const UserState& u, const SlotMeta& note, const float* vec, 
   if (!cfg.dedup && !cfg.link) return plan;
   const int dim = u.dim();
   std::vector<uint32_t> cand;
+  std::optional<std::vector<uint64_t>> ann_ids;
   if (ann) {
-    for (uint64_t id : ann(vec, std::max(cfg.link_k * 4, 32), [](uint64_t) { return true; })) {
+    auto mine = [&u](uint64_t id) { return u.slot_of(id) != UINT32_MAX; };
+    ann_ids = ann(vec, std::max(cfg.link_k * 4, 32), mine, u.size());
+  }
+  if (ann_ids) {
+    for (uint64_t id : *ann_ids) {
       uint32_t s = u.slot_of(id);
       if (s != UINT32_MAX) cand.push_back(s);
     }
@@ -50,9 +55,14 @@ LinkPlan plan_links(const UserState& u, const SlotMeta& note, const float* vec, 
   std::vector<std::pair<double, uint64_t>> scored;
   scored.reserve(cand.size());
   double best_dup = 0;
+  std::vector<float> all;
+  if (!ann_ids) {
+    all.resize(u.capacity());
+    u.similarities(vec, all.data());
+  }
   for (uint32_t s : cand) {
     const SlotMeta& m = u.meta(s);
-    float cos = dot(vec, u.vec(s), static_cast<size_t>(dim));
+    float cos = ann_ids ? dot(vec, u.vec(s), static_cast<size_t>(dim)) : all[s];
     if (cfg.dedup && m.agent == note.agent && m.kind == note.kind && cos >= cfg.dedup_similarity && cos > best_dup &&
         jaccard(note.stems, m.stems) >= cfg.dedup_jaccard) {
       best_dup = cos;

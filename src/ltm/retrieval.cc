@@ -82,12 +82,16 @@ std::vector<Ranked> rank_memories(const UserState& u, const std::vector<uint32_t
   if (mode != SearchMode::kBm25 && query_vec != nullptr) {
     std::vector<std::pair<float, uint32_t>> cand;
     const auto& w = u.context_weights();
+    std::optional<std::vector<uint64_t>> ann_ids;
     if (ann) {
       auto keep = [&](uint64_t id) {
         uint32_t s = u.slot_of(id);
         return s != UINT32_MAX && pass[s];
       };
-      std::vector<uint64_t> ids = ann(query_vec, static_cast<int>(depth), keep);
+      ann_ids = ann(query_vec, static_cast<int>(depth), keep, n_pass);
+    }
+    if (ann_ids) {
+      const std::vector<uint64_t>& ids = *ann_ids;
       std::vector<std::pair<uint32_t, float>> nb;
       std::vector<uint8_t> done(n, 0);
       auto sim_of = [&](uint32_t s) {
@@ -107,8 +111,7 @@ std::vector<Ranked> rank_memories(const UserState& u, const std::vector<uint32_t
         cand.emplace_back(v, s);
       }
     } else {
-      for (size_t s = 0; s < n; ++s)
-        if (u.meta(static_cast<uint32_t>(s)).live) sim[s] = dot(query_vec, u.vec(static_cast<uint32_t>(s)), dim);
+      u.similarities(query_vec, sim.data());
       if (stats) stats->vectors_scanned = u.size();
       std::vector<float> smooth = sim;
       if (!w.empty()) {

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "ltm/user_state.h"
@@ -47,10 +48,11 @@ struct RankStats {
   size_t passed_filter = 0;
 };
 
-// An ANN search restricted to the user's memories passing a predicate on ids: returns up to n
-// ids, nearest first. Empty function: exact scan.
-using AnnSearch = std::function<std::vector<uint64_t>(const float* query, int n,
-                                                      const std::function<bool(uint64_t)>& keep)>;
+// An ANN search restricted to the user's memories passing a predicate on ids (`cardinality` of
+// them): returns up to n ids, nearest first, or nothing when the index failed (the caller then
+// scans exactly). Empty function: exact scan.
+using AnnSearch = std::function<std::optional<std::vector<uint64_t>>(
+    const float* query, int n, const std::function<bool(uint64_t)>& keep, uint64_t cardinality)>;
 
 std::vector<Ranked> rank_memories(const UserState& user, const std::vector<uint32_t>& query_terms,
                                   const float* query_vec, const SlotFilter& filter, int k, SearchMode mode,

@@ -410,16 +410,24 @@ AnnSearch MemoryService::Impl::ann_for(const UserState& u) {
   VectorIndex* index = ann.load();
   if (index == nullptr || ann_failed || !u.ann_ready || static_cast<int64_t>(u.size()) < cfg.ann_min_user_memories)
     return {};
-  return [index](const float* q, int n, const std::function<bool(uint64_t)>& keep) {
+  const int probes = cfg.retrieval.ann_probes;
+  const float eps = static_cast<float>(cfg.retrieval.ann_prune_epsilon);
+  return [index, probes, eps](const float* q, int n, const std::function<bool(uint64_t)>& keep, uint64_t card) {
     SearchOptions o;
     o.k = n;
     o.filter = keep;
-    std::vector<uint64_t> ids;
+    o.filter_cardinality = card;
+    o.max_probes = probes;
+    o.prune_epsilon = eps;
     auto r = index->search(std::span<const float>(q, index->dim()), o);
-    if (r) {
-      for (const auto& nb : *r) ids.push_back(nb.id);
+    if (!r) {
+      MNEMO_LOG_WARN("ANN search failed, scanning exactly: %s", r.status().message().c_str());
+      return std::optional<std::vector<uint64_t>>();
     }
-    return ids;
+    std::vector<uint64_t> ids;
+    ids.reserve(r->size());
+    for (const auto& nb : *r) ids.push_back(nb.id);
+    return std::optional<std::vector<uint64_t>>(std::move(ids));
   };
 }
 

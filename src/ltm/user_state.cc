@@ -2,6 +2,11 @@
 
 #include <algorithm>
 
+#include "ltm/embedder.h"
+#ifdef MNEMO_LTM_HAVE_ANN
+#include "ltm/ann/distance.h"
+#endif
+
 namespace mnemo::ltm {
 
 UserState::UserState(int dim, std::vector<double> context_weights) : dim_(dim), weights_(std::move(context_weights)) {}
@@ -71,11 +76,13 @@ uint32_t UserState::insert(SlotMeta meta, std::span<const float> vec) {
     slot = static_cast<uint32_t>(slots_.size());
     slots_.emplace_back();
     vecs_.resize(slots_.size() * static_cast<size_t>(dim_));
+    norms2_.resize(slots_.size());
   }
   meta.live = true;
   const uint64_t id = meta.id;
   slots_[slot] = std::move(meta);
   std::copy(vec.begin(), vec.end(), vecs_.begin() + static_cast<std::ptrdiff_t>(slot) * dim_);
+  norms2_[slot] = dot(vec.data(), vec.data(), vec.size());
   slot_of_[id] = slot;
   ++n_live_;
   const SlotMeta& m = slots_[slot];
@@ -132,6 +139,7 @@ bool UserState::erase(uint64_t id) {
   m = SlotMeta{};
   std::fill(vecs_.begin() + static_cast<std::ptrdiff_t>(slot) * dim_,
             vecs_.begin() + static_cast<std::ptrdiff_t>(slot + 1) * dim_, 0.0f);
+  norms2_[slot] = 0.0f;
   free_.push_back(slot);
   --n_live_;
   return true;
@@ -139,6 +147,20 @@ bool UserState::erase(uint64_t id) {
 
 void UserState::set_vector(uint32_t slot, std::span<const float> vec) {
   std::copy(vec.begin(), vec.end(), vecs_.begin() + static_cast<std::ptrdiff_t>(slot) * dim_);
+  norms2_[slot] = dot(vec.data(), vec.data(), vec.size());
+}
+
+void UserState::similarities(const float* query, float* out) const {
+  const size_t n = slots_.size(), d = static_cast<size_t>(dim_);
+  if (n == 0) return;
+#ifdef MNEMO_LTM_HAVE_ANN
+  // a.b = (|a|^2 + |b|^2 - |a - b|^2) / 2 with the SIMD batch of squared distances.
+  ann::l2_sq_batch(query, vecs_.data(), d, n, d, out);
+  const float qn2 = dot(query, query, d);
+  for (size_t s = 0; s < n; ++s) out[s] = norms2_[s] > 0 ? 0.5f * (qn2 + norms2_[s] - out[s]) : 0.0f;
+#else
+  for (size_t s = 0; s < n; ++s) out[s] = norms2_[s] > 0 ? dot(query, vecs_.data() + s * d, d) : 0.0f;
+#endif
 }
 
 uint64_t UserState::ram_bytes() const {

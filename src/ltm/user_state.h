@@ -68,6 +68,9 @@ class UserState {
   const SlotMeta& meta(uint32_t slot) const { return slots_[slot]; }
   SlotMeta& meta(uint32_t slot) { return slots_[slot]; }
   const float* vec(uint32_t slot) const { return vecs_.data() + static_cast<size_t>(slot) * dim_; }
+  // cos(query, every slot's vector) into out[0, capacity()) (0 for empty slots); SIMD when the
+  // ANN library (Highway kernels) is linked.
+  void similarities(const float* query, float* out) const;
   const Bm25Index& bm25() const { return bm25_; }
   // Slots whose normal-form hash is `h`.
   std::vector<uint32_t> with_hash(uint64_t h) const;
@@ -94,6 +97,7 @@ class UserState {
   std::vector<SlotMeta> slots_;
   std::vector<uint32_t> free_;
   std::vector<float> vecs_;
+  std::vector<float> norms2_;  // squared norm per slot (1 for embeddings, 0 for empty slots)
   size_t n_live_ = 0;
   Bm25Index bm25_;
   std::unordered_map<uint64_t, uint32_t> slot_of_;

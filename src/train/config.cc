@@ -93,7 +93,11 @@ class Obj {
   }
 
   Status err(const std::string& key, const std::string& what) const {
-    return invalid_argument(subject_ + ": " + where_ + key + (key.empty() ? "" : ": ") + what);
+    if (key.empty()) {
+      const std::string at = where_.empty() ? "config" : where_.substr(0, where_.size() - 1);  // drop the '.'
+      return invalid_argument(subject_ + ": " + at + ": " + what);
+    }
+    return invalid_argument(subject_ + ": " + where_ + key + ": " + what);
   }
 
  private:

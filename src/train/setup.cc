@@ -14,10 +14,10 @@ namespace mnemo::train {
 namespace {
 
 // Text files are tokenized at the start of a run; the estimate counts their tokens at this many
-// bytes per token (TinyStories with the 512-token vocabulary: 2.6) and documents at this many
+// bytes per token (TinyStories with the 512-token vocabulary: 2.0) and documents at this many
 // bytes per document.
-constexpr double kTextBytesPerToken = 2.5;
-constexpr double kTextBytesPerDoc = 700.0;
+constexpr double kTextBytesPerToken = 2.0;
+constexpr double kTextBytesPerDoc = 500.0;
 
 Expected<uint64_t> file_size(const std::string& path, const std::string& what) {
   struct stat st;
@@ -162,15 +162,15 @@ TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s) {
   }
   e.workspace = opt_work + blas + io + sample;
   e.detail = {
-      {"activations saved for backward", 4 * static_cast<uint64_t>(g.saved)},
-      {"logits and their gradient", 4 * static_cast<uint64_t>(g.logits)},
-      {"backward buffers (one layer)", 4 * static_cast<uint64_t>(g.backward)},
-      {"attention tiles and row scratch", 4 * static_cast<uint64_t>(g.scratch)},
-      {"RoPE tables, token losses", 4 * static_cast<uint64_t>(g.tables)},
-      {"optimizer scratch (GaLore SVD)", opt_work},
-      {"OpenBLAS buffers", blas},
-      {"checkpoint I/O buffers", io},
-      {"sampling session", sample},
+      {"activations: saved for the backward pass", 4 * static_cast<uint64_t>(g.saved)},
+      {"activations: logits and their gradient", 4 * static_cast<uint64_t>(g.logits)},
+      {"activations: backward buffers (one layer)", 4 * static_cast<uint64_t>(g.backward)},
+      {"activations: attention tiles, row scratch", 4 * static_cast<uint64_t>(g.scratch)},
+      {"activations: RoPE tables, token losses", 4 * static_cast<uint64_t>(g.tables)},
+      {"workspace: optimizer scratch (GaLore SVD)", opt_work},
+      {"workspace: OpenBLAS buffers", blas},
+      {"workspace: checkpoint I/O buffers", io},
+      {"workspace: sampling session", sample},
   };
   return e;
 }

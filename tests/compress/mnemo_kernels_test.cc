@@ -87,7 +87,8 @@ TEST_P(MnemoKernels, BipolarDotIsExactForAllPrecisionPairs) {
   EXPECT_EQ(checked, 64 * 11 * 3);
 }
 
-TEST_P(MnemoKernels, BipolarActivationsAreNearestOddLevels) {
+// Activation quantization is scalar code (one implementation, no dispatch).
+TEST(BipolarActivations, AreNearestOddLevels) {
   MNEMO_COMPRESS_RNG(rng);
   const int64_t n = 256;
   std::vector<float> x = gaussian(rng, n);

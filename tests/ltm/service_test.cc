@@ -418,5 +418,64 @@ TEST(Service, ConversationalNeighboursHelpRetrieval) {
   }
 }
 
+TEST(Service, AnnPathKeepsFiltersAndUsersApart) {
+  // Large users are served through the SPANN index (here: from 16 memories). Results must still
+  // be the user's own, pass the filter, come k at a time, and agree with the exact scan.
+  std::string dir = test::temp_dir();
+  MemoryConfig c = config_for(dir);
+  c.ann_min_user_memories = 16;
+  c.link = false;
+  std::vector<std::string> words = {"river", "garden", "piano", "market", "winter", "bakery", "castle", "harbor",
+                                    "violin", "meadow", "lantern", "orchard"};
+  std::mt19937 rng(static_cast<uint32_t>(test::test_seed()) + 3);
+  std::map<uint64_t, std::string> owner;
+  {
+    auto svc = open_or_die(c);
+    if (svc->stats().vector_search.find("spann") == std::string::npos) GTEST_SKIP() << "built without mnemo_ann";
+    for (int i = 0; i < 120; ++i) {
+      std::string u = i % 2 ? "big" : "other";
+      std::string text;
+      for (int w = 0; w < 5; ++w) text += words[rng() % words.size()] + " ";
+      text += std::to_string(i);
+      owner[add(*svc, u, text, i % 3 ? "fact" : "event").id] = u;
+    }
+    ASSERT_TRUE(svc->maintain().is_ok());
+  }
+  std::vector<std::vector<uint64_t>> got[2];
+  for (int phase = 0; phase < 2; ++phase) {
+    MemoryConfig pc = c;
+    pc.ann_min_user_memories = phase == 0 ? 16 : 0;
+    auto svc = open_or_die(pc);
+    for (int q = 0; q < 12; ++q) {
+      SearchRequest s;
+      s.query = words[q] + " " + words[(q + 5) % words.size()];
+      s.filter.scope = {"big"};
+      if (q % 2) s.filter.kinds = {"event"};
+      s.k = 10;
+      s.mode = SearchMode::kVector;
+      s.touch = false;
+      auto hits = svc->search(s);
+      ASSERT_TRUE(hits);
+      EXPECT_EQ(hits->size(), 10u);
+      std::vector<uint64_t> ids;
+      for (const auto& h : *hits) {
+        EXPECT_EQ(owner[h.memory.id], "big");
+        if (q % 2) {
+          EXPECT_EQ(h.memory.kind, "event");
+        }
+        ids.push_back(h.memory.id);
+      }
+      got[phase].push_back(ids);
+    }
+  }
+  size_t same = 0, total = 0;
+  for (size_t q = 0; q < got[0].size(); ++q) {
+    std::set<uint64_t> exact(got[1][q].begin(), got[1][q].end());
+    for (uint64_t id : got[0][q]) same += exact.count(id);
+    total += got[1][q].size();
+  }
+  EXPECT_GE(static_cast<double>(same) / static_cast<double>(total), 0.9);
+}
+
 }  // namespace
 }  // namespace mnemo::ltm

@@ -40,17 +40,21 @@ nlohmann::ordered_json estimate_json(const TrainMemoryEstimate& e) {
 void print_estimate(const TrainConfig& c, const TrainMemoryEstimate& e) {
   std::printf("memory estimate for %s (bytes allocated by the run, beyond the process's baseline):\n",
               c.path.c_str());
-  auto row = [](const char* name, uint64_t b) { std::printf("  %-34s %12s\n", name, format_bytes(b).c_str()); };
-  row("parameters (fp32)", e.parameters);
-  row("gradients (fp32)", e.gradients);
-  row(("optimizer state (" + c.optimizer.type + ")").c_str(), e.optimizer);
-  row("activations", e.activations);
-  for (const auto& [name, bytes] : e.detail) {
-    if (bytes > 0) std::printf("    %-32s %12s\n", name.c_str(), format_bytes(bytes).c_str());
-  }
-  row("data", e.data);
-  row("workspace", e.workspace);
-  row("total", e.total());
+  auto row = [&](const std::string& name, const std::string& cls, uint64_t b) {
+    std::printf("  %-40s %12s\n", name.c_str(), format_bytes(b).c_str());
+    for (const auto& [detail, bytes] : e.detail) {
+      if (bytes > 0 && detail.rfind(cls + ": ", 0) == 0) {
+        std::printf("    %-38s %12s\n", detail.substr(cls.size() + 2).c_str(), format_bytes(bytes).c_str());
+      }
+    }
+  };
+  row("parameters (fp32)", "parameters", e.parameters);
+  row("gradients (fp32)", "gradients", e.gradients);
+  row("optimizer state (" + c.optimizer.type + ")", "optimizer", e.optimizer);
+  row("activations", "activations", e.activations);
+  row("data (token ids, batches)", "data", e.data);
+  row("workspace", "workspace", e.workspace);
+  row("total", "total", e.total());
 }
 
 Status run(const TrainCliOptions& o) {

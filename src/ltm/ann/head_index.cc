@@ -105,7 +105,7 @@ void HeadIndex::beam(const float* q, int ef, HeadScratch* s, bool locking, uint3
       top.pop_back();
     }
   };
-  // Entry: every pivot and the given node, if any; the nearest few seed the beam.
+  // Entry: the given node, or every pivot (the nearest few seed the beam).
   std::vector<Cand> piv;
   piv.reserve(pivots_.size());
   if (entry != UINT32_MAX) {
@@ -121,7 +121,9 @@ void HeadIndex::beam(const float* q, int ef, HeadScratch* s, bool locking, uint3
     piv.emplace_back(d, p);
     if (alive_[p]) push_top(d, p);
   };
-  if (upper_) {
+  if (entry != UINT32_MAX) {
+    // Start from the given node only (the caller knows where q is).
+  } else if (upper_) {
     // The upper layer's nearest pivots (its own scratch: this one is in use).
     thread_local HeadScratch up_scratch;
     thread_local std::vector<Cand> up_out;

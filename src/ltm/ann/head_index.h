@@ -77,7 +77,8 @@ class HeadIndex {
   // the beam width. Exhaustive when there are few heads.
   void search(const float* q, size_t n, int ef, HeadScratch* scratch,
               std::vector<std::pair<float, uint32_t>>* out) const;
-  // As search(), with `entry` (a head thought to be near q) added to the pivots as a starting point.
+  // As search(), entering at `entry` (a head known to be near q, e.g. q's k-means leaf) instead of
+  // the pivots: cheaper, and as good when the entry is in q's neighbourhood.
   void search_from(const float* q, uint32_t entry, size_t n, int ef, HeadScratch* scratch,
                    std::vector<std::pair<float, uint32_t>>* out) const;
   // Every live head, nearest first.

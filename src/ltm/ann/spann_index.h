@@ -55,7 +55,7 @@ namespace mnemo::ltm::ann {
 
 struct SpannParams {
   // Build: hierarchical balanced k-means.
-  size_t leaf_size = 12;  // vectors per posting list before replication (heads = n / leaf_size)
+  size_t leaf_size = 32;  // vectors per posting list before replication (heads = n / leaf_size)
   int kmeans_branching = 32;
   float balance_lambda = 0.5f;  // k-means balance penalty (kmeans.h)
   // Closure assignment (posting-list expansion) with RNG pruning.

@@ -61,6 +61,12 @@ void SpannIndex::scan(const uint8_t* recs, size_t n, Query* qs, Scratch* s) cons
 }
 
 Status SpannIndex::probe(std::span<const uint32_t> lists, Query* qs, Scratch* s) const {
+  if (lists.size() > kMaxWave) {
+    for (size_t b = 0; b < lists.size(); b += kMaxWave) {
+      MNEMO_RETURN_IF_ERROR(probe(lists.subspan(b, std::min(kMaxWave, lists.size() - b)), qs, s));
+    }
+    return Status::ok();
+  }
   size_t total_pages = 0;
   for (uint32_t l : lists) total_pages += pages_for(uint64_t(lists_[l].count) * rec_bytes_);
   s->io.resize(std::max<size_t>(total_pages, 1) * kPageBytes);
@@ -178,7 +184,12 @@ Status SpannIndex::search_locked(const float* q, const SearchOptions& opts, Scra
 
   // Nearest heads, then query-aware pruning: lists within (1 + eps) of the nearest, at most `probes`.
   const size_t n_cand = size_t(std::max(probes, params_.head_ef));
-  head_.search(q, n_cand, std::max(params_.head_ef, probes), &s->head, &s->cands);
+  if (n_cand * 8 >= head_.n_alive()) {
+    head_.search_exhaustive(q, &s->cands);  // a beam this wide costs more than scanning every head
+    if (s->cands.size() > n_cand) s->cands.resize(n_cand);
+  } else {
+    head_.search(q, n_cand, std::max(params_.head_ef, probes), &s->head, &s->cands);
+  }
   std::vector<uint32_t> wave;
   size_t cand_pos = 0;
   if (!s->cands.empty()) {

@@ -78,6 +78,12 @@ TEST(Spann, BuildReachesRecallScanningAFraction) {
   EXPECT_LT(scanned, 0.1 * n);
   EXPECT_GT((*ix)->stats().reads_4k_last_query, 0u);
   EXPECT_LE((*ix)->spann_stats().max_list_records, 48u);
+  // Probing more lists than one asynchronous batch holds (and than there are) is exhaustive.
+  SearchOptions all;
+  all.max_probes = 100000;
+  all.prune_epsilon = 1e9f;
+  const std::vector<float> few(f.queries.begin(), f.queries.begin() + 5 * kDim);
+  EXPECT_GE(mean_recall(**ix, exact, few, 10, all), 0.999);
 }
 
 TEST(Spann, GrowsFromEmptyBySplitting) {

@@ -1,0 +1,103 @@
+// The CLI of issue 4 as a user runs it (label `model`): mnemo quantize (errors before any output,
+// --report), mnemo perplexity --kl-ref, mnemo frontier (JSON and SVG), mnemo info on mnemo-only files.
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace mnemo {
+namespace {
+
+using test::mnemo_bin;
+using test::run_process;
+
+std::string f32_model() { return test::data_path("models/stories260K.gguf"); }
+std::string val_text() { return test::data_path("text/tinystories_val.txt"); }
+
+TEST(CliQuantize, UsageErrorsWriteNothing) {
+  MNEMO_REQUIRE_DATA("models/stories260K-Q4_0.gguf");
+  const std::string out = test::temp_dir() + "/out.gguf";
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string message;
+  };
+  const Case cases[] = {
+      {{f32_model(), out, "--type", "q3_x"}, 2, "mnemo: error: --type: expected one of q8_0, q4_0, q5_0, q4_k, q6_k"},
+      {{f32_model(), out, "--type", "int4-sym", "--group", "128"}, 2,
+       "--group 128: does not divide the model's rows of 64 elements; group sizes that do: 32, 64"},
+      {{test::data_path("models/stories260K-Q4_0.gguf"), out, "--type", "bitmod4"}, 2,
+       "tensor 'token_embd.weight' is q4_0: quantizing needs f32, f16 or bf16 weights"},
+      {{f32_model(), out, "--type", "fp3", "--calib", "/nonexistent/calib.txt"}, 1, "cannot open calibration text"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv = {mnemo_bin(), "quantize"};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    const test::ProcessResult r = run_process(argv);
+    EXPECT_EQ(r.exit_code, c.code) << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_FALSE(test::exists(out));
+  }
+}
+
+TEST(CliQuantize, ReportInfoAndKlReference) {
+  MNEMO_REQUIRE_DATA("models/stories260K.gguf");
+  const std::string dir = test::temp_dir();
+  const std::string out = dir + "/bm.gguf";
+  test::ProcessResult r = run_process({mnemo_bin(), "quantize", f32_model(), out, "--type", "bitmod3", "--group", "32", "--report"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("blk.0.attn_q.weight"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bitmod3_g32"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("blk.4.ffn_down.weight: 172 columns are not a multiple of bitmod3_g32's block of 32: using f16"),
+            std::string::npos)
+      << r.err;
+  r = run_process({mnemo_bin(), "info", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("note: mnemo-only tensor types (bitmod3_g32)"), std::string::npos) << r.out;
+
+  r = run_process({mnemo_bin(), "perplexity", "-m", out, "-f", val_text(), "-c", "128", "--chunks", "4", "--kl-ref",
+                   f32_model(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["kl"].get<double>(), 0.01);
+  EXPECT_LT(j["top1"].get<double>(), 1.0);
+  // A model against itself: no divergence, full agreement.
+  r = run_process({mnemo_bin(), "perplexity", "-m", out, "-f", val_text(), "-c", "128", "--chunks", "2", "--kl-ref", out,
+                   "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto same = nlohmann::json::parse(r.out);
+  EXPECT_LT(std::fabs(same["kl"].get<double>()), 1e-9);
+  EXPECT_EQ(same["top1"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(same["ppl"].get<double>(), same["ref_ppl"].get<double>());
+}
+
+TEST(CliFrontier, TableJsonAndPlot) {
+  MNEMO_REQUIRE_DATA("models/stories260K.gguf");
+  const std::string dir = test::temp_dir();
+  const std::string svg = dir + "/f.svg";
+  const test::ProcessResult r =
+      run_process({mnemo_bin(), "frontier", "-m", f32_model(), "-f", val_text(), "--types", "q8_0,int4-sym,bitmod4,bipolar:3",
+                   "--groups", "32", "--chunks", "3", "--kernel-n", "256", "--kernel-reps", "2", "--json", "--svg", svg});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["types"].size(), 4u);
+  for (const auto& t : j["types"]) {
+    EXPECT_GT(t["bpw"].get<double>(), 3.0) << t;
+    EXPECT_GT(t["ppl"].get<double>(), 1.0) << t;
+    EXPECT_GE(t["kl"].get<double>(), 0.0) << t;
+    EXPECT_GT(t["kernel_us"].get<double>(), 0.0) << t;
+  }
+  std::ifstream in(svg);
+  const std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(s.rfind("<svg", 0), 0u);
+  EXPECT_NE(s.find("bitmod4 g32"), std::string::npos);
+  // The calibration text must not be the evaluation text.
+  const test::ProcessResult bad =
+      run_process({mnemo_bin(), "frontier", "-m", f32_model(), "-f", val_text(), "--calib", val_text()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("must not be the evaluation text"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace mnemo
