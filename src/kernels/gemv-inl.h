@@ -51,6 +51,19 @@ HWY_INLINE float FloatDotFinish(VF acc, const TailW& w, const float* HWY_RESTRIC
   return s;
 }
 
+// Software prefetch of the next row group while the current one is computed. The rows of a group
+// are short streams (a row of 2048 Q4_0 weights is 18 cache lines), too short for the hardware
+// prefetchers to ramp up on; the next group is contiguous, so touching `step` bytes of it per
+// iteration of the current group keeps a group's worth of loads in flight. step 0: off.
+struct Prefetcher {
+  const uint8_t* p = nullptr;
+  int64_t step = 0;
+  HWY_INLINE void At(int64_t i) const {
+    const uint8_t* q = p + i * step;
+    for (int64_t o = 0; o < step; o += 64) __builtin_prefetch(q + o, 0, 3);
+  }
+};
+
 // N consecutive weights as f32.
 HWY_INLINE VF LoadW(DF d, const float* p) { return hn::LoadU(d, p); }
 HWY_INLINE VF LoadW(DF d, const hwy::float16_t* p) {
@@ -87,13 +100,15 @@ HWY_INLINE float ScalarW(const hwy::bfloat16_t* p, int64_t i) {
 
 // out[r] = dot(row r, x) for R rows of element type TW.
 template <int R, typename TW>
-HWY_INLINE void FloatTile(const TW* const* rows, const float* HWY_RESTRICT x, int64_t n, float* out) {
+HWY_INLINE void FloatTile(const TW* const* rows, const float* HWY_RESTRICT x, int64_t n, float* out,
+                          const Prefetcher& pf) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   VF acc[R];
   for (int r = 0; r < R; ++r) acc[r] = hn::Zero(d);
   int64_t i = 0;
   for (; i + N <= n; i += N) {
+    pf.At(i / N);
     const VF xv = hn::LoadU(d, x + i);
     for (int r = 0; r < R; ++r) acc[r] = hn::MulAdd(LoadW(d, rows[r] + i), xv, acc[r]);
   }
@@ -107,11 +122,13 @@ HWY_INLINE void FloatTile(const TW* const* rows, const float* HWY_RESTRICT x, in
 // Quantized tiles: out[r] = dot(row r, Q8 row x) for R rows, nb = n / 32 blocks.
 
 template <int R>
-HWY_INLINE void Q8_0Tile(const BlockQ8_0* const* rows, const q8::Row& x, int64_t nb, float* out) {
+HWY_INLINE void Q8_0Tile(const BlockQ8_0* const* rows, const q8::Row& x, int64_t nb, float* out,
+                         const Prefetcher& pf) {
   const q8::DF df;
   hn::Vec<q8::DF> acc[R];
   for (int r = 0; r < R; ++r) acc[r] = hn::Zero(df);
   for (int64_t b = 0; b < nb; ++b) {
+    pf.At(b);
     const q8::Bytes xv = q8::LoadBytes(x.qs + b * 32);
     const float dx = x.d[b];
     for (int r = 0; r < R; ++r) {
@@ -124,11 +141,13 @@ HWY_INLINE void Q8_0Tile(const BlockQ8_0* const* rows, const q8::Row& x, int64_t
 }
 
 template <int R>
-HWY_INLINE void Q4_0Tile(const BlockQ4_0* const* rows, const q8::Row& x, int64_t nb, float* out) {
+HWY_INLINE void Q4_0Tile(const BlockQ4_0* const* rows, const q8::Row& x, int64_t nb, float* out,
+                         const Prefetcher& pf) {
   const q8::DF df;
   hn::Vec<q8::DF> acc[R];
   for (int r = 0; r < R; ++r) acc[r] = hn::Zero(df);
   for (int64_t b = 0; b < nb; ++b) {
+    pf.At(b);
     const q8::Bytes xv = q8::LoadBytes(x.qs + b * 32);
     const q8::I16 off = q8::LoadI16(x.p8 + b * 16);
     const float dx = x.d[b];
@@ -155,12 +174,14 @@ HWY_INLINE void Q4KScales(const uint8_t* q, int* sc, int* m) {
 }
 
 template <int R>
-HWY_INLINE void Q4_KTile(const BlockQ4_K* const* rows, const q8::Row& x, int64_t nb, float* out) {
+HWY_INLINE void Q4_KTile(const BlockQ4_K* const* rows, const q8::Row& x, int64_t nb, float* out,
+                         const Prefetcher& pf) {
   const q8::DF df;
   hn::Vec<q8::DF> acc[R];
   float mins[R];
   for (int r = 0; r < R; ++r) acc[r] = hn::Zero(df), mins[r] = 0.0f;
   for (int64_t sb = 0; sb < nb / 8; ++sb) {
+    pf.At(sb);
     const int64_t b0 = sb * 8;
     for (int r = 0; r < R; ++r) {
       const BlockQ4_K& w = rows[r][sb];
@@ -199,11 +220,13 @@ HWY_INLINE q8::I32 Q6KChunk(const q8::Bytes& ql0, const q8::Bytes& ql1, const q8
 }
 
 template <int R>
-HWY_INLINE void Q6_KTile(const BlockQ6_K* const* rows, const q8::Row& x, int64_t nb, float* out) {
+HWY_INLINE void Q6_KTile(const BlockQ6_K* const* rows, const q8::Row& x, int64_t nb, float* out,
+                         const Prefetcher& pf) {
   const q8::DF df;
   hn::Vec<q8::DF> acc[R];
   for (int r = 0; r < R; ++r) acc[r] = hn::Zero(df);
   for (int64_t sb = 0; sb < nb / 8; ++sb) {
+    pf.At(sb);
     for (int r = 0; r < R; ++r) {
       const BlockQ6_K& w = rows[r][sb];
       const float d = q8::HalfToFloat(w.d);
@@ -242,13 +265,15 @@ HWY_INLINE void SumHalves(__m256 v, float* a, float* b) {
 // lanes. A row is always computed this way (paired with itself when alone), so its result does
 // not depend on its neighbours.
 template <int R>
-HWY_INLINE void Q4_0TileAvx2(const BlockQ4_0* const* rows, const q8::Row& x, int64_t nb, float* out) {
+HWY_INLINE void Q4_0TileAvx2(const BlockQ4_0* const* rows, const q8::Row& x, int64_t nb, float* out,
+                             const Prefetcher& pf) {
   constexpr int P = (R + 1) / 2;
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[P];
   for (int p = 0; p < P; ++p) acc[p] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
+    pf.At(b);
     const int8_t* xq = x.qs + b * 32;
     const __m256i xlo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq)));
     const __m256i xhi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16)));
@@ -289,12 +314,14 @@ HWY_INLINE __m128i Q4KScaleMinBytes(const uint8_t* q) {
 }
 
 template <int R>
-HWY_INLINE void Q4_KTileAvx2(const BlockQ4_K* const* rows, const q8::Row& x, int64_t nb, float* out) {
+HWY_INLINE void Q4_KTileAvx2(const BlockQ4_K* const* rows, const q8::Row& x, int64_t nb, float* out,
+                             const Prefetcher& pf) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[R], macc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps(), macc[r] = _mm256_setzero_ps();
   for (int64_t sb = 0; sb < nb / 8; ++sb) {
+    pf.At(sb);
     const int64_t b0 = sb * 8;
     const __m256 dx = _mm256_loadu_ps(x.d + b0);  // activation scale of each 32-element sub-block
     const __m256 sx = _mm256_loadu_ps(x.s + b0);  // d * sum(q) of each sub-block
@@ -327,7 +354,8 @@ HWY_INLINE void Q4_KTileAvx2(const BlockQ4_K* const* rows, const q8::Row& x, int
 // Q6_K: the int8 sub-block scales enter through the int16 multiply-add (exact), the f32 scale is
 // d * dx per 32-element chunk.
 template <int R>
-HWY_INLINE void Q6_KTileAvx2(const BlockQ6_K* const* rows, const q8::Row& x, int64_t nb, float* out) {
+HWY_INLINE void Q6_KTileAvx2(const BlockQ6_K* const* rows, const q8::Row& x, int64_t nb, float* out,
+                             const Prefetcher& pf) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m2 = _mm256_set1_epi8(0x03);
   // Per chunk c: word 2c of a 128-bit half into every word of the low half, word 2c+1 into the high.
@@ -339,6 +367,7 @@ HWY_INLINE void Q6_KTileAvx2(const BlockQ6_K* const* rows, const q8::Row& x, int
   __m256 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t sb = 0; sb < nb / 8; ++sb) {
+    pf.At(sb);
     const int64_t b0 = sb * 8;
     const __m256 dx = _mm256_loadu_ps(x.d + b0);
     for (int r = 0; r < R; ++r) {
@@ -387,23 +416,33 @@ HWY_INLINE void Store(const MatmulArgs& a, int64_t t, int64_t r, float v) {
   }
 }
 
-// Calls tile<R>(row pointers, token t, out) over groups of kGemvRows rows (the last group
-// smaller), for every token.
+// Calls tile<R>(row pointers, token t, out, prefetcher) over groups of kGemvRows rows (the last
+// group smaller), for every token. `iters` is the number of loop iterations of a tile over a row
+// (the prefetcher's unit); the first token's pass prefetches the next group.
 template <typename TB, class Tile>
-HWY_INLINE void ForRowGroups(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, const Tile& tile) {
+HWY_INLINE void ForRowGroups(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, int64_t iters,
+                             const Tile& tile) {
   const uint64_t rb = W.row_bytes();
   const auto* base = static_cast<const uint8_t*>(W.data);
   const TB* rows[kGemvRows];
   float out[kGemvRows];
+  const Prefetcher off;
   for (int64_t g = r0; g < r1; g += kGemvRows) {
     const int nr = static_cast<int>(std::min<int64_t>(kGemvRows, r1 - g));
     for (int i = 0; i < nr; ++i) rows[i] = reinterpret_cast<const TB*>(base + static_cast<uint64_t>(g + i) * rb);
+    Prefetcher pf;
+    if (g + nr < r1 && iters > 0) {
+      const int64_t next = std::min<int64_t>(kGemvRows, r1 - g - nr);
+      pf.p = base + static_cast<uint64_t>(g + nr) * rb;
+      pf.step = (static_cast<int64_t>(rb) * next + iters - 1) / iters;
+    }
     for (int64_t t = 0; t < a.T; ++t) {
+      const Prefetcher& p = t == 0 ? pf : off;
       switch (nr) {
-        case 4: tile(std::integral_constant<int, 4>(), rows, t, out); break;
-        case 3: tile(std::integral_constant<int, 3>(), rows, t, out); break;
-        case 2: tile(std::integral_constant<int, 2>(), rows, t, out); break;
-        default: tile(std::integral_constant<int, 1>(), rows, t, out); break;
+        case 4: tile(std::integral_constant<int, 4>(), rows, t, out, p); break;
+        case 3: tile(std::integral_constant<int, 3>(), rows, t, out, p); break;
+        case 2: tile(std::integral_constant<int, 2>(), rows, t, out, p); break;
+        default: tile(std::integral_constant<int, 1>(), rows, t, out, p); break;
       }
       for (int i = 0; i < nr; ++i) Store(a, t, g + i, out[i]);
     }
@@ -413,17 +452,20 @@ HWY_INLINE void ForRowGroups(const TensorView& W, const MatmulArgs& a, int64_t r
 template <typename TW>
 HWY_INLINE void FloatRows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1) {
   const int64_t n = W.ne[0];
-  ForRowGroups<TW>(W, a, r0, r1, [&](auto R, const TW* const* rows, int64_t t, float* out) {
-    FloatTile<decltype(R)::value>(rows, a.x + t * a.ldx, n, out);
+  const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
+  ForRowGroups<TW>(W, a, r0, r1, n / N, [&](auto R, const TW* const* rows, int64_t t, float* out, const Prefetcher& pf) {
+    FloatTile<decltype(R)::value>(rows, a.x + t * a.ldx, n, out, pf);
   });
 }
 
 template <typename TB, class QTile>
 HWY_INLINE void QuantRows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, const QTile& qtile) {
   const int64_t n = W.ne[0];
-  ForRowGroups<TB>(W, a, r0, r1, [&](auto R, const TB* const* rows, int64_t t, float* out) {
+  // Loop iterations per row: blocks of 32, or super-blocks of 256 for the K-quants.
+  const int64_t iters = traits(W.type).block_elems == 256 ? n / 256 : n / kQ8Block;
+  ForRowGroups<TB>(W, a, r0, r1, iters, [&](auto R, const TB* const* rows, int64_t t, float* out, const Prefetcher& pf) {
     const q8::Row x = q8::RowAt(static_cast<const uint8_t*>(a.xq) + t * a.ldq, n);
-    qtile(R, rows, x, n / kQ8Block, out);
+    qtile(R, rows, x, n / kQ8Block, out, pf);
   });
 }
 
@@ -459,32 +501,32 @@ HWY_INLINE void GemvRows(const TensorView& W, const MatmulArgs& a, int64_t r0, i
     case DType::BF16: return FloatRows<hwy::bfloat16_t>(W, a, r0, r1);
     case DType::Q8_0:
       return QuantRows<BlockQ8_0>(W, a, r0, r1, [](auto R, const BlockQ8_0* const* rows, const q8::Row& x,
-                                                   int64_t nb, float* out) { Q8_0Tile<decltype(R)::value>(rows, x, nb, out); });
+                                                   int64_t nb, float* out, const Prefetcher& pf) { Q8_0Tile<decltype(R)::value>(rows, x, nb, out, pf); });
     case DType::Q4_0:
       return QuantRows<BlockQ4_0>(W, a, r0, r1, [](auto R, const BlockQ4_0* const* rows, const q8::Row& x,
-                                                   int64_t nb, float* out) {
+                                                   int64_t nb, float* out, const Prefetcher& pf) {
 #if MNEMO_Q8_X86_256
-        Q4_0TileAvx2<decltype(R)::value>(rows, x, nb, out);
+        Q4_0TileAvx2<decltype(R)::value>(rows, x, nb, out, pf);
 #else
-        Q4_0Tile<decltype(R)::value>(rows, x, nb, out);
+        Q4_0Tile<decltype(R)::value>(rows, x, nb, out, pf);
 #endif
       });
     case DType::Q4_K:
       return QuantRows<BlockQ4_K>(W, a, r0, r1, [](auto R, const BlockQ4_K* const* rows, const q8::Row& x,
-                                                   int64_t nb, float* out) {
+                                                   int64_t nb, float* out, const Prefetcher& pf) {
 #if MNEMO_Q8_X86_256
-        Q4_KTileAvx2<decltype(R)::value>(rows, x, nb, out);
+        Q4_KTileAvx2<decltype(R)::value>(rows, x, nb, out, pf);
 #else
-        Q4_KTile<decltype(R)::value>(rows, x, nb, out);
+        Q4_KTile<decltype(R)::value>(rows, x, nb, out, pf);
 #endif
       });
     case DType::Q6_K:
       return QuantRows<BlockQ6_K>(W, a, r0, r1, [](auto R, const BlockQ6_K* const* rows, const q8::Row& x,
-                                                   int64_t nb, float* out) {
+                                                   int64_t nb, float* out, const Prefetcher& pf) {
 #if MNEMO_Q8_X86_256
-        Q6_KTileAvx2<decltype(R)::value>(rows, x, nb, out);
+        Q6_KTileAvx2<decltype(R)::value>(rows, x, nb, out, pf);
 #else
-        Q6_KTile<decltype(R)::value>(rows, x, nb, out);
+        Q6_KTile<decltype(R)::value>(rows, x, nb, out, pf);
 #endif
       });
     default: return DequantRows(W, a, r0, r1, buf);

@@ -346,11 +346,19 @@ SlotFilter MemoryService::Impl::make_filter(const Filter& f) const {
 void MemoryService::Impl::ram_insert(UserState& u, Prepared&& p) {
   const uint64_t id = p.meta.id, seq = p.meta.seq, corpus_n = p.meta.corpus_n;
   std::string text = p.meta.text;
+  std::string replaced;
+  bool had = false;
   {
     std::unique_lock lock(u.mu);
-    if (u.slot_of(id) != UINT32_MAX) u.erase(id);
+    uint32_t old = u.slot_of(id);
+    if (old != UINT32_MAX) {
+      replaced = u.meta(old).text;
+      had = true;
+      u.erase(id);
+    }
     u.insert(std::move(p.meta), p.vec);
   }
+  if (had) embedder->observe(replaced, -1);
   embedder->observe(text, +1);
   {
     std::lock_guard lock(vfile_mu);
@@ -358,7 +366,7 @@ void MemoryService::Impl::ram_insert(UserState& u, Prepared&& p) {
       Status s = vfile->put(id, seq, corpus_n, p.vec);
       if (!s.is_ok()) MNEMO_LOG_WARN("%s", s.message().c_str());
     }
-    ++vfile_live;
+    if (!had) ++vfile_live;
   }
   if (ann_enabled() && !ann_failed) {
     if (u.in_ann) {

@@ -2,6 +2,7 @@
 // prompt (tests/data/golden/llama2c_greedy.jsonl, produced by llama2.c itself), from the llama2.c
 // checkpoint, from the GGUF converted by llama.cpp, and from the GGUF mnemo converts itself.
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
@@ -68,6 +69,27 @@ TEST(CliGolden, GgufConvertedByMnemo) {
                                  data_path("models/tok512.bin"), "-o", out});
   ASSERT_EQ(c.exit_code, 0) << c.err;
   expect_goldens({"-m", out}, "converted gguf");
+
+  // llama.cpp loaded this very file (same SHA-256) and generated llama2.c's tokens for every
+  // prompt: tests/data/golden/llamacpp_on_mnemo_gguf.json, produced by llama.cpp c392e50.
+  std::ifstream in(golden_path("golden/llamacpp_on_mnemo_gguf.json"));
+  nlohmann::json ref = nlohmann::json::parse(in);
+  ProcessResult sha = run_process({"/usr/bin/sha256sum", out});
+  EXPECT_EQ(sha.out.substr(0, 64), ref["model_sha256"].get<std::string>()) << "mnemo convert output changed";
+  std::map<std::string, std::vector<int>> llama2c_tokens;
+  std::ifstream gin(golden_path("golden/llama2c_greedy.jsonl"));
+  std::string line;
+  while (std::getline(gin, line)) {
+    auto j = nlohmann::json::parse(line);
+    llama2c_tokens[j["id"]] = j["generated_tokens"].get<std::vector<int>>();
+  }
+  ASSERT_EQ(ref["runs"].size(), llama2c_tokens.size());
+  for (const auto& run : ref["runs"]) {
+    const auto& want = llama2c_tokens[run["id"]];
+    std::vector<int> got = run["generated_tokens"].get<std::vector<int>>();
+    got.resize(std::min(got.size(), want.size()));
+    EXPECT_EQ(got, want) << "llama.cpp on mnemo's GGUF, prompt " << run["id"];
+  }
   std::remove(out.c_str());
 }
 
