@@ -81,12 +81,13 @@ void BM_Gemv(benchmark::State& state) {
   state.SetLabel(std::string(dtype_name(type)));
 }
 
-// Prefill product: m = 2048 rows (or 5632) of n = 2048, T tokens. Args: type, T, threads, m.
+// Prefill product: m rows of n (default 2048) elements, T tokens. Args: type, T, threads, m[, n].
 void BM_Gemm(benchmark::State& state) {
   const DType type = static_cast<DType>(state.range(0));
   const int64_t T = state.range(1);
   const int threads = static_cast<int>(state.range(2));
-  const int64_t n = 2048, m = state.range(3);
+  const int64_t m = state.range(3);
+  const int64_t n = state.range(4) > 0 ? state.range(4) : 2048;
   const auto bytes = random_weights(type, n, m, 3);
   const TensorView W = view(type, n, m, bytes);
   std::vector<float> x(static_cast<size_t>(n * T)), y(static_cast<size_t>(m * T));
@@ -101,6 +102,30 @@ void BM_Gemm(benchmark::State& state) {
   }
   state.counters["GFLOPS"] = benchmark::Counter(2.0 * n * m * T * state.iterations() / 1e9, benchmark::Counter::kIsRate);
   state.SetLabel(std::string(dtype_name(type)));
+}
+
+// As BM_Gemm on one thread through matmul_rows, with activation rows `pad` floats apart beyond n
+// (a stride of a multiple of 4 KiB maps every row to the same L1 sets). Args: type, T, m, pad.
+void BM_GemmStride(benchmark::State& state) {
+  const DType type = static_cast<DType>(state.range(0));
+  const int64_t T = state.range(1), m = state.range(2), pad = state.range(3);
+  const int64_t n = 2048, ldx = n + pad;
+  const auto bytes = random_weights(type, n, m, 3);
+  const TensorView W = view(type, n, m, bytes);
+  std::vector<float> x(static_cast<size_t>(ldx * T), 0.5f), y(static_cast<size_t>(m * T));
+  std::vector<uint8_t> scratch(matmul_thread_work_size(type, n, T) + 64);
+  void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
+  MatmulArgs a;
+  a.T = T;
+  a.x = x.data();
+  a.ldx = ldx;
+  a.y = y.data();
+  a.ldy = m;
+  for (auto _ : state) {
+    matmul_rows(W, a, 0, m, aligned);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOPS"] = benchmark::Counter(2.0 * n * m * T * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
 
 // Read bandwidth of a 512 MiB buffer. Arg: threads.
@@ -175,14 +200,21 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
 void GemmArgs(benchmark::internal::Benchmark* b) {
   for (int threads : {1, 2}) {
     for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0}) {
-      b->Args({static_cast<int64_t>(t), 128, threads, 2048});
+      b->Args({static_cast<int64_t>(t), 128, threads, 2048, 2048});
     }
   }
-  b->Args({static_cast<int64_t>(DType::F16), 512, 2, 5632});
+  b->Args({static_cast<int64_t>(DType::F16), 512, 2, 5632, 2048});
+  // Cache-resident: the register tile's compute speed (F32 weights read in place).
+  b->Args({static_cast<int64_t>(DType::F32), 6, 1, 16, 2048});
+  // tinyllama's other shapes: K/V (256 x 2048), ffn_down (2048 x 5632), gate (5632 x 2048).
+  for (int64_t mn : {256 * 10000 + 2048, 2048 * 10000 + 5632, 5632 * 10000 + 2048}) {
+    b->Args({static_cast<int64_t>(DType::F16), 128, 1, mn / 10000, mn % 10000});
+  }
 }
 
 BENCHMARK(BM_Gemv)->Apply(GemvArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gemm)->Apply(GemmArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GemmStride)->Args({1, 128, 512, 0})->Args({1, 128, 512, 16})->Args({1, 128, 512, 64})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ReadBytes)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_QuantizeQ8)->Arg(2048)->Arg(5632);
 BENCHMARK(BM_RmsNormQ8)->Arg(2048);

@@ -148,6 +148,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::vector<double> add_ms(static_cast<size_t>(n), 0.0);
+  // Single client: the process CPU time of each add (all threads: caller, writer, background),
+  // which is what grows with the store if anything does, independent of the disk's mood; and an
+  // fsync probe after every 50th add, so each window of adds has the disk's latency beside it.
+  std::vector<double> add_cpu_ms(static_cast<size_t>(n), 0.0);
+  std::vector<std::pair<long, double>> probes;  // (add index, fsync ms)
+  int probe_fd = -1;
+  if (clients == 1) probe_fd = ::open((dir + "/fsync-probe").c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+  auto process_cpu_ms = [] {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  };
   std::atomic<long> next{0};
   std::atomic<long> errors{0};
   double t_add0 = now_seconds();
@@ -162,16 +174,30 @@ int main(int argc, char** argv) {
         a.text = text[static_cast<size_t>(i) % text.size()];
         a.kind = "event";
         a.event_time_ms = 1700000000000 + i * 1000;
+        double c0 = clients == 1 ? process_cpu_ms() : 0;
         double t0 = now_seconds();
         auto r = (*svc)->add(a);
         add_ms[static_cast<size_t>(i)] = (now_seconds() - t0) * 1e3;
+        if (clients == 1) add_cpu_ms[static_cast<size_t>(i)] = process_cpu_ms() - c0;
         if (!r) ++errors;
+        if (probe_fd >= 0 && i % 50 == 25) {
+          char buf[4096];
+          std::memset(buf, 3, sizeof buf);
+          if (::write(probe_fd, buf, sizeof buf) == static_cast<ssize_t>(sizeof buf)) {
+            double f0 = now_seconds();
+            if (::fdatasync(probe_fd) == 0) probes.emplace_back(i, (now_seconds() - f0) * 1e3);
+          }
+        }
         if (i % 10000 == 0) std::fprintf(stderr, "added %ld\n", i);
       }
     });
   }
   for (auto& t : th) t.join();
   double add_secs = now_seconds() - t_add0;
+  if (probe_fd >= 0) {
+    ::close(probe_fd);
+    ::unlink((dir + "/fsync-probe").c_str());
+  }
   std::vector<double> fs_after = fsync_latencies(dir, 300);
   std::vector<double> fs_all = fs_before;
   fs_all.insert(fs_all.end(), fs_after.begin(), fs_after.end());
@@ -201,6 +227,25 @@ int main(int argc, char** argv) {
   size_t w = std::min<size_t>(1000, add_ms.size());
   std::vector<double> first(add_ms.begin(), add_ms.begin() + static_cast<std::ptrdiff_t>(w));
   std::vector<double> last(add_ms.end() - static_cast<std::ptrdiff_t>(w), add_ms.end());
+  std::vector<double> first_cpu(add_cpu_ms.begin(), add_cpu_ms.begin() + static_cast<std::ptrdiff_t>(w));
+  std::vector<double> last_cpu(add_cpu_ms.end() - static_cast<std::ptrdiff_t>(w), add_cpu_ms.end());
+  std::vector<double> probe_all, probe_first, probe_last;
+  for (const auto& [i, ms] : probes) {
+    probe_all.push_back(ms);
+    if (i < static_cast<long>(w)) probe_first.push_back(ms);
+    if (i >= n - static_cast<long>(w)) probe_last.push_back(ms);
+  }
+  // Windows of 10,000 adds: add p95 against the fsync p95 measured inside the same window.
+  std::vector<std::string> windows;
+  for (long start = 0; start < n; start += 10000) {
+    long end = std::min(n, start + 10000);
+    std::vector<double> a(add_ms.begin() + start, add_ms.begin() + end), f;
+    for (const auto& [i, ms] : probes)
+      if (i >= start && i < end) f.push_back(ms);
+    windows.push_back(str_printf("  adds %6ld-%6ld: add p50 %.3f p95 %.3f | fsync p50 %.3f p95 %.3f | add p95 - fsync p95 = %+.3f ms",
+                                 start, end, pct(a, 0.5), pct(a, 0.95), pct(f, 0.5), pct(f, 0.95),
+                                 pct(a, 0.95) - pct(f, 0.95)));
+  }
   if (json) {
     std::printf("{\"memories\": %ld, \"users\": %ld, \"clients\": %ld, \"fsync_p50_ms\": %.3f, \"fsync_p95_ms\": %.3f, "
                 "\"add_p50_ms\": %.3f, \"add_p95_ms\": %.3f, \"add_first1k_p50_ms\": %.3f, \"add_first1k_p95_ms\": %.3f, "
@@ -222,6 +267,14 @@ int main(int argc, char** argv) {
               pct(add_ms, 0.95), n / add_secs, static_cast<long long>(st.commits), static_cast<long long>(st.writes));
   std::printf("add, first %zu: p50 %.3f ms, p95 %.3f ms; last %zu: p50 %.3f ms, p95 %.3f ms\n", w, pct(first, 0.5),
               pct(first, 0.95), w, pct(last, 0.5), pct(last, 0.95));
+  if (clients == 1) {
+    std::printf("add CPU time (process), first %zu: p50 %.3f ms, p95 %.3f ms; last %zu: p50 %.3f ms, p95 %.3f ms\n", w,
+                pct(first_cpu, 0.5), pct(first_cpu, 0.95), w, pct(last_cpu, 0.5), pct(last_cpu, 0.95));
+    std::printf("fsync probes during the adds (every 50th add): p50 %.3f ms, p95 %.3f ms; first %zu adds p95 %.3f, "
+                "last %zu adds p95 %.3f\n",
+                pct(probe_all, 0.5), pct(probe_all, 0.95), w, pct(probe_first, 0.95), w, pct(probe_last, 0.95));
+    for (const auto& line : windows) std::printf("%s\n", line.c_str());
+  }
   std::printf("search (k=10, hybrid): p50 %.3f ms, p95 %.3f ms, p99 %.3f ms over %ld queries\n", pct(search_ms, 0.5),
               pct(search_ms, 0.95), pct(search_ms, 0.99), queries);
   std::printf("search CPU time of the calling thread: p50 %.3f ms, p95 %.3f ms, p99 %.3f ms\n", pct(search_cpu_ms, 0.5),

@@ -60,7 +60,7 @@ struct Prefetcher {
   int64_t step = 0;
   HWY_INLINE void At(int64_t i) const {
     const uint8_t* q = p + i * step;
-    for (int64_t o = 0; o < step; o += 64) __builtin_prefetch(q + o, 0, 3);
+    for (int64_t o = 0; o < step; o += 64) __builtin_prefetch(q + o, 0, 2);
   }
 };
 

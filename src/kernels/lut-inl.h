@@ -196,21 +196,28 @@ HWY_INLINE void TileDot(const mformat::GroupType& g, const uint8_t* const* rows,
   const int64_t groups = n / (32 * kChunks);
   for (int64_t k = 0; k < groups; ++k) {
     const int64_t b = k * kChunks;
+    float dw[R];
+    const Table* tbl[R];
     for (int r = 0; r < R; ++r) {
-      const uint8_t* blk = rows[r] + k * kBlockBytes;
-      const uint16_t h0 = mformat::load_u16(blk);
-      const float dw = Half(static_cast<uint16_t>(h0 & ~ea_mask));
-      const Table& tbl = tables[(h0 & ea_mask) != 0];
-      for (int c = 0; c < kChunks; ++c) {
-        const uint8_t* codes = blk + kHeader + c * kChunkBytes;
+      const uint16_t h0 = mformat::load_u16(rows[r] + k * kBlockBytes);
+      dw[r] = Half(static_cast<uint16_t>(h0 & ~ea_mask));
+      tbl[r] = &tables[(h0 & ea_mask) != 0];
+    }
+    for (int c = 0; c < kChunks; ++c) {
+      const int8_t* xq = x.qs + (b + c) * 32;  // shared by the R rows (one L1 line)
+      const float dx = x.d[b + c];
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* codes = rows[r] + k * kBlockBytes + kHeader + c * kChunkBytes;
         if constexpr (kBits == 4) {
-          acc[r] = AccAdd(acc[r], ChunkDot(tbl, Codes4(codes), x.qs + (b + c) * 32), dw * x.d[b + c]);
+          acc[r] = AccAdd(acc[r], ChunkDot(*tbl[r], Codes4(codes), xq), dw[r] * dx);
         } else {
-          acc[r] = AccAdd(acc[r], ChunkDot(tbl, Codes3(codes), x.qs + (b + c) * 32), dw * x.d[b + c]);
+          acc[r] = AccAdd(acc[r], ChunkDot(*tbl[r], Codes3(codes), xq), dw[r] * dx);
         }
       }
-      if constexpr (kZero) {
-        const float m = -(dw * static_cast<float>(blk[2]));
+    }
+    if constexpr (kZero) {
+      for (int r = 0; r < R; ++r) {
+        const float m = -(dw[r] * static_cast<float>(rows[r][k * kBlockBytes + 2]));
         for (int c = 0; c < kChunks; ++c) macc[r] += m * x.s[b + c];
       }
     }

@@ -36,6 +36,8 @@ const char* add_event_name(AddEvent e) {
 
 namespace {
 
+constexpr int kCheckpointFrames = 8000;  // about 32 MiB of WAL
+
 Status make_dirs(const std::string& dir) {
   std::string cur;
   for (const std::string& part : split(dir, '/')) {
@@ -178,6 +180,8 @@ Status MemoryService::Impl::load() {
     std::unique_lock lock(u.mu);
     u.insert(std::move(p.meta), p.vec);
   }
+  store->watch_wal();
+  writer_store = store.get();
   writer = std::make_unique<Writer>(std::move(store), max_seq + 1, cfg.max_batch);
   writer_max_seq = max_seq;
   return Status::ok();
@@ -186,14 +190,21 @@ Status MemoryService::Impl::load() {
 void MemoryService::Impl::maintenance_loop() {
   auto last_sync = std::chrono::steady_clock::now();
   auto last_maint = last_sync;
+  auto last_ckpt = last_sync;
   std::unique_lock lock(maint_mu);
   while (!stopping) {
     maint_cv.wait_for(lock, std::chrono::milliseconds(500));
     if (stopping) break;
     lock.unlock();
-    Status s = ckpt_store->checkpoint();
-    if (!s.is_ok()) MNEMO_LOG_WARN("memory checkpoint: %s", s.message().c_str());
     auto now = std::chrono::steady_clock::now();
+    // Checkpoint when the WAL holds many frames (its syncs then compete with few commits), or
+    // every 30 s when it holds any.
+    const int frames = writer_store->wal_frames();
+    if (frames >= kCheckpointFrames || (frames > 0 && now - last_ckpt > std::chrono::seconds(30))) {
+      Status s = ckpt_store->checkpoint();
+      if (!s.is_ok()) MNEMO_LOG_WARN("memory checkpoint: %s", s.message().c_str());
+      last_ckpt = now;
+    }
     if (cfg.background_maintenance && changes_since_maint.load() > 0 && now - last_maint > std::chrono::seconds(30)) {
       Status ms = maintain();
       if (!ms.is_ok()) MNEMO_LOG_WARN("memory maintenance: %s", ms.message().c_str());

@@ -98,6 +98,7 @@ struct MemoryService::Impl {
 
   int64_t rebuilt_at_open = 0;
   uint64_t writer_max_seq = 0;
+  Store* writer_store = nullptr;  // owned by the writer; read only for wal_frames()
 
   ~Impl();
   Status open();

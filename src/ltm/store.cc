@@ -1,5 +1,7 @@
 #include "ltm/store.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
@@ -126,7 +128,7 @@ Status Store::init_schema() {
   MNEMO_RETURN_IF_ERROR(db_->exec("BEGIN IMMEDIATE"));
   Status s = db_->exec(
       "CREATE TABLE memories("
-      " id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, agent_id TEXT NOT NULL,"
+      " id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, agent_id TEXT NOT NULL,"
       " session_id TEXT NOT NULL, text TEXT NOT NULL, kind TEXT NOT NULL, tags TEXT NOT NULL,"
       " keywords TEXT NOT NULL, context TEXT NOT NULL, links TEXT NOT NULL, sources TEXT NOT NULL,"
       " metadata TEXT NOT NULL, norm_hash INTEGER NOT NULL, event_time INTEGER NOT NULL,"
@@ -156,12 +158,21 @@ Status Store::release() { return db_->exec("RELEASE job"); }
 Status Store::rollback_to() { return db_->exec("ROLLBACK TO job; RELEASE job"); }
 
 Expected<uint64_t> Store::insert(const StoredMemory& m) {
+  if (next_id_ == 0) {
+    // Ids are never reused (history keeps deleted memories' ids): one past the largest ever seen.
+    MNEMO_ASSIGN_OR_RETURN(int64_t a, db_->query_int("SELECT coalesce(max(id), 0) FROM memories"));
+    MNEMO_ASSIGN_OR_RETURN(int64_t b, db_->query_int("SELECT coalesce(max(memory_id), 0) FROM history"));
+    next_id_ = static_cast<uint64_t>(std::max(a, b)) + 1;
+  }
   MNEMO_ASSIGN_OR_RETURN(
       Stmt * s, db_->prepare(std::string("INSERT INTO memories(") + kColumns +
-                             ") VALUES(NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-  bind_row(*s, m, 1);
+                             ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+  const uint64_t id = next_id_;
+  s->bind(1, static_cast<int64_t>(id));
+  bind_row(*s, m, 2);
   MNEMO_RETURN_IF_ERROR(s->exec());
-  return static_cast<uint64_t>(db_->last_insert_rowid());
+  ++next_id_;  // a rolled-back insert burns its id, which is harmless
+  return id;
 }
 
 Status Store::update(const StoredMemory& m) {
@@ -302,6 +313,16 @@ Expected<int64_t> Store::count(Tier tier) {
   if (tier == Tier::kAll) return db_->query_int("SELECT count(*) FROM memories");
   return db_->query_int(tier == Tier::kCold ? "SELECT count(*) FROM memories WHERE tier=1"
                                             : "SELECT count(*) FROM memories WHERE tier=0");
+}
+
+void Store::watch_wal() {
+  sqlite3_wal_hook(
+      db_->raw(),
+      [](void* self, sqlite3*, const char*, int frames) {
+        static_cast<Store*>(self)->wal_frames_.store(frames, std::memory_order_relaxed);
+        return SQLITE_OK;
+      },
+      this);
 }
 
 Status Store::checkpoint() {

@@ -17,6 +17,7 @@
 // thread, or a reader taken from the service's pool).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -55,7 +56,8 @@ class Store {
   Status release();
   Status rollback_to();
 
-  Expected<uint64_t> insert(const StoredMemory& m);  // returns the new id
+  // Inserts with a new id (one past the largest id ever used, deleted ones included); returns it.
+  Expected<uint64_t> insert(const StoredMemory& m);
   Status update(const StoredMemory& m);              // every column by id
   Status update_access(uint64_t id, double strength, int64_t last_access_ms, int64_t access_count);
   Status erase(uint64_t id);
@@ -79,12 +81,17 @@ class Store {
 
   // PASSIVE checkpoint of the WAL into the database (never blocks the writer).
   Status checkpoint();
+  // Frames in the WAL after the last commit on this connection (sqlite3_wal_hook).
+  int wal_frames() const { return wal_frames_.load(std::memory_order_relaxed); }
+  void watch_wal();
 
  private:
   explicit Store(std::unique_ptr<Db> db) : db_(std::move(db)) {}
   Status init_schema();
 
   std::unique_ptr<Db> db_;
+  uint64_t next_id_ = 0;  // 0: not read yet (writer connection only)
+  std::atomic<int> wal_frames_{0};
 };
 
 }  // namespace mnemo::ltm

@@ -4,7 +4,8 @@
 // recorded SHA-256, so llama.cpp read exactly these bytes; then mnemo's own perplexity (and
 // --kl-ref) over the same chunks must agree with llama.cpp's. Tolerances: perplexity 2e-3 relative
 // (as tests/tools/cli_perplexity_test.cc: llama.cpp quantizes activations to 8 bits in its products,
-// mnemo's prefill keeps them f32); KL 15% relative and top-1 within 1.5 points (the KL of a 4-bit
+// mnemo's prefill keeps them f32), 5e-3 for the random micro model (perplexity ~750: nearly flat
+// next-token distributions, where that activation rounding moves more); KL 15% relative and top-1 within 1.5 points (the KL of a 4-bit
 // model is a difference of two distributions each off by that activation rounding).
 #include <cmath>
 #include <fstream>
@@ -58,7 +59,8 @@ TEST(LlamaCppOnMnemoFiles, PerplexityAndKlAgree) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     const double ppl = j["ppl"], want = f["ppl"];
-    EXPECT_NEAR(ppl, want, 2e-3 * want) << "mnemo " << ppl << ", llama.cpp " << want;
+    const double tol = f["input"] == "micro" ? 5e-3 : 2e-3;
+    EXPECT_NEAR(ppl, want, tol * want) << "mnemo " << ppl << ", llama.cpp " << want;
     if (f.contains("kl")) {
       const double kl = j["kl"], kl_want = f["kl"];
       EXPECT_NEAR(kl, kl_want, 0.15 * kl_want) << "mnemo " << kl << ", llama.cpp " << kl_want;

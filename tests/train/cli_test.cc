@@ -3,6 +3,7 @@
 // the CLI; and the errors for bad configs, data and checkpoints.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -18,7 +19,7 @@ struct Paths {
   std::string dir, data, config;
 };
 
-Paths prepare(const nlohmann::json& extra = {}) {
+Paths prepare(const nlohmann::json& extra = nlohmann::json::object()) {
   Paths p;
   p.dir = mnemo::test::temp_dir();
   p.data = p.dir + "/val.bin";
@@ -40,7 +41,7 @@ Paths prepare(const nlohmann::json& extra = {}) {
   j["output"] = p.dir + "/tiny.gguf";
   j["log"] = p.dir + "/log.jsonl";
   j["threads"] = 2;
-  j.update(extra);
+  if (extra.is_object()) j.update(extra);
   p.config = p.dir + "/tiny.json";
   std::ofstream(p.config) << j.dump(2);
   return p;
@@ -82,6 +83,7 @@ TEST(TrainCli, ResumeContinuesExactly) {
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
   const auto all = nlohmann::json::parse(whole.out)["losses"];
   ASSERT_EQ(all.size(), 6u);
+  std::filesystem::remove_all(p.dir + "/ck");  // the interrupted run starts afresh
   auto first = run_process({mnemo_bin(), "train", "--config", p.config, "--json", "--stop-after", "4"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   auto rest = run_process({mnemo_bin(), "train", "--config", p.config, "--json", "--resume", p.dir + "/ck"});

@@ -349,7 +349,8 @@ Status run(const FrontierOptions& o) {
 
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.rep.method_bpw() < b.rep.method_bpw(); });
   if (!o.svg.empty()) {
-    std::string name = info.name.empty() ? o.model : info.name;
+    const size_t slash = o.model.find_last_of('/');
+    const std::string name = slash == std::string::npos ? o.model : o.model.substr(slash + 1);
     MNEMO_RETURN_IF_ERROR(write_file_atomically(o.svg, svg_plot(rows, name, ref_ppl)));
   }
   if (o.json) {

@@ -54,24 +54,6 @@ size_t HeadIndex::pivot_target() const {
   return std::max<size_t>(size_t(params_.n_pivots), n_alive_ / uint32_t(std::max(1, params_.pivot_ratio)));
 }
 
-void HeadIndex::refresh_pivots() {
-  std::vector<uint32_t> live;
-  live.reserve(n_alive_);
-  for (uint32_t i = 0; i < size(); ++i) {
-    if (alive_[i]) live.push_back(i);
-  }
-  std::mt19937_64 rng(params_.seed * 1315423911ull + size());
-  const size_t p = std::min<size_t>(live.size(), pivot_target());
-  for (size_t i = 0; i < p; ++i) {
-    size_t j = std::uniform_int_distribution<size_t>(i, live.size() - 1)(rng);
-    std::swap(live[i], live[j]);
-  }
-  live.resize(p);
-  pivots_ = std::move(live);
-  pivots_alive_at_refresh_ = n_alive_;
-  build_upper();
-}
-
 void HeadIndex::build_upper() {
   upper_.reset();
   if (pivots_.size() <= size_t(params_.max_scanned_pivots)) return;
@@ -129,6 +111,7 @@ void HeadIndex::beam(const float* q, int ef, HeadScratch* s, bool locking, uint3
     thread_local std::vector<Cand> up_out;
     upper_->search(q, 8, 32, &up_scratch, &up_out);
     for (const Cand& c : up_out) consider(pivots_[c.second]);
+    for (size_t i = upper_->size(); i < pivots_.size(); ++i) consider(pivots_[i]);  // added since
   } else {
     for (uint32_t p : pivots_) consider(p);
   }
@@ -234,11 +217,14 @@ void HeadIndex::link_new_node(uint32_t u, HeadScratch* scratch, bool locking) {
 uint32_t HeadIndex::add(const float* v) {
   const uint32_t u = size();
   append_unlinked(v, true);
-  if (pivots_.size() < size_t(params_.n_pivots)) {
-    pivots_.push_back(u);  // early heads are all pivots
-    pivots_alive_at_refresh_ = n_alive_;
-  } else if (n_alive_ >= 2 * pivots_alive_at_refresh_) {
-    refresh_pivots();  // the index doubled since the last sample
+  // Entry points follow the data: the first heads, then one new head in pivot_ratio (new heads come
+  // from splits, so where the data grows). The upper layer is rebuilt when the pivots doubled.
+  if (pivots_.size() < size_t(params_.n_pivots) || u % uint32_t(std::max(1, params_.pivot_ratio)) == 0) {
+    pivots_.push_back(u);  // beyond the upper layer's nodes it is scanned until the next rebuild
+    if (pivots_.size() > size_t(params_.max_scanned_pivots) &&
+        (upper_ == nullptr || pivots_.size() >= 2 * size_t(upper_->size()))) {
+      build_upper();
+    }
   }
   HeadScratch scratch;
   link_new_node(u, &scratch, false);
@@ -246,15 +232,15 @@ uint32_t HeadIndex::add(const float* v) {
   return u;
 }
 
-void HeadIndex::build(const float* vecs, size_t n, ThreadPool* pool) {
+void HeadIndex::build(const float* vecs, size_t n, ThreadPool* pool, std::vector<uint32_t> pivots) {
   centroids_.assign(vecs, vecs + n * size_t(dim_));
   alive_.assign(n, 1);
   n_alive_ = uint32_t(n);
   adj_.assign(n * size_t(degree_ + 1), 0);
-  rebuild(pool);
+  rebuild(pool, std::move(pivots));
 }
 
-void HeadIndex::rebuild(ThreadPool* pool) {
+void HeadIndex::rebuild(ThreadPool* pool, std::vector<uint32_t> given_pivots) {
   const uint32_t n = size();
   std::fill(adj_.begin(), adj_.end(), 0u);
   std::vector<uint32_t> order;
@@ -263,8 +249,23 @@ void HeadIndex::rebuild(ThreadPool* pool) {
   }
   std::mt19937_64 rng(params_.seed);
   std::shuffle(order.begin(), order.end(), rng);
-  pivots_.assign(order.begin(), order.begin() + std::min<size_t>(order.size(), pivot_target()));
-  pivots_alive_at_refresh_ = n_alive_;
+  given_pivots.erase(std::remove_if(given_pivots.begin(), given_pivots.end(),
+                                    [&](uint32_t p) { return p >= n || !alive_[p]; }),
+                     given_pivots.end());
+  if (!given_pivots.empty()) {
+    // Given entry points go first, so that they are linked before the rest.
+    pivots_ = std::move(given_pivots);
+    std::vector<uint8_t> is_pivot(n, 0);
+    for (uint32_t p : pivots_) is_pivot[p] = 1;
+    std::vector<uint32_t> rest;
+    for (uint32_t u : order) {
+      if (!is_pivot[u]) rest.push_back(u);
+    }
+    order = pivots_;
+    order.insert(order.end(), rest.begin(), rest.end());
+  } else {
+    pivots_.assign(order.begin(), order.begin() + std::min<size_t>(order.size(), pivot_target()));
+  }
   build_upper();
   graph_built_ = true;
   // Deterministic batches: neighbour searches of a batch run in parallel against the graph as it was
@@ -432,7 +433,6 @@ Status HeadIndex::read_graph(const std::string& path) {
   }
   adj_ = std::move(adj);
   pivots_ = std::move(piv);
-  pivots_alive_at_refresh_ = n_alive_;
   build_upper();
   graph_built_ = true;
   return Status::ok();

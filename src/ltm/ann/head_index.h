@@ -61,8 +61,9 @@ class HeadIndex {
   bool alive(uint32_t i) const { return alive_[i] != 0; }
   const std::vector<float>& centroids() const { return centroids_; }
 
-  // Replaces everything by `n` heads (all alive) and builds the graph.
-  void build(const float* vecs, size_t n, ThreadPool* pool);
+  // Replaces everything by `n` heads (all alive) and builds the graph. `pivots` (optional) are the
+  // entry points to use, e.g. one head per region of the data; else a random sample.
+  void build(const float* vecs, size_t n, ThreadPool* pool, std::vector<uint32_t> pivots = {});
   // Appends a head (alive) linked into the graph; returns its id (== previous size()).
   uint32_t add(const float* v);
   // Appends a head without linking it (alive as given).
@@ -71,7 +72,7 @@ class HeadIndex {
   void load(std::vector<float>&& centroids, std::vector<uint8_t>&& alive);
   void kill(uint32_t i);
   // Rebuilds the graph over the live heads (dead ones keep their centroid but lose all edges).
-  void rebuild(ThreadPool* pool);
+  void rebuild(ThreadPool* pool, std::vector<uint32_t> pivots = {});
 
   // The up to `n` nearest live heads of q, nearest first, as (squared distance, id). `ef` >= n is
   // the beam width. Exhaustive when there are few heads.
@@ -100,7 +101,6 @@ class HeadIndex {
   void select_neighbors(const float* base, std::vector<std::pair<float, uint32_t>>& cand, int max_n,
                         std::vector<uint32_t>* chosen) const;
   void add_reverse_link(uint32_t n, uint32_t u, bool locking);
-  void refresh_pivots();
   // (Re)builds the upper layer over the pivots when there are too many to scan.
   void build_upper();
   size_t pivot_target() const;
@@ -115,7 +115,6 @@ class HeadIndex {
   uint32_t n_alive_ = 0;
   std::vector<uint32_t> adj_;  // (size, degree+1): [count, neighbours...]
   std::vector<uint32_t> pivots_;
-  uint32_t pivots_alive_at_refresh_ = 0;
   std::unique_ptr<HeadIndex> upper_;  // graph over the pivots (node i = pivots_[i]); null when few
   bool graph_built_ = false;
   std::unique_ptr<std::mutex[]> locks_;

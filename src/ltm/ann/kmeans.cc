@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <unordered_map>
 
 #include "base/check.h"
 #include "ltm/ann/distance.h"
@@ -180,7 +181,8 @@ Partition hierarchical_kmeans(const float* data, size_t n, size_t dim, const Hie
 
   struct Node {
     std::vector<uint32_t> rows;
-    uint64_t key;  // deterministic seed material
+    uint64_t key;         // deterministic seed material, unique per node
+    uint64_t parent = 0;  // the key of the node it was split from
   };
   std::vector<Node> level;
   {
@@ -191,6 +193,7 @@ Partition hierarchical_kmeans(const float* data, size_t n, size_t dim, const Hie
     level.push_back(std::move(root));
   }
   std::vector<std::vector<uint32_t>> leaves;
+  std::vector<uint64_t> leaf_parent;
   const size_t leaf_max = opts.leaf_size + opts.leaf_size / 2;  // nodes up to this size are leaves
 
   // Splits one node into children (rows of each child), with k-means on `node_pool` (may be null).
@@ -207,7 +210,10 @@ Partition hierarchical_kmeans(const float* data, size_t n, size_t dim, const Hie
     std::vector<uint32_t> asg;
     balanced_kmeans(data, dim, node.rows, k, ko, node_pool, &cent, &asg);
     std::vector<Node> children(static_cast<size_t>(k));
-    for (int j = 0; j < k; ++j) children[j].key = mix_seed(node.key, uint64_t(j) + 1);
+    for (int j = 0; j < k; ++j) {
+      children[j].key = mix_seed(node.key, uint64_t(j) + 1);
+      children[j].parent = node.key;
+    }
     for (size_t i = 0; i < m; ++i) children[asg[i]].rows.push_back(node.rows[i]);
     // k-means leaves some clusters with a handful of rows (outliers it seeded on): fold each into
     // the nearest sibling that is not tiny, so that leaves (posting lists) are not mostly empty.
@@ -237,6 +243,7 @@ Partition hierarchical_kmeans(const float* data, size_t n, size_t dim, const Hie
       children.resize(2);
       children[0].key = mix_seed(node.key, 101);
       children[1].key = mix_seed(node.key, 102);
+      children[0].parent = children[1].parent = node.key;
       for (size_t i = 0; i < m; ++i) children[i < m / 2 ? 0 : 1].rows.push_back(node.rows[i]);
     }
     std::vector<Node> out;
@@ -253,6 +260,7 @@ Partition hierarchical_kmeans(const float* data, size_t n, size_t dim, const Hie
     for (Node& node : level) {
       if (node.rows.size() <= leaf_max) {
         leaves.push_back(std::move(node.rows));
+        leaf_parent.push_back(node.parent);
       } else if (node.rows.size() >= 20000 || pool == nullptr) {
         for (Node& c : split(node, pool)) next.push_back(std::move(c));
       } else {
@@ -277,9 +285,31 @@ Partition hierarchical_kmeans(const float* data, size_t n, size_t dim, const Hie
   }
 
   // Leaves in a deterministic order: by their smallest row.
-  std::sort(leaves.begin(), leaves.end(), [](const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
-    return *std::min_element(a.begin(), a.end()) < *std::min_element(b.begin(), b.end());
-  });
+  std::vector<size_t> order(leaves.size());
+  std::vector<uint32_t> first_row(leaves.size());
+  for (size_t l = 0; l < leaves.size(); ++l) {
+    order[l] = l;
+    first_row[l] = *std::min_element(leaves[l].begin(), leaves[l].end());
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return first_row[a] < first_row[b]; });
+  {
+    std::vector<std::vector<uint32_t>> sorted(leaves.size());
+    std::vector<uint64_t> parents(leaves.size());
+    for (size_t i = 0; i < order.size(); ++i) {
+      sorted[i] = std::move(leaves[order[i]]);
+      parents[i] = leaf_parent[order[i]];
+    }
+    leaves.swap(sorted);
+    leaf_parent.swap(parents);
+  }
+  // Siblings share a group (numbered in order of first appearance).
+  std::unordered_map<uint64_t, uint32_t> group_of;
+  part.leaf_group.resize(leaves.size());
+  for (size_t l = 0; l < leaves.size(); ++l) {
+    auto it = group_of.emplace(leaf_parent[l], uint32_t(group_of.size())).first;
+    part.leaf_group[l] = it->second;
+  }
+  part.n_groups = group_of.size();
   part.n_leaves = leaves.size();
   part.centroids.assign(leaves.size() * dim, 0.0f);
   std::vector<double> acc(dim);

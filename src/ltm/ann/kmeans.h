@@ -42,6 +42,10 @@ struct Partition {
   std::vector<float> centroids;       // (n_leaves, dim): leaf means
   std::vector<uint32_t> leaf_of_row;  // (n_total,) leaf of each row
   size_t n_leaves = 0;
+  // Leaves split from the same node share a group (the tree's last internal level, as in SPTAG's
+  // BKT): one head per group makes entry points that cover every region of the data.
+  std::vector<uint32_t> leaf_group;  // (n_leaves,)
+  size_t n_groups = 0;
 };
 
 // Recursively splits `data` (n, dim) with k-means until leaves hold about leaf_size rows: nodes

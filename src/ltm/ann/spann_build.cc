@@ -18,7 +18,7 @@
 
 namespace mnemo::ltm::ann {
 
-Expected<std::unique_ptr<SpannIndex>> SpannIndex::build(const std::string& dir, int dim, const SpannParams& params,
+Expected<std::unique_ptr<SpannIndex>> SpannIndex::build(const std::string& dir, int dim, const SpannParams& params_in,
                                                         const float* vectors, const uint64_t* ids, size_t n,
                                                         uint64_t seq, ThreadPool* pool) {
   for (size_t i = 0; i < n * size_t(dim); ++i) {
@@ -29,9 +29,10 @@ Expected<std::unique_ptr<SpannIndex>> SpannIndex::build(const std::string& dir, 
   for (size_t i = 0; i < n; ++i) {
     if (ids[i] == UINT64_MAX) return invalid_argument("ids: 2^64-1 is reserved");
   }
-  MNEMO_ASSIGN_OR_RETURN(auto index, create(dir, dim, params));
+  MNEMO_ASSIGN_OR_RETURN(auto index, create(dir, dim, params_in));
   if (n == 0) return index;
   SpannIndex& ix = *index;
+  const SpannParams& params = ix.params_;  // with the automatic sizes filled in
   const double t0 = now_seconds();
 
   // 1. Heads: leaf means of a hierarchical balanced k-means.
@@ -44,8 +45,17 @@ Expected<std::unique_ptr<SpannIndex>> SpannIndex::build(const std::string& dir, 
   const size_t n_heads = part.n_leaves;
   const double t1 = now_seconds();
 
-  // 2. Head graph.
-  ix.head_.build(part.centroids.data(), n_heads, pool);
+  // 2. Head graph, entered through one head per group of sibling leaves (the largest).
+  std::vector<uint32_t> pivots(part.n_groups, UINT32_MAX);
+  {
+    std::vector<uint32_t> leaf_rows(n_heads, 0);
+    for (uint32_t l : part.leaf_of_row) ++leaf_rows[l];
+    for (uint32_t l = 0; l < n_heads; ++l) {
+      uint32_t& p = pivots[part.leaf_group[l]];
+      if (p == UINT32_MAX || leaf_rows[l] > leaf_rows[p]) p = l;
+    }
+  }
+  ix.head_.build(part.centroids.data(), n_heads, pool, std::move(pivots));
   std::vector<float>().swap(part.centroids);
   ix.lists_.assign(n_heads, ListInfo{});
   for (ListInfo& l : ix.lists_) l.alive = true;

@@ -29,6 +29,14 @@ std::string errno_text() { return std::strerror(errno); }
 
 std::string graph_name(uint64_t gen) { return "graph-" + std::to_string(gen) + ".bin"; }
 
+// Fills the automatic sizes (leaf_size, posting_limit = 0) for vectors of `dim` floats.
+SpannParams resolve(int dim, SpannParams p) {
+  const size_t rec = kRecordHeader + 4 * size_t(dim > 0 ? dim : 1);
+  if (p.leaf_size == 0) p.leaf_size = std::clamp<size_t>(p.target_list_bytes / rec, 8, 4096);
+  if (p.posting_limit == 0) p.posting_limit = int(std::min<size_t>(3 * p.leaf_size, 1 << 16));
+  return p;
+}
+
 Status check_params(int dim, const SpannParams& p) {
   if (dim <= 0 || dim > 65536) return invalid_argument("dim: expected 1..65536, found " + std::to_string(dim));
   if (p.leaf_size < 1) return invalid_argument("leaf_size: expected >= 1");
@@ -118,7 +126,8 @@ Status SpannIndex::open_files(bool create) {
   return Status::ok();
 }
 
-Expected<std::unique_ptr<SpannIndex>> SpannIndex::create(const std::string& dir, int dim, const SpannParams& params) {
+Expected<std::unique_ptr<SpannIndex>> SpannIndex::create(const std::string& dir, int dim, const SpannParams& given) {
+  const SpannParams params = resolve(dim, given);
   MNEMO_RETURN_IF_ERROR(check_params(dim, params));
   MNEMO_RETURN_IF_ERROR(make_dir(dir));
   std::unique_ptr<SpannIndex> index(new SpannIndex(dir, dim, params));

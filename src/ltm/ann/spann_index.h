@@ -55,7 +55,11 @@ namespace mnemo::ltm::ann {
 
 struct SpannParams {
   // Build: hierarchical balanced k-means.
-  size_t leaf_size = 32;  // vectors per posting list before replication (heads = n / leaf_size)
+  // Vectors per posting list before replication (heads = n / leaf_size). 0 = as many as fill
+  // target_list_bytes: lists of about 64 KiB are one read each on an SSD that does ~25k 16 KiB reads
+  // per second, so a query's reads stay few while its scan stays short (about 125 vectors at d=128).
+  size_t leaf_size = 0;
+  size_t target_list_bytes = 64u << 10;
   int kmeans_branching = 32;
   float balance_lambda = 0.5f;  // k-means balance penalty (kmeans.h)
   // Closure assignment (posting-list expansion) with RNG pruning.
@@ -66,7 +70,7 @@ struct SpannParams {
   // (SPANN/SPTAG: 1.0; 0 disables it).
   float rng_factor = 1.0f;
   // Posting lists: a list with more records is split (SPFresh); build caps lists at it.
-  int posting_limit = 96;
+  int posting_limit = 0;  // 0 = 3 * leaf_size
   // Search defaults (SearchOptions overrides per query).
   int max_probes = 32;
   float prune_epsilon = 2.0f;
