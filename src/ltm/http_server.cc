@@ -21,12 +21,14 @@
 //
 // Errors: {"error": {"code": "invalid_argument", "message": "..."}} with 400 (bad input), 404
 // (not found, including another user's memory), 413 (too large), 422 (out of range), 500/503.
-// Unknown fields are rejected (400), so a misspelt scope never widens a request.
+// Unknown fields are rejected (400), so a misspelt scope never widens a request. Bodies are decoded
+// by ltm/http_codec.h (fuzzed: fuzz/ltm_http_fuzz.cc).
 #include <httplib.h>
 
 #include <set>
 
 #include "base/strings.h"
+#include "ltm/http_codec.h"
 #include "ltm/json_codec.h"
 #include "mnemo/memory.h"
 
@@ -64,72 +66,10 @@ void send_json(httplib::Response& res, const json& j, int status = 200) {
   res.set_content(j.dump(), "application/json");
 }
 
-Expected<json> parse_body(const httplib::Request& req) {
-  if (req.body.empty()) return invalid_argument("request body: expected a JSON object, got nothing");
-  json j = json::parse(req.body, nullptr, false);
-  if (j.is_discarded()) return invalid_argument("request body: expected a JSON object, got malformed JSON");
-  if (!j.is_object()) return invalid_argument("request body: expected a JSON object");
-  return j;
-}
-
-Status check_keys(const json& j, const std::set<std::string>& allowed, const std::string& subject) {
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!allowed.count(it.key()))
-      return invalid_argument(subject + ": unknown field " + quote_bytes(it.key()));
-  return Status::ok();
-}
-
 Status check_params(const httplib::Request& req, const std::set<std::string>& allowed) {
   for (const auto& [k, v] : req.params)
     if (!allowed.count(k)) return invalid_argument("query: unknown parameter " + quote_bytes(k));
   return Status::ok();
-}
-
-Expected<std::string> get_string(const json& j, const char* key, const std::string& subject) {
-  if (!j.contains(key) || j[key].is_null()) return std::string();
-  if (!j[key].is_string()) return invalid_argument(subject + "." + key + ": expected a string");
-  return j[key].get<std::string>();
-}
-
-Expected<std::vector<std::string>> get_strings(const json& j, const char* key, const std::string& subject) {
-  std::vector<std::string> out;
-  if (!j.contains(key) || j[key].is_null()) return out;
-  if (j[key].is_string()) return std::vector<std::string>{j[key].get<std::string>()};
-  if (!j[key].is_array()) return invalid_argument(subject + "." + key + ": expected an array of strings");
-  if (j[key].size() > 256) return invalid_argument(subject + "." + key + ": expected at most 256 entries");
-  for (const auto& x : j[key]) {
-    if (!x.is_string()) return invalid_argument(subject + "." + key + ": expected an array of strings");
-    out.push_back(x.get<std::string>());
-  }
-  return out;
-}
-
-Expected<int64_t> get_int(const json& j, const char* key, int64_t def, const std::string& subject) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  if (!j[key].is_number_integer()) return invalid_argument(subject + "." + key + ": expected an integer");
-  return j[key].get<int64_t>();
-}
-
-Expected<bool> get_bool(const json& j, const char* key, bool def, const std::string& subject) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  if (!j[key].is_boolean()) return invalid_argument(subject + "." + key + ": expected true or false");
-  return j[key].get<bool>();
-}
-
-// user_id / agent_id / session_id (run_id is mem0's name for a session) of a body.
-Expected<Scope> body_scope(const json& j, const std::string& subject) {
-  Scope s;
-  MNEMO_ASSIGN_OR_RETURN(s.user_id, get_string(j, "user_id", subject));
-  MNEMO_ASSIGN_OR_RETURN(s.agent_id, get_string(j, "agent_id", subject));
-  MNEMO_ASSIGN_OR_RETURN(s.session_id, get_string(j, "session_id", subject));
-  MNEMO_ASSIGN_OR_RETURN(std::string run, get_string(j, "run_id", subject));
-  if (!run.empty()) {
-    if (!s.session_id.empty() && s.session_id != run)
-      return invalid_argument(subject + ": session_id and run_id disagree");
-    s.session_id = run;
-  }
-  if (s.user_id.empty()) return invalid_argument(subject + ".user_id: required");
-  return s;
 }
 
 Expected<Scope> param_scope(const httplib::Request& req) {
@@ -219,47 +159,9 @@ class Routes {
 
   Status add(const httplib::Request& req, httplib::Response& res) {
     MNEMO_RETURN_IF_ERROR(check_params(req, {}));
-    MNEMO_ASSIGN_OR_RETURN(json j, parse_body(req));
-    MNEMO_RETURN_IF_ERROR(check_keys(j, {"messages", "text", "memory", "user_id", "agent_id", "session_id", "run_id",
-                                         "kind", "tags", "metadata", "event_time_ms", "source_id", "infer"},
-                                     "add"));
-    MNEMO_ASSIGN_OR_RETURN(Scope scope, body_scope(j, "add"));
-    AddRequest base;
-    base.scope = scope;
-    MNEMO_ASSIGN_OR_RETURN(base.kind, get_string(j, "kind", "add"));
-    MNEMO_ASSIGN_OR_RETURN(base.tags, get_strings(j, "tags", "add"));
-    MNEMO_ASSIGN_OR_RETURN(base.event_time_ms, get_int(j, "event_time_ms", 0, "add"));
-    MNEMO_ASSIGN_OR_RETURN(base.source_id, get_string(j, "source_id", "add"));
-    MNEMO_ASSIGN_OR_RETURN(base.infer, get_bool(j, "infer", true, "add"));
-    if (j.contains("metadata") && !j["metadata"].is_null()) {
-      if (!j["metadata"].is_object()) return invalid_argument("add.metadata: expected a JSON object");
-      base.metadata_json = j["metadata"].dump();
-    }
-    std::vector<std::string> texts;
-    if (j.contains("messages")) {
-      const json& m = j["messages"];
-      if (m.is_string()) {
-        texts.push_back(m.get<std::string>());
-      } else if (m.is_array()) {
-        if (m.size() > 100) return out_of_range("add.messages: expected at most 100 messages");
-        for (size_t i = 0; i < m.size(); ++i) {
-          if (!m[i].is_object() || !m[i].contains("content") || !m[i]["content"].is_string())
-            return invalid_argument(str_printf("add.messages[%zu]: expected {\"role\": ..., \"content\": \"...\"}", i));
-          texts.push_back(m[i]["content"].get<std::string>());
-        }
-      } else {
-        return invalid_argument("add.messages: expected an array of messages or a string");
-      }
-    }
-    for (const char* key : {"text", "memory"}) {
-      MNEMO_ASSIGN_OR_RETURN(std::string t, get_string(j, key, "add"));
-      if (!t.empty()) texts.push_back(t);
-    }
-    if (texts.empty()) return invalid_argument("add: expected \"messages\" or \"text\"");
+    MNEMO_ASSIGN_OR_RETURN(std::vector<AddRequest> adds, decode_add(req.body));
     json results = json::array();
-    for (const std::string& t : texts) {
-      AddRequest a = base;
-      a.text = t;
+    for (const AddRequest& a : adds) {
       MNEMO_ASSIGN_OR_RETURN(AddResult r, svc_.add(a));
       results.push_back(to_json(r));
     }
@@ -269,48 +171,7 @@ class Routes {
 
   Status search(const httplib::Request& req, httplib::Response& res) {
     MNEMO_RETURN_IF_ERROR(check_params(req, {}));
-    MNEMO_ASSIGN_OR_RETURN(json j, parse_body(req));
-    MNEMO_RETURN_IF_ERROR(check_keys(j, {"query", "user_id", "agent_id", "session_id", "run_id", "filters", "top_k",
-                                         "limit", "mode", "expand_links", "touch", "now_ms"},
-                                     "search"));
-    SearchRequest s;
-    MNEMO_ASSIGN_OR_RETURN(s.query, get_string(j, "query", "search"));
-    if (j.contains("filters") && !j["filters"].is_null()) {
-      const json& f = j["filters"];
-      if (!f.is_object()) return invalid_argument("search.filters: expected an object");
-      MNEMO_RETURN_IF_ERROR(check_keys(f, {"user_id", "agent_id", "session_id", "run_id", "kind", "kinds", "tags",
-                                           "time_from_ms", "time_to_ms", "tier"},
-                                       "search.filters"));
-      // Scope may sit in filters (mem0 v2) or at the top; they must not disagree.
-      for (const char* k : {"user_id", "agent_id", "session_id", "run_id"}) {
-        if (!f.contains(k)) continue;
-        if (j.contains(k) && j[k] != f[k]) return invalid_argument(std::string("search: ") + k + " given twice, differently");
-        j[k] = f[k];
-      }
-      MNEMO_ASSIGN_OR_RETURN(s.filter.kinds, get_strings(f, "kinds", "search.filters"));
-      MNEMO_ASSIGN_OR_RETURN(auto kind, get_strings(f, "kind", "search.filters"));
-      s.filter.kinds.insert(s.filter.kinds.end(), kind.begin(), kind.end());
-      MNEMO_ASSIGN_OR_RETURN(s.filter.tags, get_strings(f, "tags", "search.filters"));
-      MNEMO_ASSIGN_OR_RETURN(s.filter.time_from_ms,
-                             get_int(f, "time_from_ms", std::numeric_limits<int64_t>::min(), "search.filters"));
-      MNEMO_ASSIGN_OR_RETURN(s.filter.time_to_ms,
-                             get_int(f, "time_to_ms", std::numeric_limits<int64_t>::max(), "search.filters"));
-      MNEMO_ASSIGN_OR_RETURN(std::string tier, get_string(f, "tier", "search.filters"));
-      if (!tier.empty()) {
-        MNEMO_ASSIGN_OR_RETURN(s.filter.tier, parse_tier(tier, "search.filters.tier"));
-      }
-    }
-    MNEMO_ASSIGN_OR_RETURN(s.filter.scope, body_scope(j, "search"));
-    MNEMO_ASSIGN_OR_RETURN(int64_t top_k, get_int(j, "top_k", get_int(j, "limit", 10, "search").value(), "search"));
-    if (top_k < 1 || top_k > 1000) return invalid_argument("search.top_k: expected 1..1000");
-    s.k = static_cast<int>(top_k);
-    MNEMO_ASSIGN_OR_RETURN(std::string mode, get_string(j, "mode", "search"));
-    if (!mode.empty()) {
-      MNEMO_ASSIGN_OR_RETURN(s.mode, parse_mode(mode, "search.mode"));
-    }
-    MNEMO_ASSIGN_OR_RETURN(s.expand_links, get_bool(j, "expand_links", false, "search"));
-    MNEMO_ASSIGN_OR_RETURN(s.touch, get_bool(j, "touch", true, "search"));
-    MNEMO_ASSIGN_OR_RETURN(s.now_ms, get_int(j, "now_ms", 0, "search"));
+    MNEMO_ASSIGN_OR_RETURN(SearchRequest s, decode_search(req.body));
     MNEMO_ASSIGN_OR_RETURN(auto hits, svc_.search(s));
     json results = json::array();
     for (const auto& h : hits) results.push_back(to_json(h));
@@ -354,27 +215,7 @@ class Routes {
   Status update(const httplib::Request& req, httplib::Response& res) {
     MNEMO_RETURN_IF_ERROR(check_params(req, {}));
     MNEMO_ASSIGN_OR_RETURN(uint64_t id, parse_id(std::string(req.matches[1]), "path"));
-    MNEMO_ASSIGN_OR_RETURN(json j, parse_body(req));
-    MNEMO_RETURN_IF_ERROR(check_keys(j, {"user_id", "agent_id", "session_id", "run_id", "text", "memory", "tags",
-                                         "metadata"},
-                                     "update"));
-    UpdateRequest u;
-    u.id = id;
-    MNEMO_ASSIGN_OR_RETURN(u.scope, body_scope(j, "update"));
-    MNEMO_ASSIGN_OR_RETURN(u.text, get_string(j, "text", "update"));
-    if (u.text.empty()) {
-      MNEMO_ASSIGN_OR_RETURN(u.text, get_string(j, "memory", "update"));
-    }
-    if (j.contains("tags")) {
-      MNEMO_ASSIGN_OR_RETURN(auto tags, get_strings(j, "tags", "update"));
-      u.tags = tags;
-    }
-    if (j.contains("metadata") && !j["metadata"].is_null()) {
-      if (!j["metadata"].is_object()) return invalid_argument("update.metadata: expected a JSON object");
-      u.metadata_json = j["metadata"].dump();
-    }
-    if (u.text.empty() && !u.tags && u.metadata_json.empty())
-      return invalid_argument("update: expected \"text\", \"tags\" or \"metadata\"");
+    MNEMO_ASSIGN_OR_RETURN(UpdateRequest u, decode_update(req.body, id));
     MNEMO_ASSIGN_OR_RETURN(MemoryRecord r, svc_.update(u));
     send_json(res, to_json(r));
     return Status::ok();
@@ -410,17 +251,7 @@ class Routes {
 
   Status forget(const httplib::Request& req, httplib::Response& res) {
     MNEMO_RETURN_IF_ERROR(check_params(req, {}));
-    MNEMO_ASSIGN_OR_RETURN(json j, parse_body(req));
-    MNEMO_RETURN_IF_ERROR(
-        check_keys(j, {"user_id", "agent_id", "session_id", "run_id", "threshold", "now_ms", "dry_run"}, "forget"));
-    ForgetRequest f;
-    MNEMO_ASSIGN_OR_RETURN(f.scope, body_scope(j, "forget"));
-    if (j.contains("threshold")) {
-      if (!j["threshold"].is_number()) return invalid_argument("forget.threshold: expected a number");
-      f.threshold = j["threshold"].get<double>();
-    }
-    MNEMO_ASSIGN_OR_RETURN(f.now_ms, get_int(j, "now_ms", 0, "forget"));
-    MNEMO_ASSIGN_OR_RETURN(f.dry_run, get_bool(j, "dry_run", false, "forget"));
+    MNEMO_ASSIGN_OR_RETURN(ForgetRequest f, decode_forget(req.body));
     MNEMO_ASSIGN_OR_RETURN(ForgetResult r, svc_.forget(f));
     json moved = json::array();
     for (uint64_t id : r.moved) moved.push_back(std::to_string(id));
@@ -431,9 +262,7 @@ class Routes {
   Status restore(const httplib::Request& req, httplib::Response& res) {
     MNEMO_RETURN_IF_ERROR(check_params(req, {}));
     MNEMO_ASSIGN_OR_RETURN(uint64_t id, parse_id(std::string(req.matches[1]), "path"));
-    MNEMO_ASSIGN_OR_RETURN(json j, parse_body(req));
-    MNEMO_RETURN_IF_ERROR(check_keys(j, {"user_id", "agent_id", "session_id", "run_id"}, "restore"));
-    MNEMO_ASSIGN_OR_RETURN(Scope scope, body_scope(j, "restore"));
+    MNEMO_ASSIGN_OR_RETURN(Scope scope, decode_restore(req.body));
     MNEMO_ASSIGN_OR_RETURN(MemoryRecord r, svc_.restore(scope, id));
     send_json(res, to_json(r));
     return Status::ok();

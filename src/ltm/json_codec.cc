@@ -4,6 +4,15 @@
 
 namespace mnemo::ltm {
 
+const char* add_event_name(AddEvent e) {
+  switch (e) {
+    case AddEvent::kAdd: return "ADD";
+    case AddEvent::kUpdate: return "UPDATE";
+    case AddEvent::kNone: return "NONE";
+  }
+  return "?";
+}
+
 const char* tier_name(Tier t) { return t == Tier::kCold ? "cold" : t == Tier::kAll ? "all" : "hot"; }
 
 Expected<Tier> parse_tier(const std::string& s, const std::string& subject) {

@@ -25,15 +25,6 @@ int64_t now_ms() {
       .count();
 }
 
-const char* add_event_name(AddEvent e) {
-  switch (e) {
-    case AddEvent::kAdd: return "ADD";
-    case AddEvent::kUpdate: return "UPDATE";
-    case AddEvent::kNone: return "NONE";
-  }
-  return "?";
-}
-
 namespace {
 
 constexpr int kCheckpointFrames = 8000;  // about 32 MiB of WAL

@@ -224,9 +224,15 @@ TEST(Llm, ChatBudgetUsesSummaries) {
   AddRequest a;
   a.scope = {"u"};
   a.kind = "fact";
+  // Six long, distinct facts (texts that differ only in a number would be near duplicates, merged
+  // into one memory by the A-MEM dedup, and a single memory fits the budget whole).
+  const char* topics[] = {"roses bloom", "tomatoes ripen", "a bench faces the pond", "bees visit lavender",
+                          "compost steams", "apples were grafted"};
   for (int i = 0; i < 6; ++i) {
-    a.text = "Fact " + std::to_string(i) + " about the garden. " + std::string(300, 'x') + " more words follow";
-    ASSERT_TRUE((*svc)->add(a));
+    a.text = std::string("Garden: ") + topics[i] + ". " + std::string(300, 'x') + " more words follow";
+    auto r = (*svc)->add(a);
+    ASSERT_TRUE(r) << r.status().message();
+    ASSERT_EQ(r->event, AddEvent::kAdd) << a.text;
   }
   ChatOptions o;
   o.scope = {"u"};
