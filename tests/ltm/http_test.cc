@@ -120,6 +120,10 @@ TEST_F(HttpTest, BadRequestsGetClearErrorsAndTheServerKeepsRunning) {
   expect_error(post("/v1/memories/search", R"({"query": "x", "user_id": "u", "filters": {"team_id": "t"}})", 400),
                "unknown field");
   expect_error(post("/v1/memories/search", R"({"query": "x", "user_id": "u", "top_k": 0})", 400), "top_k");
+  // A mistyped "limit" is the client's error (it used to surface as a 500 from a bad variant access).
+  expect_error(post("/v1/memories/search", R"({"query": "x", "user_id": "u", "limit": "ten"})", 400), "limit");
+  expect_error(post("/v1/memories", R"({"text": "x", "user_id": "u", "event_time_ms": 18446744073709551615})", 400),
+               "event_time_ms");
   expect_error(post("/v1/memories/search", R"({"query": "x", "user_id": "u", "filters": {"user_id": "v"}})", 400),
                "twice");
   expect_error(get("/v1/memories?user_id=u&colour=red", 400), "unknown parameter");
