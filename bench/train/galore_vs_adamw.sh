@@ -5,7 +5,8 @@
 # per-step logs under OUT (default build/galore-bench).
 #
 #   bench/train/galore_vs_adamw.sh [MNEMO_BIN]
-#   ADAMW_LRS="1e-3 2e-3 4e-3" GALORE_LRS="2e-3 4e-3 8e-3" bench/train/galore_vs_adamw.sh
+#   ADAMW_LRS="1e-3 2e-3 4e-3" GALORE_LRS="2e-3 4e-3 8e-3" THREADS=1 bench/train/galore_vs_adamw.sh
+#   (THREADS overrides the config's thread count; runs already done under OUT are reused)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mnemo="${1:-build/release/tools/mnemo/mnemo}"
@@ -17,9 +18,11 @@ for run in $(for lr in ${ADAMW_LRS:-1e-3 2e-3 4e-3}; do echo "adamw:$lr"; done; 
   opt="${run%%:*}"; lr="${run##*:}"
   cfg="$out/$opt-$lr.json"
   /usr/bin/python3 - "$base" "$cfg" "$opt" "$lr" "$out/$opt-$lr.jsonl" <<'PY'
-import json, sys
+import json, os, sys
 base, cfg, opt, lr, log = sys.argv[1:]
 j = json.load(open(base))
+if os.environ.get("THREADS"):
+    j["threads"] = int(os.environ["THREADS"])
 j["optimizer"]["type"] = opt
 j["schedule"]["lr"] = float(lr)
 j["schedule"]["min_lr"] = float(lr) / 10
