@@ -78,7 +78,8 @@ TEST(CliFrontier, TableJsonAndPlot) {
   const std::string svg = dir + "/f.svg";
   const test::ProcessResult r =
       run_process({mnemo_bin(), "frontier", "-m", f32_model(), "-f", val_text(), "--types", "q8_0,int4-sym,bitmod4,bipolar:3",
-                   "--groups", "32", "--chunks", "3", "--kernel-n", "256", "--kernel-reps", "2", "--json", "--svg", svg});
+                   "--groups", "32", "--chunks", "3", "--kernel-n", "256", "--kernel-reps", "2", "--json", "--svg", svg,
+                   "-t", "3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["types"].size(), 4u);
@@ -92,6 +93,21 @@ TEST(CliFrontier, TableJsonAndPlot) {
   const std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(s.rfind("<svg", 0), 0u);
   EXPECT_NE(s.find("bitmod4 g32"), std::string::npos);
+  // The candidates are evaluated on single-threaded contexts spread over the workers: every figure
+  // but the kernel timing is the same at any thread count.
+  const test::ProcessResult one =
+      run_process({mnemo_bin(), "frontier", "-m", f32_model(), "-f", val_text(), "--types", "q8_0,int4-sym,bitmod4,bipolar:3",
+                   "--groups", "32", "--chunks", "3", "--kernel-n", "0", "--json", "-t", "1"});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const auto j1 = nlohmann::json::parse(one.out);
+  EXPECT_EQ(j1["ref_ppl"], j["ref_ppl"]);
+  ASSERT_EQ(j1["types"].size(), j["types"].size());
+  for (size_t i = 0; i < j["types"].size(); ++i) {
+    for (const char* k : {"name", "bpw", "mse", "ppl", "kl", "kl_stderr", "top1"}) {
+      EXPECT_EQ(j1["types"][i][k], j["types"][i][k]) << k << " of " << j["types"][i]["name"];
+    }
+    EXPECT_LT(j1["types"][i]["kernel_us"].get<double>(), 0.0);  // --kernel-n 0: not timed
+  }
   // The calibration text must not be the evaluation text.
   const test::ProcessResult bad =
       run_process({mnemo_bin(), "frontier", "-m", f32_model(), "-f", val_text(), "--calib", val_text()});

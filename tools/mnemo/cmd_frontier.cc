@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "command.h"
 #include "common_options.h"
@@ -257,16 +258,26 @@ Status run(const FrontierOptions& o) {
   }
   int64_t n_chunks = n_tokens / o.n_ctx;
   if (o.n_chunks >= 0) n_chunks = std::min(n_chunks, o.n_chunks);
+  // Threads: the reference runs on its context's own pool of n_threads; the candidates' contexts
+  // are single-threaded (a Context owns its pool, so one pool per candidate would start
+  // n_threads - 1 idle workers per type: about 60 threads for stories260K's 56 candidates) and are
+  // evaluated side by side instead, candidate i on worker i % n_workers. Each candidate's sums are
+  // accumulated by one worker in chunk order, so the figures do not depend on the thread count.
+  const int n_workers = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ContextParams cp;
   cp.n_ctx = o.n_ctx;
   cp.n_batch = o.n_ctx;
   cp.n_threads = o.threads;
   cp.logits_all = true;
+  ContextParams cp1 = cp;
+  cp1.n_threads = 1;
   MNEMO_ASSIGN_OR_RETURN(auto ref_ctx, Context::create(*ref, cp));
   // Batches of candidates whose weights together stay under 2 GiB share the reference's pass.
+  const int64_t j0 = o.n_ctx / 2, j1 = o.n_ctx - 1;  // scored positions of a chunk: the second half
   double ref_nll = 0.0;
   int64_t ref_count = 0;
-  std::vector<double> lp_ref, lp;
+  std::vector<std::vector<double>> lp_ref(static_cast<size_t>(j1 - j0));  // (positions, n_vocab)
+  std::vector<size_t> arg_ref(static_cast<size_t>(j1 - j0));
   const double t0 = now_seconds();
   size_t b0 = 0;
   bool ref_done = false;
@@ -278,40 +289,57 @@ Status run(const FrontierOptions& o) {
     std::vector<std::unique_ptr<Context>> ctxs;
     for (size_t i = b0; i < b1; ++i) {
       MNEMO_ASSIGN_OR_RETURN(auto m, Model::load(rows[i].path));
-      MNEMO_ASSIGN_OR_RETURN(auto c, Context::create(*m, cp));
+      MNEMO_ASSIGN_OR_RETURN(auto c, Context::create(*m, cp1));
       models.push_back(std::move(m));
       ctxs.push_back(std::move(c));
     }
+    const int nw = static_cast<int>(std::min<size_t>(static_cast<size_t>(n_workers), ctxs.size()));
+    std::vector<Status> worker_status(static_cast<size_t>(nw));
+    std::vector<std::vector<double>> worker_lp(static_cast<size_t>(nw));
     std::vector<Token> chunk(static_cast<size_t>(o.n_ctx));
     for (int64_t c = 0; c < n_chunks; ++c) {
       std::copy(tokens.begin() + c * o.n_ctx, tokens.begin() + (c + 1) * o.n_ctx, chunk.begin());
       if (tok.bos() >= 0) chunk[0] = tok.bos();
       ref_ctx->reset();
       MNEMO_RETURN_IF_ERROR(ref_ctx->eval(chunk, 0, /*all_logits=*/true));
-      for (size_t i = 0; i < ctxs.size(); ++i) {
-        ctxs[i]->reset();
-        MNEMO_RETURN_IF_ERROR(ctxs[i]->eval(chunk, 0, /*all_logits=*/true));
-      }
-      for (int64_t j = o.n_ctx / 2; j < o.n_ctx - 1; ++j) {
+      for (int64_t j = j0; j < j1; ++j) {
         const size_t next = static_cast<size_t>(tokens[static_cast<size_t>(c * o.n_ctx + j + 1)]);
-        const size_t a_ref = log_softmax(ref_ctx->logits(j), lp_ref);
+        std::vector<double>& lr = lp_ref[static_cast<size_t>(j - j0)];
+        arg_ref[static_cast<size_t>(j - j0)] = log_softmax(ref_ctx->logits(j), lr);
         if (!ref_done) {
-          ref_nll -= lp_ref[next];
+          ref_nll -= lr[next];
           ++ref_count;
         }
-        for (size_t i = 0; i < ctxs.size(); ++i) {
-          Row& r = rows[b0 + i];
-          const size_t a = log_softmax(ctxs[i]->logits(j), lp);
-          double kl = 0.0;
-          for (size_t v = 0; v < lp.size(); ++v) kl += std::exp(lp_ref[v]) * (lp_ref[v] - lp[v]);
-          r.nll -= lp[next];
-          r.nll2 += lp[next] * lp[next];
-          r.kl += kl;
-          r.kl2 += kl * kl;
-          r.top1 += a == a_ref ? 1 : 0;
-          ++r.count;
-        }
       }
+      auto work = [&](int w) {
+        std::vector<double>& lp = worker_lp[static_cast<size_t>(w)];
+        for (size_t i = static_cast<size_t>(w); i < ctxs.size(); i += static_cast<size_t>(nw)) {
+          ctxs[i]->reset();
+          if (Status s = ctxs[i]->eval(chunk, 0, /*all_logits=*/true); !s.is_ok()) {
+            worker_status[static_cast<size_t>(w)] = s.with_context(rows[b0 + i].name);
+            return;
+          }
+          Row& r = rows[b0 + i];
+          for (int64_t j = j0; j < j1; ++j) {
+            const size_t next = static_cast<size_t>(tokens[static_cast<size_t>(c * o.n_ctx + j + 1)]);
+            const std::vector<double>& lr = lp_ref[static_cast<size_t>(j - j0)];
+            const size_t a = log_softmax(ctxs[i]->logits(j), lp);
+            double kl = 0.0;
+            for (size_t v = 0; v < lp.size(); ++v) kl += std::exp(lr[v]) * (lr[v] - lp[v]);
+            r.nll -= lp[next];
+            r.nll2 += lp[next] * lp[next];
+            r.kl += kl;
+            r.kl2 += kl * kl;
+            r.top1 += a == arg_ref[static_cast<size_t>(j - j0)] ? 1 : 0;
+            ++r.count;
+          }
+        }
+      };
+      std::vector<std::thread> helpers;
+      for (int w = 1; w < nw; ++w) helpers.emplace_back(work, w);
+      work(0);
+      for (std::thread& h : helpers) h.join();
+      for (const Status& s : worker_status) MNEMO_RETURN_IF_ERROR(s);
       if (c % 16 == 15 || c + 1 == n_chunks) {
         std::fprintf(stderr, "\rmnemo: frontier: evaluating types %zu-%zu of %zu: chunk %lld/%lld, %.0f s", b0 + 1, b1,
                      rows.size(), static_cast<long long>(c + 1), static_cast<long long>(n_chunks), now_seconds() - t0);
