@@ -95,6 +95,32 @@ TEST(TrainCli, ResumeContinuesExactly) {
   EXPECT_EQ(tail[1].get<double>(), all[5].get<double>());
 }
 
+// --steps overrides the config's length and with it the schedule: a 4-step run of the 6-step config
+// writes its GGUF; its losses equal the 6-step run's (the updates before them used the same
+// learning rates: warmup, then the cosine's first value), but its 4th step's learning rate is that
+// of a 4-step cosine (5e-4 + 4.5e-3 (1 + cos(pi/2)) / 2), not of a 6-step one (4.34e-3).
+TEST(TrainCli, StepsOverridesTheLengthAndTheSchedule) {
+  MNEMO_REQUIRE_DATA("models/tok512.bin");
+  MNEMO_REQUIRE_DATA("text/tinystories_val.txt");
+  const Paths p = prepare({{"checkpoint", {{"dir", ""}}}, {"eval", {{"interval", 0}, {"batches", 1}}},
+                           {"schedule", {{"lr", 5e-3}, {"min_lr", 5e-4}, {"warmup", 2}}}});
+  auto six = run_process({mnemo_bin(), "train", "--config", p.config, "--json"});
+  ASSERT_EQ(six.exit_code, 0) << six.err;
+  auto four = run_process({mnemo_bin(), "train", "--config", p.config, "--json", "--steps", "4"});
+  ASSERT_EQ(four.exit_code, 0) << four.err;
+  EXPECT_NE(four.err.find("step      4/4 | loss"), std::string::npos) << four.err;
+  EXPECT_NE(four.err.find("lr 2.75e-03"), std::string::npos) << four.err;
+  EXPECT_NE(six.err.find("step      4/6 | loss"), std::string::npos) << six.err;
+  EXPECT_NE(six.err.find("lr 4.34e-03"), std::string::npos) << six.err;
+  const auto a = nlohmann::json::parse(six.out)["losses"], b = nlohmann::json::parse(four.out)["losses"];
+  ASSERT_EQ(a.size(), 6u);
+  ASSERT_EQ(b.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(b[i].get<double>(), a[i].get<double>()) << "step " << i + 1;
+  EXPECT_TRUE(std::filesystem::exists(p.dir + "/tiny.gguf"));
+  auto bad = run_process({mnemo_bin(), "train", "--config", p.config, "--steps", "0"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
 TEST(TrainCli, BadInputIsAClearErrorBeforeWork) {
   MNEMO_REQUIRE_DATA("models/tok512.bin");
   MNEMO_REQUIRE_DATA("models/tokenizer.bin");

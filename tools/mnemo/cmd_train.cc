@@ -18,6 +18,7 @@ struct TrainCliOptions {
   std::string resume;
   int threads = -1;
   int64_t stop_after = -1;
+  int64_t steps = -1;
   bool json = false;
   bool quiet = false;
 };
@@ -59,6 +60,7 @@ void print_estimate(const TrainConfig& c, const TrainMemoryEstimate& e) {
 
 Status run(const TrainCliOptions& o) {
   MNEMO_ASSIGN_OR_RETURN(TrainConfig c, load_train_config(o.config));
+  if (o.steps > 0) c.steps = o.steps;  // also the length of the cosine schedule
   if (o.estimate) {
     MNEMO_ASSIGN_OR_RETURN(TrainMemoryEstimate e, estimate_train_memory(c));
     if (o.json) {
@@ -146,6 +148,9 @@ RunFn setup(CLI::App& app) {
   app.add_option("-t,--threads", o->threads, "Worker threads (overrides the config; 0 = all CPUs)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--stop-after", o->stop_after, "Stop after this many steps (writes a checkpoint if configured)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--steps", o->steps,
+                 "Steps of the run, overriding the config's `steps` (and so the learning-rate schedule's length)")
       ->check(CLI::PositiveNumber);
   app.add_flag("--json", o->json, "Print the estimate or the final report as one JSON line");
   app.add_flag("-q,--quiet", o->quiet, "Progress only at evaluations");
