@@ -152,7 +152,7 @@ void BM_QuantizeQ8(benchmark::State& state) {
   std::vector<float> x(static_cast<size_t>(n), 0.5f);
   std::vector<uint8_t> q(q8_row_bytes(n));
   for (auto _ : state) {
-    quantize_q8(x.data(), n, q.data());
+    quantize_q8(x.data(), n, q.data(), ActRounding::kQ8x32);
     benchmark::DoNotOptimize(q.data());
   }
   state.SetBytesProcessed(state.iterations() * n * 4);
@@ -163,7 +163,7 @@ void BM_RmsNormQ8(benchmark::State& state) {
   std::vector<float> x(static_cast<size_t>(n), 0.5f), w(static_cast<size_t>(n), 1.0f), y(static_cast<size_t>(n));
   std::vector<uint8_t> q(q8_row_bytes(n));
   for (auto _ : state) {
-    rmsnorm_q8(x.data(), w.data(), 1e-5f, n, y.data(), q.data());
+    rmsnorm_q8(x.data(), w.data(), 1e-5f, n, y.data(), q.data(), ActRounding::kQ8x32);
     benchmark::DoNotOptimize(q.data());
   }
   state.SetBytesProcessed(state.iterations() * n * 4);

@@ -33,21 +33,50 @@ const char* active_target();
 void dequantize_row(DType type, const void* src, float* dst, int64_t n);
 
 // ---------------------------------------------------------------------------------------------
+// Activation rounding: what llama.cpp does to the activations of a matrix product.
+//
+// ggml's CPU backend converts the f32 input of a product with weights of type W to W's
+// "vec_dot_type" before any dot product (type_traits_cpu in ggml-cpu.c): F16 for F16, BF16 for
+// BF16, Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1 and Q8_K for the K-quants; only F32 weights
+// see f32 activations. mnemo rounds the activations the same way, so its products are llama.cpp's
+// up to the order of f32 sums. The rounded value of x_i, as f32:
+//   kF32:    x_i
+//   kF16:    half(x_i), round to nearest even (F16C's vcvtps2ph)
+//   kBF16:   bfloat16(x_i), round to nearest even, NaN kept (ggml's GGML_FP32_TO_BF16)
+//   kQ8x32:  per block of 32 (ggml's AVX2 quantize_row_q8_0 / _q8_1; Q8_1's sum is not needed):
+//              amax = max |x|,  d = half(amax / 127) as f32,  q_i = rne(x_i * (127 / amax)),
+//              value d * q_i
+//   kQ8x256: per block of 256 (ggml's quantize_row_q8_K_ref): m = the first x_j of largest |x|,
+//              s = -127 / m,  q_i = min(127, rne(s * x_i)),  d = 1 / s,  value d * q_i
+// A Q8 block whose max |x| is 0, or so small that its inverse or its half scale is 0 or infinite
+// has d = 0 and q = 0; a block holding an infinity or NaN has q = 0 and a non-finite d, so
+// products with it are NaN. As in ggml, a kQ8x32 block with max |x| > 127 * 65504 gets an infinite
+// half scale (no working model has such activations).
+enum class ActRounding : uint8_t { kF32, kF16, kBF16, kQ8x32, kQ8x256 };
+
+// The rounding llama.cpp applies to the activations of a product with weights of `weight_type`.
+ActRounding activation_rounding(DType weight_type);
+
+// y[0..n) = x rounded as `r` says (n a multiple of the Q8 block for the Q8 roundings). y may alias x.
+void round_activations(ActRounding r, const float* x, int64_t n, float* y);
+
+// ---------------------------------------------------------------------------------------------
 // 8-bit activations ("Q8 rows") for integer dot products with quantized weights.
 //
-// A row of n floats (n % kQ8Block == 0) is stored in blocks of 32 as, per block b:
-//   d[b]  = max_i |x_i| / 127                      (f32)
-//   q_i   = round-half-even(x_i * (1 / d[b]))      (int8 in [-127, 127])
+// A row of n floats (n % kQ8Block == 0; n % 256 == 0 for kQ8x256) is stored in blocks of 32 as,
+// per block b (the kQ8x256 rounding shares one d over 8 consecutive blocks):
+//   d[b]  = the block's scale d of ActRounding (f32)
+//   q_i   = the block's q_i of ActRounding            (int8 in [-127, 127])
 //   s[b]  = d[b] * sum_i q_i                       (f32; for the offsets of Q4_K's minimums)
 //   p8[j] = 8 * (q_2j + q_2j+1), j in [0, 16)      (int16; for the -8 / -32 offsets of Q4_0, Q6_K)
-// A block whose max |x| is 0, or so small (< 127 * 2^-128) that 1/d overflows, has d = 0 and q = 0;
-// a block holding an infinity or NaN has q = 0 and a non-finite d, so products with it are NaN.
+// so d[b] * q_i is exactly round_activations(r, x)_i.
 // Layout of one row (q8_row_bytes(n) bytes, 64-byte aligned when the buffer is):
 //   int8 qs[n] | int16 p8[n/2] | float d[n/32] | float s[n/32] | padding to a multiple of 64 bytes.
 // The arithmetic is the same on every target, so quantize_q8 is bit-identical to quantize_q8_ref.
 constexpr int64_t kQ8Block = 32;
 size_t q8_row_bytes(int64_t n);
-void quantize_q8(const float* x, int64_t n, void* dst);
+// r is kQ8x32 or kQ8x256.
+void quantize_q8(const float* x, int64_t n, void* dst, ActRounding r);
 
 // ---------------------------------------------------------------------------------------------
 // Matrix products
@@ -69,12 +98,14 @@ void quantize_q8(const float* x, int64_t n, void* dst);
 // quantization only.
 constexpr int64_t kGemvMaxTokens = 4;
 
-// Whether matmul with weights of `type` and T tokens reads Q8 activations (MatmulArgs::xq).
+// Whether matmul with weights of `type` and T tokens reads Q8 activations (MatmulArgs::xq), in
+// the activation_rounding(type) format.
 bool matmul_uses_q8(DType type, int64_t T);
 
 struct MatmulArgs {
   int64_t T = 1;                  // tokens
-  const float* x = nullptr;       // (T, n) f32, row stride ldx; needed unless matmul_uses_q8
+  const float* x = nullptr;       // (T, n) f32, row stride ldx, already rounded as
+                                  // activation_rounding(W.type) says; needed unless matmul_uses_q8
   int64_t ldx = 0;
   const void* xq = nullptr;       // T Q8 rows of q8_row_bytes(n), row stride ldq bytes; needed when
   int64_t ldq = 0;                // matmul_uses_q8
@@ -91,12 +122,12 @@ size_t matmul_thread_work_size(DType type, int64_t n, int64_t T);
 void matmul_rows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, void* thread_work);
 
 // Bytes of workspace that matmul() needs for W's type, up to `max_tokens` input rows of length n
-// and `n_threads` threads: the Q8 rows of the input plus each thread's scratch.
+// and `n_threads` threads: the rounded input (Q8 or f32 rows) plus each thread's scratch.
 size_t matmul_work_size(DType type, int64_t n, int64_t max_tokens, int n_threads = 1);
 
 // Y[t, 0..m) = W X[t, 0..n) for t in [0, T): X is T x n row-major f32, Y is T x m row-major f32.
-// T == 1 is the decode case (matrix-vector). W.ne = {n, m}. Quantizes X into `work` when needed,
-// then splits the rows statically over the pool. work_size >= matmul_work_size(W.type, n, T,
+// T == 1 is the decode case (matrix-vector). W.ne = {n, m}. Rounds X as activation_rounding(W.type)
+// says (into Q8 rows or f32 rows in `work`), then splits the rows statically over the pool. work_size >= matmul_work_size(W.type, n, T,
 // pool.size()).
 void matmul(const TensorView& W, const float* X, int64_t T, float* Y, void* work, size_t work_size,
             ThreadPool& pool);
@@ -111,8 +142,8 @@ void get_row(const TensorView& E, int64_t r, float* out);
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y);
 
 // RMSNorm fused with activation quantization: y (if not null) as rmsnorm(), and q (if not null)
-// the Q8 row of y (n % kQ8Block == 0), bit-identical to quantize_q8(rmsnorm(x)).
-void rmsnorm_q8(const float* x, const float* w, float eps, int64_t n, float* y, void* q);
+// the Q8 row of y in rounding r (kQ8x32 or kQ8x256), bit-identical to quantize_q8(rmsnorm(x), r).
+void rmsnorm_q8(const float* x, const float* w, float eps, int64_t n, float* y, void* q, ActRounding r);
 
 // x = x + y
 void add(float* x, const float* y, int64_t n);

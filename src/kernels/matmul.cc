@@ -22,7 +22,10 @@ void MatmulRowsImpl(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_
   }
 }
 
-void QuantizeQ8Impl(const float* x, int64_t n, void* dst) { q8::QuantizeRow(x, nullptr, 0.0f, n, nullptr, dst); }
+void QuantizeQ8Impl(const float* x, int64_t n, void* dst, ActRounding r) {
+  q8::QuantizeRow(x, nullptr, 0.0f, n, nullptr, dst, r);
+}
+void RoundActivationsImpl(ActRounding r, const float* x, int64_t n, float* y) { q8::RoundRow(r, x, n, y); }
 
 int64_t GemmScratchFloatsImpl() { return gemm::ScratchFloats(); }
 
@@ -38,6 +41,7 @@ namespace mnemo::kernels {
 
 HWY_EXPORT(MatmulRowsImpl);
 HWY_EXPORT(QuantizeQ8Impl);
+HWY_EXPORT(RoundActivationsImpl);
 HWY_EXPORT(GemmScratchFloatsImpl);
 
 namespace {
@@ -62,9 +66,35 @@ size_t q8_row_bytes(int64_t n) {
   return round64(static_cast<size_t>(n) * 2 + static_cast<size_t>(n) / 4);
 }
 
-void quantize_q8(const float* x, int64_t n, void* dst) {
-  MNEMO_CHECK(n >= 0 && n % kQ8Block == 0);
-  HWY_DYNAMIC_DISPATCH(QuantizeQ8Impl)(x, n, dst);
+ActRounding activation_rounding(DType type) {
+  switch (type) {
+    case DType::F16: return ActRounding::kF16;
+    case DType::BF16: return ActRounding::kBF16;
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q8_0: return ActRounding::kQ8x32;
+    case DType::Q2_K:
+    case DType::Q3_K:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K: return ActRounding::kQ8x256;
+    default: return ActRounding::kF32;  // F32, and mnemo's own types (which round for themselves)
+  }
+}
+
+void round_activations(ActRounding r, const float* x, int64_t n, float* y) {
+  MNEMO_CHECK(n >= 0);
+  MNEMO_CHECK(r != ActRounding::kQ8x32 || n % kQ8Block == 0);
+  MNEMO_CHECK(r != ActRounding::kQ8x256 || n % 256 == 0);
+  HWY_DYNAMIC_DISPATCH(RoundActivationsImpl)(r, x, n, y);
+}
+
+void quantize_q8(const float* x, int64_t n, void* dst, ActRounding r) {
+  MNEMO_CHECK(r == ActRounding::kQ8x32 || r == ActRounding::kQ8x256);
+  MNEMO_CHECK(n >= 0 && n % (r == ActRounding::kQ8x32 ? kQ8Block : 256) == 0);
+  HWY_DYNAMIC_DISPATCH(QuantizeQ8Impl)(x, n, dst, r);
 }
 
 bool matmul_uses_q8(DType type, int64_t T) {
@@ -90,7 +120,11 @@ size_t matmul_work_size(DType type, int64_t n, int64_t max_tokens, int n_threads
   for (int64_t T : {std::min<int64_t>(max_tokens, kGemvMaxTokens), max_tokens}) {
     if (T <= 0) continue;
     size_t b = 64 + static_cast<size_t>(n_threads) * matmul_thread_work_size(type, n, T);
-    if (matmul_uses_q8(type, T)) b += static_cast<size_t>(T) * q8_row_bytes(n);
+    if (matmul_uses_q8(type, T)) {
+      b += static_cast<size_t>(T) * q8_row_bytes(n);
+    } else if (activation_rounding(type) != ActRounding::kF32) {
+      b += round64(static_cast<size_t>(T) * static_cast<size_t>(n) * sizeof(float));
+    }
     bytes = std::max(bytes, b);
   }
   return bytes;
@@ -119,11 +153,17 @@ void matmul(const TensorView& W, const float* X, int64_t T, float* Y, void* work
   a.ldx = n;
   a.y = Y;
   a.ldy = m;
+  const ActRounding r = activation_rounding(W.type);
   if (matmul_uses_q8(W.type, T)) {
     a.xq = p;
     a.ldq = static_cast<int64_t>(q8_row_bytes(n));
-    for (int64_t t = 0; t < T; ++t) quantize_q8(X + t * n, n, p + t * a.ldq);
+    for (int64_t t = 0; t < T; ++t) quantize_q8(X + t * n, n, p + t * a.ldq, r);
     p += static_cast<size_t>(T) * q8_row_bytes(n);
+  } else if (r != ActRounding::kF32) {
+    auto* xr = reinterpret_cast<float*>(p);
+    round_activations(r, X, T * n, xr);
+    a.x = xr;
+    p += round64(static_cast<size_t>(T) * static_cast<size_t>(n) * sizeof(float));
   }
   const size_t per_thread = matmul_thread_work_size(W.type, n, T);
   auto* const fn = &HWY_DYNAMIC_DISPATCH(MatmulRowsImpl);

@@ -163,7 +163,7 @@ void mnemo_matmul(const TensorView& W, const float* X, int64_t T, float* Y, void
   if (mnemo_matmul_uses_q8(W.type, T)) {
     a.xq = p;
     a.ldq = static_cast<int64_t>(q8_row_bytes(n));
-    for (int64_t t = 0; t < T; ++t) quantize_q8(X + t * n, n, p + t * a.ldq);
+    for (int64_t t = 0; t < T; ++t) quantize_q8(X + t * n, n, p + t * a.ldq, ActRounding::kQ8x32);
     p += static_cast<size_t>(T) * q8_row_bytes(n);
   }
   const size_t per_thread = mnemo_matmul_thread_work_size(W.type, n, T);

@@ -19,13 +19,13 @@ void RmsNormImpl(const float* x, const float* w, float eps, int64_t n, float* y)
 }
 void AddImpl(float* x, const float* y, int64_t n) { AddF32(x, y, n); }
 // As RmsNormF32, then the Q8 row of the result (the f32 values are the same).
-void RmsNormQ8Impl(const float* x, const float* w, float eps, int64_t n, float* y, void* q) {
+void RmsNormQ8Impl(const float* x, const float* w, float eps, int64_t n, float* y, void* q, ActRounding r) {
   if (q == nullptr) return RmsNormF32(x, w, eps, n, y);
   const float ss = DotF32(x, x, n);
   const float scale =
       static_cast<float>(1.0 / std::sqrt(static_cast<double>(ss) / static_cast<double>(n) +
                                          static_cast<double>(eps)));
-  q8::QuantizeRow(x, w, scale, n, y, q);
+  q8::QuantizeRow(x, w, scale, n, y, q, r);
 }
 void SwigluImpl(const float* gate, const float* up, int64_t n, float* out) {
   SwigluF32(gate, up, n, out);
@@ -87,10 +87,11 @@ void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y) {
   HWY_DYNAMIC_DISPATCH(RmsNormImpl)(x, w, eps, n, y);
 }
 
-void rmsnorm_q8(const float* x, const float* w, float eps, int64_t n, float* y, void* q) {
-  MNEMO_CHECK(n > 0 && (q == nullptr || n % kQ8Block == 0));
+void rmsnorm_q8(const float* x, const float* w, float eps, int64_t n, float* y, void* q, ActRounding r) {
+  MNEMO_CHECK(r == ActRounding::kQ8x32 || r == ActRounding::kQ8x256);
+  MNEMO_CHECK(n > 0 && (q == nullptr || n % (r == ActRounding::kQ8x32 ? kQ8Block : 256) == 0));
   if (q == nullptr && y == nullptr) return;
-  HWY_DYNAMIC_DISPATCH(RmsNormQ8Impl)(x, w, eps, n, y, q);
+  HWY_DYNAMIC_DISPATCH(RmsNormQ8Impl)(x, w, eps, n, y, q, r);
 }
 
 void add(float* x, const float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(AddImpl)(x, y, n); }

@@ -16,7 +16,9 @@
 #define MNEMO_KERNELS_Q8_INL_H_
 #endif
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <cstring>
 
@@ -218,16 +220,127 @@ HWY_INLINE Bytes LoadUBytes(const void* p) { return LoadBytes(p); }
 #endif
 
 // ---------------------------------------------------------------------------------------------
-// Quantization of one row (contract in kernels.h). The f32 operations (max |x|, d = amax / 127,
-// id = 1 / d, x * id, d * sum) are the same scalar or per lane on every target, and rounding is
-// to nearest even everywhere, so all targets produce the same bytes.
+// Activation rounding and Q8 rows (contracts in kernels.h). The f32 operations (max |x|, the
+// scale, x * multiplier, d * sum) are the same scalar or per lane on every target, rounding is to
+// nearest even everywhere and half conversion is exact, so all targets produce the same bits as
+// reference.cc.
 
 HWY_INLINE int32_t RoundEven(float v) { return static_cast<int32_t>(std::nearbyint(v)); }
 
+// Whether all of vb[0..len) are finite, and their max |x|.
+HWY_INLINE bool BlockAbsMax(const float* HWY_RESTRICT vb, int64_t len, float* amax_out) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  if (N > len) {
+    float amax = 0.0f;
+    bool finite = true;
+    for (int64_t i = 0; i < len; ++i) {
+      finite &= std::fabs(vb[i]) <= 3.4028235e38f;
+      amax = std::max(amax, std::fabs(vb[i]));
+    }
+    *amax_out = amax;
+    return finite;
+  }
+  auto m = hn::Zero(d);
+  auto fin = hn::Eq(m, m);
+  for (int64_t i = 0; i < len; i += N) {
+    const auto v = hn::LoadU(d, vb + i);
+    fin = hn::And(fin, hn::IsFinite(v));
+    m = hn::Max(m, hn::Abs(v));
+  }
+  *amax_out = hn::GetLane(hn::MaxOfLanes(d, m));
+  return hn::AllTrue(d, fin);
+}
+
+// q[0..32) = rne(vb[i] * mul). |vb[i] * mul| <= 127 (1 + 2^-22) for both roundings' multipliers,
+// so q is in [-127, 127] without clamping.
+HWY_INLINE void QuantizeBlock32(const float* HWY_RESTRICT vb, float mul, int8_t* HWY_RESTRICT q) {
+#if MNEMO_Q8_X86_256
+  const __m256 vid = _mm256_set1_ps(mul);
+  const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(vb), vid));
+  const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(vb + 8), vid));
+  const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(vb + 16), vid));
+  const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(vb + 24), vid));
+  // packs interleave the 128-bit halves; the permute restores element order.
+  const __m256i w01 = _mm256_packs_epi32(i0, i1);
+  const __m256i w23 = _mm256_packs_epi32(i2, i3);
+  __m256i b8 = _mm256_packs_epi16(w01, w23);
+  b8 = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), b8);
+#elif MNEMO_Q8_X86_128
+  const __m128 vid = _mm_set1_ps(mul);
+  for (int i = 0; i < kQ8Block; i += 16) {
+    const __m128i a = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(vb + i), vid));
+    const __m128i bq = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(vb + i + 4), vid));
+    const __m128i c = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(vb + i + 8), vid));
+    const __m128i e = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(vb + i + 12), vid));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i), _mm_packs_epi16(_mm_packs_epi32(a, bq), _mm_packs_epi32(c, e)));
+  }
+#else
+  for (int i = 0; i < kQ8Block; ++i) q[i] = static_cast<int8_t>(RoundEven(vb[i] * mul));
+#endif
+}
+
+// The scale d and the multiplier of one block of ActRounding r (kQ8x32 or kQ8x256) from its
+// values (amax, and for kQ8x256 the first value of largest |x|). Returns false when q must be 0.
+HWY_INLINE bool BlockScale(ActRounding r, bool finite, float amax, const float* vb, int64_t len, float* d,
+                           float* mul) {
+  constexpr float kMax = 3.4028235e38f;
+  if (!finite) {
+    *d = std::numeric_limits<float>::quiet_NaN();
+    return false;
+  }
+  *d = 0.0f;
+  if (r == ActRounding::kQ8x32) {
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    if (id == 0.0f || !(id <= kMax)) return false;
+    *d = fp16_to_f32(f32_to_fp16(amax / 127.0f));
+    *mul = id;
+    return *d != 0.0f;  // a half scale that underflows rounds every value to 0
+  }
+  if (amax == 0.0f) return false;
+  float m = 0.0f;
+  for (int64_t i = 0; i < len; ++i) {
+    if (std::fabs(vb[i]) == amax) {
+      m = vb[i];
+      break;
+    }
+  }
+  const float s = -127.0f / m;
+  if (!(std::fabs(s) <= kMax)) return false;
+  *d = 1.0f / s;
+  *mul = s;
+  return true;
+}
+
+// p8 and s of block b of a Q8 row from its q (d[b] already stored).
+HWY_INLINE void FinishBlock(const int8_t* HWY_RESTRICT q, float db, int16_t* HWY_RESTRICT p8b, float* HWY_RESTRICT sb) {
+  int32_t sum = 0;
+#if MNEMO_Q8_X86_256
+  // Pair sums (maddubs with unsigned ones), times 8; their total is the block sum.
+  const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), qv);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p8b), _mm256_slli_epi16(pairs, 3));
+  const __m256i s32 = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+  __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+  sum = _mm_cvtsi128_si32(t);
+#else
+  for (int j = 0; j < kQ8Block / 2; ++j) {
+    const int32_t pair = q[2 * j] + q[2 * j + 1];
+    sum += pair;
+    p8b[j] = static_cast<int16_t>(8 * pair);
+  }
+#endif
+  *sb = db * static_cast<float>(sum);
+}
+
 // y (if not null) = x * scale * w (RMSNorm's output, as RmsNormF32 computes it), then the Q8 row
-// of that output into dst. With w == nullptr the input is x itself (scale ignored).
+// (rounding r: kQ8x32 or kQ8x256) of that output into dst. With w == nullptr the input is x itself
+// (scale ignored).
 HWY_INLINE void QuantizeRow(const float* HWY_RESTRICT x, const float* HWY_RESTRICT w, float scale,
-                            int64_t n, float* HWY_RESTRICT y, void* HWY_RESTRICT dst) {
+                            int64_t n, float* HWY_RESTRICT y, void* HWY_RESTRICT dst, ActRounding r) {
   auto* base = static_cast<uint8_t*>(dst);
   auto* qs = reinterpret_cast<int8_t*>(base);
   auto* p8 = reinterpret_cast<int16_t*>(base + n);
@@ -235,101 +348,96 @@ HWY_INLINE void QuantizeRow(const float* HWY_RESTRICT x, const float* HWY_RESTRI
   auto* ss = reinterpret_cast<float*>(base + 2 * n + n / 8);
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  HWY_ALIGN float v[kQ8Block];
-  for (int64_t b = 0; b < n / kQ8Block; ++b) {
-    const float* xb = x + b * kQ8Block;
-    // The block's values (RMSNorm applied when w is given).
+  const int64_t len = r == ActRounding::kQ8x256 ? 256 : kQ8Block;
+  HWY_ALIGN float v[256];
+  for (int64_t g = 0; g < n / len; ++g) {
+    const float* xg = x + g * len;
+    // The group's values: v when normalised here, else the input itself (not copied: a copy
+    // through the stack stalls the wide loads below on store forwarding).
     if (w != nullptr) {
       const auto vs = hn::Set(d, scale);
-      if (N <= kQ8Block) {
-        for (int64_t i = 0; i < kQ8Block; i += N) {
-          hn::Store(hn::Mul(hn::Mul(hn::LoadU(d, xb + i), vs), hn::LoadU(d, w + b * kQ8Block + i)), d, v + i);
+      if (N <= len) {
+        for (int64_t i = 0; i < len; i += N) {
+          hn::Store(hn::Mul(hn::Mul(hn::LoadU(d, xg + i), vs), hn::LoadU(d, w + g * len + i)), d, v + i);
         }
       } else {
-        for (int64_t i = 0; i < kQ8Block; ++i) v[i] = xb[i] * scale * w[b * kQ8Block + i];
+        for (int64_t i = 0; i < len; ++i) v[i] = xg[i] * scale * w[g * len + i];
       }
-      if (y != nullptr) std::memcpy(y + b * kQ8Block, v, sizeof(v));
+      if (y != nullptr) std::memcpy(y + g * len, v, static_cast<size_t>(len) * sizeof(float));
     }
-    // The block's values: v when normalised here, else the input itself (not copied: a copy
-    // through the stack stalls the wide loads below on store forwarding).
-    const float* HWY_RESTRICT vb = w != nullptr ? v : xb;
-    float amax = 0.0f;
-#if MNEMO_Q8_X86_256
-    {
-      const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-      const __m256 m01 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(vb), abs_mask), _mm256_and_ps(_mm256_loadu_ps(vb + 8), abs_mask));
-      const __m256 m23 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(vb + 16), abs_mask), _mm256_and_ps(_mm256_loadu_ps(vb + 24), abs_mask));
-      const __m256 m8 = _mm256_max_ps(m01, m23);
-      __m128 m = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
-      m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-      m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-      amax = _mm_cvtss_f32(m);
-    }
-#else
-    if (N <= kQ8Block) {
-      auto m = hn::Zero(d);
-      for (int64_t i = 0; i < kQ8Block; i += N) m = hn::Max(m, hn::Abs(hn::LoadU(d, vb + i)));
-      amax = hn::GetLane(hn::MaxOfLanes(d, m));
-    } else {
-      for (int64_t i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(vb[i]));
-    }
-#endif
-    const float dv = amax / 127.0f;
-    const float id = dv != 0.0f ? 1.0f / dv : 0.0f;
-    int8_t* q = qs + b * kQ8Block;
-    if (!(amax <= 3.4028235e38f) || !(id <= 3.4028235e38f) || id == 0.0f) {
-      // Zero, too small to invert, infinite or NaN: q = 0; d = 0 unless the input was non-finite.
-      std::memset(q, 0, kQ8Block);
-      dd[b] = (amax <= 3.4028235e38f) ? 0.0f : dv;
-    } else {
-#if MNEMO_Q8_X86_256
-      const __m256 vid = _mm256_set1_ps(id);
-      const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(vb), vid));
-      const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(vb + 8), vid));
-      const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(vb + 16), vid));
-      const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(vb + 24), vid));
-      // packs interleave the 128-bit halves; the permute restores element order.
-      const __m256i w01 = _mm256_packs_epi32(i0, i1);
-      const __m256i w23 = _mm256_packs_epi32(i2, i3);
-      __m256i b8 = _mm256_packs_epi16(w01, w23);
-      b8 = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), b8);
-#elif MNEMO_Q8_X86_128
-      const __m128 vid = _mm_set1_ps(id);
-      for (int i = 0; i < kQ8Block; i += 16) {
-        const __m128i a = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(vb + i), vid));
-        const __m128i bq = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(vb + i + 4), vid));
-        const __m128i c = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(vb + i + 8), vid));
-        const __m128i e = _mm_cvtps_epi32(_mm_mul_ps(_mm_loadu_ps(vb + i + 12), vid));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i),
-                         _mm_packs_epi16(_mm_packs_epi32(a, bq), _mm_packs_epi32(c, e)));
+    const float* HWY_RESTRICT vg = w != nullptr ? v : xg;
+    float amax = 0.0f, dg = 0.0f, mul = 0.0f;
+    const bool finite = BlockAbsMax(vg, len, &amax);
+    const bool nonzero = BlockScale(r, finite, amax, vg, len, &dg, &mul);
+    for (int64_t b = g * len / kQ8Block; b < (g + 1) * len / kQ8Block; ++b) {
+      int8_t* q = qs + b * kQ8Block;
+      if (nonzero) {
+        QuantizeBlock32(vg + (b * kQ8Block - g * len), mul, q);
+      } else {
+        std::memset(q, 0, kQ8Block);
       }
-#else
-      for (int i = 0; i < kQ8Block; ++i) q[i] = static_cast<int8_t>(RoundEven(vb[i] * id));
-#endif
-      dd[b] = dv;
+      dd[b] = dg;
+      FinishBlock(q, dg, p8 + b * (kQ8Block / 2), ss + b);
     }
-    int32_t sum = 0;
+  }
+}
+
+// y[0..n) = x rounded as r says (y may alias x).
+HWY_INLINE void RoundRow(ActRounding r, const float* HWY_RESTRICT x, int64_t n, float* y) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  switch (r) {
+    case ActRounding::kF32:
+      if (y != x) std::memmove(y, x, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case ActRounding::kF16: {
+      int64_t i = 0;
 #if MNEMO_Q8_X86_256
-    {
-      // Pair sums (maddubs with unsigned ones), times 8; their total is the block sum.
-      const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
-      const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), qv);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p8 + b * (kQ8Block / 2)), _mm256_slli_epi16(pairs, 3));
-      const __m256i s32 = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-      __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
-      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
-      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
-      sum = _mm_cvtsi128_si32(t);
-    }
-#else
-    for (int j = 0; j < kQ8Block / 2; ++j) {
-      const int32_t pair = q[2 * j] + q[2 * j + 1];
-      sum += pair;
-      p8[b * (kQ8Block / 2) + j] = static_cast<int16_t>(8 * pair);
-    }
+      for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+      }
 #endif
-    ss[b] = dd[b] * static_cast<float>(sum);
+      for (; i < n; ++i) y[i] = fp16_to_f32(f32_to_fp16(x[i]));
+      return;
+    }
+    case ActRounding::kBF16: {
+      const hn::RebindToUnsigned<decltype(d)> du;
+      int64_t i = 0;
+      if (N >= 4) {
+        const auto one = hn::Set(du, 1u), bias = hn::Set(du, 0x7fffu), mask = hn::Set(du, 0xffff0000u);
+        for (; i + N <= n; i += N) {
+          const auto v = hn::LoadU(d, x + i);
+          const auto u = hn::BitCast(du, v);
+          const auto rounded = hn::And(hn::Add(u, hn::Add(bias, hn::And(hn::ShiftRight<16>(u), one))), mask);
+          const auto quiet = hn::And(hn::Or(u, hn::Set(du, 0x00400000u)), mask);
+          hn::StoreU(hn::IfThenElse(hn::RebindMask(d, hn::IsNaN(v)), hn::BitCast(d, quiet), hn::BitCast(d, rounded)), d,
+                     y + i);
+        }
+      }
+      for (; i < n; ++i) y[i] = bf16_to_f32(f32_to_bf16(x[i]));
+      return;
+    }
+    case ActRounding::kQ8x32:
+    case ActRounding::kQ8x256: {
+      const int64_t len = r == ActRounding::kQ8x256 ? 256 : kQ8Block;
+      HWY_ALIGN int8_t q[kQ8Block];
+      for (int64_t g = 0; g < n / len; ++g) {
+        const float* xg = x + g * len;
+        float amax = 0.0f, dg = 0.0f, mul = 0.0f;
+        const bool finite = BlockAbsMax(xg, len, &amax);
+        const bool nonzero = BlockScale(r, finite, amax, xg, len, &dg, &mul);
+        for (int64_t b = 0; b < len / kQ8Block; ++b) {
+          float* yb = y + g * len + b * kQ8Block;
+          if (nonzero) {
+            QuantizeBlock32(xg + b * kQ8Block, mul, q);
+          } else {
+            std::memset(q, 0, sizeof(q));
+          }
+          for (int i = 0; i < kQ8Block; ++i) yb[i] = dg * static_cast<float>(q[i]);
+        }
+      }
+      return;
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "base/fp16.h"
 
 namespace mnemo::kernels {
 
@@ -25,35 +26,94 @@ void matmul_ref(const TensorView& W, const float* X, int64_t T, float* Y) {
   }
 }
 
-void quantize_q8_ref(const float* x, int64_t n, void* dst) {
-  MNEMO_CHECK(n % kQ8Block == 0);
+namespace {
+
+// One Q8 block of `len` values (32 or 256) as ActRounding r defines it (kernels.h): q[0..len) and
+// the scale d.
+void q8_block_ref(ActRounding r, const float* x, int64_t len, int8_t* q, float* d) {
+  constexpr float kMax = std::numeric_limits<float>::max();
+  float amax = 0.0f, m = 0.0f;
+  bool finite = true;
+  for (int64_t i = 0; i < len; ++i) {
+    if (!(std::fabs(x[i]) <= kMax)) finite = false;
+    if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), m = x[i];
+  }
+  std::fill(q, q + len, int8_t{0});
+  if (!finite) {
+    *d = std::numeric_limits<float>::quiet_NaN();
+    return;
+  }
+  if (r == ActRounding::kQ8x32) {
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    if (id == 0.0f || !(id <= kMax)) {
+      *d = 0.0f;
+      return;
+    }
+    *d = fp16_to_f32(f32_to_fp16(amax / 127.0f));
+    if (*d == 0.0f) return;  // the half scale underflows: every value rounds to 0 anyway
+    for (int64_t i = 0; i < len; ++i) q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
+  } else {
+    const float s = amax != 0.0f ? -127.0f / m : 0.0f;
+    if (s == 0.0f || !(std::fabs(s) <= kMax)) {
+      *d = 0.0f;
+      return;
+    }
+    *d = 1.0f / s;
+    for (int64_t i = 0; i < len; ++i) q[i] = static_cast<int8_t>(std::min(127.0f, std::nearbyint(s * x[i])));
+  }
+}
+
+}  // namespace
+
+void round_activations_ref(ActRounding r, const float* x, int64_t n, float* y) {
+  switch (r) {
+    case ActRounding::kF32:
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i];
+      return;
+    case ActRounding::kF16:
+      for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_f32(f32_to_fp16(x[i]));
+      return;
+    case ActRounding::kBF16:
+      for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_f32(f32_to_bf16(x[i]));
+      return;
+    case ActRounding::kQ8x32:
+    case ActRounding::kQ8x256: {
+      const int64_t len = r == ActRounding::kQ8x32 ? 32 : 256;
+      MNEMO_CHECK(n % len == 0);
+      int8_t q[256];
+      for (int64_t b = 0; b < n / len; ++b) {
+        float d;
+        q8_block_ref(r, x + b * len, len, q, &d);
+        for (int64_t i = 0; i < len; ++i) y[b * len + i] = d * static_cast<float>(q[i]);
+      }
+      return;
+    }
+  }
+}
+
+void quantize_q8_ref(const float* x, int64_t n, void* dst, ActRounding r) {
+  MNEMO_CHECK(r == ActRounding::kQ8x32 || r == ActRounding::kQ8x256);
+  const int64_t len = r == ActRounding::kQ8x32 ? 32 : 256;
+  MNEMO_CHECK(n % len == 0);
   auto* base = static_cast<uint8_t*>(dst);
   auto* qs = reinterpret_cast<int8_t*>(base);
   auto* p8 = reinterpret_cast<int16_t*>(base + n);
   auto* dd = reinterpret_cast<float*>(base + 2 * n);
   auto* ss = reinterpret_cast<float*>(base + 2 * n + n / 8);
-  constexpr float kMax = std::numeric_limits<float>::max();
-  for (int64_t b = 0; b < n / kQ8Block; ++b) {
-    const float* xb = x + b * kQ8Block;
-    int8_t* q = qs + b * kQ8Block;
-    float amax = 0.0f;
-    for (int64_t i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(xb[i]));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    if (!(amax <= kMax) || !(id <= kMax) || id == 0.0f) {
-      for (int64_t i = 0; i < kQ8Block; ++i) q[i] = 0;
-      dd[b] = amax <= kMax ? 0.0f : d;
-    } else {
-      for (int64_t i = 0; i < kQ8Block; ++i) q[i] = static_cast<int8_t>(std::nearbyint(xb[i] * id));
+  for (int64_t g = 0; g < n / len; ++g) {
+    float d;
+    q8_block_ref(r, x + g * len, len, qs + g * len, &d);
+    for (int64_t b = g * len / kQ8Block; b < (g + 1) * len / kQ8Block; ++b) {
+      const int8_t* q = qs + b * kQ8Block;
+      int32_t sum = 0;
+      for (int64_t j = 0; j < kQ8Block / 2; ++j) {
+        const int32_t pair = q[2 * j] + q[2 * j + 1];
+        sum += pair;
+        p8[b * (kQ8Block / 2) + j] = static_cast<int16_t>(8 * pair);
+      }
       dd[b] = d;
+      ss[b] = d * static_cast<float>(sum);
     }
-    int32_t sum = 0;
-    for (int64_t j = 0; j < kQ8Block / 2; ++j) {
-      const int32_t pair = q[2 * j] + q[2 * j + 1];
-      sum += pair;
-      p8[b * (kQ8Block / 2) + j] = static_cast<int16_t>(8 * pair);
-    }
-    ss[b] = dd[b] * static_cast<float>(sum);
   }
 }
 

@@ -8,8 +8,8 @@
 //   with floating-point contraction off; F16/BF16 convert as base/fp16.h does.
 // - matmul_ref dequantizes each row with dequantize_row_ref and accumulates the dot product in
 //   double in index order, rounding once to float.
-// - quantize_q8_ref is the definition of the Q8 activation rows (kernels.h); every target's
-//   quantize_q8 reproduces it byte for byte.
+// - round_activations_ref and quantize_q8_ref are the definitions of activation rounding and of
+//   the Q8 activation rows (kernels.h); every target reproduces them bit for bit.
 // - matmul_q8_ref is what matmul computes with Q8 activations (matmul_uses_q8): the weights
 //   dequantized with dequantize_row_ref dotted in double with the dequantized activations
 //   d_b * q_i, rounded once to float.
@@ -30,7 +30,8 @@ namespace mnemo::kernels {
 void dequantize_row_ref(DType type, const void* src, float* dst, int64_t n);
 
 void matmul_ref(const TensorView& W, const float* X, int64_t T, float* Y);
-void quantize_q8_ref(const float* x, int64_t n, void* dst);
+void quantize_q8_ref(const float* x, int64_t n, void* dst, ActRounding r);
+void round_activations_ref(ActRounding r, const float* x, int64_t n, float* y);
 // Xq: T Q8 rows of q8_row_bytes(n) bytes each.
 void matmul_q8_ref(const TensorView& W, const void* Xq, int64_t T, float* Y);
 void get_row_ref(const TensorView& E, int64_t r, float* out);

@@ -117,7 +117,7 @@ Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<con
   kernels::rope_table(c.rope, n_ctx, s->rope_.data());
 
   // The arena: per thread, decode inputs (f32 and Q8 rows of up to kGemvMaxTokens tokens of the
-  // widest matmul input) and the matmul scratch for any weight at any batch size.
+  // widest matmul input), rounded inputs, and the matmul scratch for any weight at any batch size.
   const int64_t wmax = std::max({c.n_embd, c.n_embd_q(), c.n_ff});
   const int64_t dec_tokens = std::min<int64_t>(n_batch, kernels::kGemvMaxTokens);
   s->q8_stride_ = kernels::q8_row_bytes((wmax + kernels::kQ8Block - 1) / kernels::kQ8Block * kernels::kQ8Block);
@@ -128,12 +128,21 @@ Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<con
       scratch = std::max(scratch, kernels::matmul_thread_work_size(t.type, t.ne[0], T));
     }
   };
+  auto rounding_differs = [](std::initializer_list<const TensorView*> ws) {
+    for (const TensorView* t : ws) {
+      if (kernels::activation_rounding(t->type) != kernels::activation_rounding((*ws.begin())->type)) return true;
+    }
+    return false;
+  };
   need(w.output);
   for (const LlamaLayerWeights& l : w.layers) {
     for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) need(*t);
+    s->mixed_rounding_ |= rounding_differs({&l.wq, &l.wk, &l.wv}) || rounding_differs({&l.ffn_gate, &l.ffn_up});
   }
+  const int64_t round_rows = s->mixed_rounding_ ? n_batch : dec_tokens;
   s->dec_f32_off_ = 0;
-  s->dec_q8_off_ = round64(static_cast<size_t>(dec_tokens * wmax) * sizeof(float));
+  s->round_off_ = round64(static_cast<size_t>(dec_tokens * wmax) * sizeof(float));
+  s->dec_q8_off_ = s->round_off_ + round64(static_cast<size_t>(round_rows * wmax) * sizeof(float));
   s->scratch_off_ = s->dec_q8_off_ + static_cast<size_t>(dec_tokens) * s->q8_stride_;
   s->thread_bytes_ = round64(s->scratch_off_ + scratch);
   s->arena_.resize(s->thread_bytes_ * static_cast<size_t>(pool->size()) + 64);
@@ -198,45 +207,117 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
     void* const scratch = slice + scratch_off_;
     const int64_t q8_stride = static_cast<int64_t>(q8_stride_);
 
-    // Matmul input: T rows of RMSNorm(src) * norm for the given consumers. Decode: computed by
-    // every thread into its own buffers. Prefill: split by token into xn_, then a barrier.
-    auto norm_input = [&](const float* src, int64_t T, const float* norm,
-                          std::initializer_list<const TensorView*> consumers) {
+    // A matmul input and what its buffers hold. Every weight gets its activations rounded as
+    // llama.cpp rounds them for its type (kernels::activation_rounding): f32 rows in x (rounded
+    // as `x_rounding` says) or Q8 rows in this thread's my_q8.
+    struct Input {
+      const float* x = nullptr;   // T rows of width n, row stride n
+      int64_t T = 0, n = 0;
+      kernels::ActRounding x_rounding = kernels::ActRounding::kF32;
+      bool x_private = false;     // x is this thread's own (decode) buffer
+      int q8_held = -1;           // ActRounding held in my_q8 for these rows, -1: none
+      int round_held = -1;        // ActRounding held in my_round for these rows, -1: none
+    };
+    float* const my_round = reinterpret_cast<float*>(slice + round_off_);
+    using kernels::ActRounding;
+    auto is_q8 = [](ActRounding r) { return r == ActRounding::kQ8x32 || r == ActRounding::kQ8x256; };
+
+    // The MatmulArgs for W on `in`, converting this thread's copy when W wants other rows.
+    auto args_for = [&](const TensorView& W, Input& in) {
       kernels::MatmulArgs a;
-      a.T = T;
-      a.ldx = d;
-      if (T <= kernels::kGemvMaxTokens) {
-        bool need_q8 = false, need_f32 = false;
-        for (const TensorView* v : consumers) (kernels::matmul_uses_q8(v->type, T) ? need_q8 : need_f32) = true;
-        for (int64_t t = 0; t < T; ++t) {
-          kernels::rmsnorm_q8(src + t * d, norm, c.rms_eps, d, need_f32 ? my_f32 + t * d : nullptr,
-                              need_q8 ? my_q8 + t * q8_stride : nullptr);
+      a.T = in.T;
+      a.ldx = in.n;
+      a.x = in.x;
+      const ActRounding r = kernels::activation_rounding(W.type);
+      if (kernels::matmul_uses_q8(W.type, in.T)) {
+        MNEMO_DCHECK(is_q8(r) || r == ActRounding::kF32);  // kF32: mnemo's own types (Q8 rows of 32)
+        const ActRounding qr = is_q8(r) ? r : ActRounding::kQ8x32;
+        if (in.q8_held != static_cast<int>(qr)) {
+          MNEMO_DCHECK(in.x_rounding == ActRounding::kF32);
+          for (int64_t t = 0; t < in.T; ++t) kernels::quantize_q8(in.x + t * in.n, in.n, my_q8 + t * q8_stride, qr);
+          in.q8_held = static_cast<int>(qr);
         }
-        a.x = my_f32;
         a.xq = my_q8;
         a.ldq = q8_stride;
-      } else {
-        int64_t t0, t1;
-        ThreadPool::split_range(T, 1, ith, nth, &t0, &t1);
-        for (int64_t t = t0; t < t1; ++t) kernels::rmsnorm(src + t * d, norm, c.rms_eps, d, xn_.data() + t * d);
-        pool.barrier();
-        a.x = xn_.data();
+      } else if (r != in.x_rounding) {
+        MNEMO_DCHECK(in.x_rounding == ActRounding::kF32);
+        if (in.round_held != static_cast<int>(r)) {
+          for (int64_t t = 0; t < in.T; ++t) kernels::round_activations(r, in.x + t * in.n, in.n, my_round + t * in.n);
+          in.round_held = static_cast<int>(r);
+        }
+        a.x = my_round;
       }
       return a;
     };
-    // Matmul input: T rows of width n at src (complete, after a barrier); Q8 rows made by every
-    // thread for itself when W takes them.
-    auto plain_input = [&](const TensorView& W, const float* src, int64_t T, int64_t n) {
-      kernels::MatmulArgs a;
-      a.T = T;
-      a.x = src;
-      a.ldx = n;
-      if (kernels::matmul_uses_q8(W.type, T)) {
-        for (int64_t t = 0; t < T; ++t) kernels::quantize_q8(src + t * n, n, my_q8 + t * q8_stride);
-        a.xq = my_q8;
-        a.ldq = q8_stride;
+
+    // Matmul input: T rows of RMSNorm(src) * norm for the given consumers. Decode: computed by
+    // every thread into its own buffers. Prefill: split by token into xn_, then a barrier. When
+    // all consumers round alike the rounding is done here, once.
+    auto norm_input = [&](const float* src, int64_t T, const float* norm,
+                          std::initializer_list<const TensorView*> consumers) {
+      Input in;
+      in.T = T;
+      in.n = d;
+      bool uniform = true, any_q8 = false;
+      const ActRounding r0 = kernels::activation_rounding((*consumers.begin())->type);
+      for (const TensorView* v : consumers) {
+        uniform &= kernels::activation_rounding(v->type) == r0;
+        any_q8 |= kernels::matmul_uses_q8(v->type, T);
       }
-      return a;
+      if (T <= kernels::kGemvMaxTokens) {
+        in.x = my_f32;
+        in.x_private = true;
+        const bool all_q8 = any_q8 && uniform && is_q8(r0) && [&] {
+          for (const TensorView* v : consumers) {
+            if (!kernels::matmul_uses_q8(v->type, T)) return false;
+          }
+          return true;
+        }();
+        if (all_q8) {
+          // The fused path: only the Q8 rows are needed.
+          for (int64_t t = 0; t < T; ++t) {
+            kernels::rmsnorm_q8(src + t * d, norm, c.rms_eps, d, nullptr, my_q8 + t * q8_stride, r0);
+          }
+          in.q8_held = static_cast<int>(r0);
+        } else {
+          for (int64_t t = 0; t < T; ++t) kernels::rmsnorm(src + t * d, norm, c.rms_eps, d, my_f32 + t * d);
+          if (uniform && !any_q8 && r0 != ActRounding::kF32) {
+            for (int64_t t = 0; t < T; ++t) kernels::round_activations(r0, my_f32 + t * d, d, my_f32 + t * d);
+            in.x_rounding = r0;
+          }
+        }
+      } else {
+        MNEMO_DCHECK(!any_q8);
+        int64_t t0, t1;
+        ThreadPool::split_range(T, 1, ith, nth, &t0, &t1);
+        for (int64_t t = t0; t < t1; ++t) {
+          kernels::rmsnorm(src + t * d, norm, c.rms_eps, d, xn_.data() + t * d);
+          if (uniform && r0 != ActRounding::kF32) kernels::round_activations(r0, xn_.data() + t * d, d, xn_.data() + t * d);
+        }
+        pool.barrier();
+        in.x = xn_.data();
+        if (uniform) in.x_rounding = r0;
+        MNEMO_DCHECK(uniform || mixed_rounding_);  // my_round then holds n_batch rows
+      }
+      return in;
+    };
+    // Matmul input: T rows of width n at src (complete, after a barrier), for W alone. Decode:
+    // each thread rounds or quantizes a copy for itself. Prefill: rounded in place, split by
+    // token, then a barrier (src is read by this matmul only).
+    auto plain_input = [&](const TensorView& W, float* src, int64_t T, int64_t n) {
+      Input in;
+      in.x = src;
+      in.T = T;
+      in.n = n;
+      const ActRounding r = kernels::activation_rounding(W.type);
+      if (T > kernels::kGemvMaxTokens && r != ActRounding::kF32 && !kernels::matmul_uses_q8(W.type, T)) {
+        int64_t t0, t1;
+        ThreadPool::split_range(T, 1, ith, nth, &t0, &t1);
+        for (int64_t t = t0; t < t1; ++t) kernels::round_activations(r, src + t * n, n, src + t * n);
+        pool.barrier();
+        in.x_rounding = r;
+      }
+      return args_for(W, in);
     };
     // Rows of W split over the threads in units of `grain`, written (or added) to y.
     auto rows = [&](const TensorView& W, kernels::MatmulArgs a, float* y, int64_t ldy, bool accumulate, int64_t grain) {
@@ -257,7 +338,7 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
       // Q, K, V for this thread's heads, then biases and RoPE on them. K and V go straight into
       // the cache rows of their positions.
       {
-        const kernels::MatmulArgs in = norm_input(x, m, lw.attn_norm, {&lw.wq, &lw.wk, &lw.wv});
+        Input in = norm_input(x, m, lw.attn_norm, {&lw.wq, &lw.wk, &lw.wv});
         int64_t u0, u1;
         ThreadPool::split_range(n_units, 1, ith, nth, &u0, &u1);
         auto part = [&](const TensorView& W, int64_t first_unit, int64_t n_heads, float* y, int64_t ldy,
@@ -265,7 +346,7 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
           const int64_t h0 = std::clamp(u0 - first_unit, int64_t{0}, n_heads);
           const int64_t h1 = std::clamp(u1 - first_unit, int64_t{0}, n_heads);
           if (h0 >= h1) return;
-          kernels::MatmulArgs a = in;
+          kernels::MatmulArgs a = args_for(W, in);
           a.y = y;
           a.ldy = ldy;
           kernels::matmul_rows(W, a, h0 * hd, h1 * hd, scratch);
@@ -289,9 +370,9 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
       // Feed-forward: this thread's rows of gate and up, SwiGLU on them, then (after the barrier)
       // its rows of down added into the residual.
       {
-        const kernels::MatmulArgs in = norm_input(x, m, lw.ffn_norm, {&lw.ffn_gate, &lw.ffn_up});
-        const auto [r0, r1] = rows(lw.ffn_gate, in, hb_.data(), ff, false, 32);
-        rows(lw.ffn_up, in, hb2_.data(), ff, false, 32);
+        Input in = norm_input(x, m, lw.ffn_norm, {&lw.ffn_gate, &lw.ffn_up});
+        const auto [r0, r1] = rows(lw.ffn_gate, args_for(lw.ffn_gate, in), hb_.data(), ff, false, 32);
+        rows(lw.ffn_up, args_for(lw.ffn_up, in), hb2_.data(), ff, false, 32);
         for (int64_t t = 0; t < m && r0 < r1; ++t) {
           kernels::swiglu(hb_.data() + t * ff + r0, hb2_.data() + t * ff + r0, r1 - r0, hb_.data() + t * ff + r0);
         }
@@ -303,8 +384,8 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
 
     if (logits_out == nullptr) return;
     const int64_t first = all ? 0 : m - 1;
-    const kernels::MatmulArgs in = norm_input(x + first * d, m - first, w.output_norm, {&w.output});
-    rows(w.output, in, logits_out, c.n_vocab, false, 16);
+    Input in = norm_input(x + first * d, m - first, w.output_norm, {&w.output});
+    rows(w.output, args_for(w.output, in), logits_out, c.n_vocab, false, 16);
   });
 }
 

@@ -88,11 +88,13 @@ class LlamaSession {
   int64_t max_logits_ = 1;      // capacity of logits_ in rows
   std::vector<float> rope_;     // (n_ctx, n_rot): cos then sin of every position (kernels::rope_table)
   // 64-byte-aligned arena: per thread, decode inputs (f32 and Q8 rows of up to kGemvMaxTokens
-  // tokens) and matmul scratch.
+  // tokens), rounded inputs (kernels::round_activations; n_batch rows when one input feeds weights
+  // of different roundings, else kGemvMaxTokens rows) and matmul scratch.
   std::vector<uint8_t> arena_;
   uint8_t* arena_base_ = nullptr;
   size_t thread_bytes_ = 0;     // per-thread slice
-  size_t dec_f32_off_ = 0, dec_q8_off_ = 0, scratch_off_ = 0;  // offsets within a slice
+  size_t dec_f32_off_ = 0, round_off_ = 0, dec_q8_off_ = 0, scratch_off_ = 0;  // offsets within a slice
+  bool mixed_rounding_ = false;  // some normalised input feeds weights of different roundings
   size_t q8_stride_ = 0;        // bytes per Q8 row (for the widest input)
 };
 

@@ -212,7 +212,7 @@ TEST_P(MnemoKernels, GroupGemvMatchesReferences) {
         Wv.data = wb.data();
         const auto x = gaussian(rng, n);
         std::vector<uint8_t> xq(kernels::q8_row_bytes(n));
-        kernels::quantize_q8(x.data(), n, xq.data());
+        kernels::quantize_q8(x.data(), n, xq.data(), kernels::ActRounding::kQ8x32);
         const auto* qs = reinterpret_cast<const int8_t*>(xq.data());
         const auto* xd = reinterpret_cast<const float*>(xq.data() + 2 * n);
         std::vector<float> y(static_cast<size_t>(m)), w(static_cast<size_t>(n));

@@ -98,12 +98,16 @@ void check_against_ref(const TensorView& W, const std::vector<float>& X, int64_t
   const bool q8 = matmul_uses_q8(W.type, T);
   const char* what = hwy::TargetName(target);
   std::vector<float> ref(static_cast<size_t>(T * m)), ref_f32(static_cast<size_t>(T * m));
-  matmul_ref(W, X.data(), T, ref_f32.data());
+  // matmul rounds the activations as llama.cpp does for W's type (kernels.h), then multiplies.
+  const ActRounding rounding = activation_rounding(W.type);
+  std::vector<float> Xr(X.size());
+  for (int64_t t = 0; t < T; ++t) round_activations_ref(rounding, X.data() + t * n, n, Xr.data() + t * n);
+  matmul_ref(W, Xr.data(), T, ref_f32.data());
   std::vector<uint8_t> xq;
   if (q8) {
     const size_t rb = q8_row_bytes(n);
     xq.resize(static_cast<size_t>(T) * rb);
-    for (int64_t t = 0; t < T; ++t) quantize_q8_ref(X.data() + t * n, n, xq.data() + t * rb);
+    for (int64_t t = 0; t < T; ++t) quantize_q8_ref(X.data() + t * n, n, xq.data() + t * rb, rounding);
     matmul_q8_ref(W, xq.data(), T, ref.data());
   } else {
     ref = ref_f32;
@@ -286,11 +290,15 @@ TEST_P(MatmulTest, RowsWithStridesAndAccumulate) {
       const TensorView W = make_view(type, n, m, bytes);
       const auto X = random_floats(rng, T * n);
       const auto want = run_matmul(W, X, T, pool);
+      // matmul_rows takes its input already rounded (f32 rows) or quantized (Q8 rows).
+      const ActRounding rounding = activation_rounding(type);
       std::vector<float> Xs(static_cast<size_t>(T * ldx), NAN);
-      for (int64_t t = 0; t < T; ++t) std::copy(X.begin() + t * n, X.begin() + (t + 1) * n, Xs.begin() + t * ldx);
+      for (int64_t t = 0; t < T; ++t) round_activations(rounding, X.data() + t * n, n, Xs.data() + t * ldx);
       const size_t qb = q8_row_bytes(n) + 64;
       std::vector<uint8_t> xq(static_cast<size_t>(T) * qb);
-      for (int64_t t = 0; t < T; ++t) quantize_q8(X.data() + t * n, n, xq.data() + t * qb);
+      if (rounding == ActRounding::kQ8x32 || rounding == ActRounding::kQ8x256) {
+        for (int64_t t = 0; t < T; ++t) quantize_q8(X.data() + t * n, n, xq.data() + t * qb, rounding);
+      }
       std::vector<uint8_t> scratch(matmul_thread_work_size(type, n, T) + 64);
       auto* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
       const auto base = random_floats(rng, T * ldy);

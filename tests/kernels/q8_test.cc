@@ -1,12 +1,14 @@
 // 8-bit activation rows (quantize_q8, rmsnorm_q8) and the bandwidth read kernel, on every
 // dispatched target.
 //
-// Tolerances: none. quantize_q8 performs the same f32 operations on every target (max |x|, one
-// division, one reciprocal, one product and round-half-even per element), so its bytes must equal
-// quantize_q8_ref's; rmsnorm_q8's f32 output must equal rmsnorm's, and its Q8 row quantize_q8's
-// of that output.
+// Tolerances: none. quantize_q8 and round_activations perform the same f32 operations on every
+// target (max |x|, one division, one reciprocal, one product and round-half-even per element,
+// exact half conversions), so their bytes must equal quantize_q8_ref's and round_activations_ref's;
+// rmsnorm_q8's f32 output must equal rmsnorm's, and its Q8 row quantize_q8's of that output.
+// The roundings themselves are llama.cpp's (kernels.h); hand-computed cases pin them here.
 #include <cstring>
 
+#include "base/fp16.h"
 #include "kernels/kernels.h"
 #include "kernels/kernels_test_util.h"
 #include "kernels/reference.h"
@@ -47,8 +49,8 @@ TEST_P(Q8Test, QuantizeMatchesReferenceBytes) {
     const size_t bytes = q8_row_bytes(n);
     ASSERT_EQ(bytes % 64, 0u);
     std::vector<uint8_t> got(bytes, 0xAB), want(bytes, 0xAB);
-    quantize_q8(x.data(), n, got.data());
-    quantize_q8_ref(x.data(), n, want.data());
+    quantize_q8(x.data(), n, got.data(), ActRounding::kQ8x32);
+    quantize_q8_ref(x.data(), n, want.data(), ActRounding::kQ8x32);
     ASSERT_EQ(0, std::memcmp(got.data(), want.data(), 2 * n + n / 4)) << "n=" << n;
     // The semantics: |x - d q| <= d / 2 in normal blocks; zero blocks have d = 0.
     const auto* qs = reinterpret_cast<const int8_t*>(got.data());
@@ -56,12 +58,14 @@ TEST_P(Q8Test, QuantizeMatchesReferenceBytes) {
     const auto* d = reinterpret_cast<const float*>(got.data() + 2 * n);
     const auto* s = reinterpret_cast<const float*>(got.data() + 2 * n + n / 8);
     for (int64_t b = 0; b < n / 32; ++b) {
+      if (!std::isfinite(d[b])) continue;  // block 4: the half scale overflows, as in ggml
       int sum = 0;
       for (int64_t i = 0; i < 32; ++i) {
         const int64_t k = b * 32 + i;
         ASSERT_LE(std::abs(qs[k]), 127);
         if (d[b] > 0) {
-          ASSERT_LE(std::fabs(x[k] - d[b] * qs[k]), d[b] * 0.5001f) << "block " << b;
+          // d is amax / 127 rounded to half precision (relative error <= 2^-11).
+          ASSERT_LE(std::fabs(x[k] - d[b] * qs[k]), d[b] * 0.5001f + 127.0f * d[b] * 0x1p-11f) << "block " << b;
         } else {
           ASSERT_EQ(qs[k], 0);
         }
@@ -88,31 +92,97 @@ TEST_P(Q8Test, NonFiniteBlocksGiveNonFiniteScale) {
   std::vector<float> x(64, 1.0f);
   x[3] = INFINITY;
   std::vector<uint8_t> q(q8_row_bytes(64));
-  quantize_q8(x.data(), 64, q.data());
+  quantize_q8(x.data(), 64, q.data(), ActRounding::kQ8x32);
   const auto* d = reinterpret_cast<const float*>(q.data() + 128);
   EXPECT_FALSE(std::isfinite(d[0]));
-  EXPECT_EQ(d[1], 1.0f / 127.0f);
+  EXPECT_EQ(d[1], fp16_to_f32(f32_to_fp16(1.0f / 127.0f)));
   for (int i = 0; i < 32; ++i) EXPECT_EQ(reinterpret_cast<const int8_t*>(q.data())[i], 0);
 }
 
 TEST_P(Q8Test, RmsNormQ8IsRmsNormThenQuantize) {
   MNEMO_SEEDED_RNG(rng);
-  for (int64_t n : {64, 2048, 4096}) {
+  for (int64_t n : {256, 2048, 4096}) {
     const auto x = random_floats(rng, n, -4, 4);
     const auto w = random_floats(rng, n, 0.5f, 1.5f);
     std::vector<float> y(static_cast<size_t>(n)), want_y(static_cast<size_t>(n));
     std::vector<uint8_t> q(q8_row_bytes(n)), want_q(q8_row_bytes(n)), q_only(q8_row_bytes(n));
     rmsnorm(x.data(), w.data(), 1e-5f, n, want_y.data());
-    quantize_q8(want_y.data(), n, want_q.data());
-    rmsnorm_q8(x.data(), w.data(), 1e-5f, n, y.data(), q.data());
-    EXPECT_EQ(0, std::memcmp(y.data(), want_y.data(), static_cast<size_t>(n) * 4)) << "n=" << n;
-    EXPECT_EQ(0, std::memcmp(q.data(), want_q.data(), 2 * n + n / 4)) << "n=" << n;
-    rmsnorm_q8(x.data(), w.data(), 1e-5f, n, nullptr, q_only.data());
-    EXPECT_EQ(0, std::memcmp(q_only.data(), want_q.data(), 2 * n + n / 4)) << "n=" << n;
-    std::vector<float> y_only(static_cast<size_t>(n));
-    rmsnorm_q8(x.data(), w.data(), 1e-5f, n, y_only.data(), nullptr);
-    EXPECT_EQ(0, std::memcmp(y_only.data(), want_y.data(), static_cast<size_t>(n) * 4)) << "n=" << n;
+    for (ActRounding r : {ActRounding::kQ8x32, ActRounding::kQ8x256}) {
+      quantize_q8(want_y.data(), n, want_q.data(), r);
+      rmsnorm_q8(x.data(), w.data(), 1e-5f, n, y.data(), q.data(), r);
+      EXPECT_EQ(0, std::memcmp(y.data(), want_y.data(), static_cast<size_t>(n) * 4)) << "n=" << n;
+      EXPECT_EQ(0, std::memcmp(q.data(), want_q.data(), 2 * n + n / 4)) << "n=" << n;
+      rmsnorm_q8(x.data(), w.data(), 1e-5f, n, nullptr, q_only.data(), r);
+      EXPECT_EQ(0, std::memcmp(q_only.data(), want_q.data(), 2 * n + n / 4)) << "n=" << n;
+      std::vector<float> y_only(static_cast<size_t>(n));
+      rmsnorm_q8(x.data(), w.data(), 1e-5f, n, y_only.data(), nullptr, r);
+      EXPECT_EQ(0, std::memcmp(y_only.data(), want_y.data(), static_cast<size_t>(n) * 4)) << "n=" << n;
+    }
   }
+}
+
+// Q8_K-style rows: one scale per 256 values from the first value of largest |x| (negative scale
+// when that value is positive), the same bytes on every target, and d * q the rounded value.
+TEST_P(Q8Test, Quantize256MatchesReferenceBytes) {
+  MNEMO_SEEDED_RNG(rng);
+  for (int64_t n : {256, 2048, 5632 / 256 * 256}) {
+    const auto x = edge_row(rng, n);
+    std::vector<uint8_t> got(q8_row_bytes(n), 0xAB), want(q8_row_bytes(n), 0xAB);
+    quantize_q8(x.data(), n, got.data(), ActRounding::kQ8x256);
+    quantize_q8_ref(x.data(), n, want.data(), ActRounding::kQ8x256);
+    ASSERT_EQ(0, std::memcmp(got.data(), want.data(), 2 * n + n / 4)) << "n=" << n;
+    std::vector<float> rounded(static_cast<size_t>(n));
+    round_activations(ActRounding::kQ8x256, x.data(), n, rounded.data());
+    const auto* qs = reinterpret_cast<const int8_t*>(got.data());
+    const auto* d = reinterpret_cast<const float*>(got.data() + 2 * n);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(f32_to_bits(rounded[static_cast<size_t>(i)]), f32_to_bits(d[i / 32] * static_cast<float>(qs[i]))) << i;
+    }
+  }
+  // Hand case: the largest |x| is +2 (first), so s = -63.5, d = 1 / s; x = 1 -> q = rne(-63.5) = -64.
+  std::vector<float> x(256, 0.0f);
+  x[0] = 2.0f;
+  x[1] = -2.0f;
+  x[2] = 1.0f;
+  std::vector<uint8_t> q(q8_row_bytes(256));
+  quantize_q8(x.data(), 256, q.data(), ActRounding::kQ8x256);
+  const auto* qs = reinterpret_cast<const int8_t*>(q.data());
+  EXPECT_EQ(qs[0], -127);
+  EXPECT_EQ(qs[1], 127);
+  EXPECT_EQ(qs[2], -64);
+  EXPECT_EQ(reinterpret_cast<const float*>(q.data() + 512)[7], 1.0f / (-127.0f / 2.0f));
+}
+
+// round_activations: bit-identical to the reference on every target, for every rounding, in place
+// too; hand-checked values for each.
+TEST_P(Q8Test, RoundActivationsMatchesReference) {
+  MNEMO_SEEDED_RNG(rng);
+  for (ActRounding r : {ActRounding::kF32, ActRounding::kF16, ActRounding::kBF16, ActRounding::kQ8x32,
+                        ActRounding::kQ8x256}) {
+    for (int64_t n : {256, 2048, 4864}) {
+      auto x = edge_row(rng, n);
+      x[5] = NAN;
+      x[300 % n] = 70000.0f;  // half overflows to infinity
+      std::vector<float> got(static_cast<size_t>(n)), want(static_cast<size_t>(n));
+      round_activations(r, x.data(), n, got.data());
+      round_activations_ref(r, x.data(), n, want.data());
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_EQ(f32_to_bits(got[static_cast<size_t>(i)]), f32_to_bits(want[static_cast<size_t>(i)]))
+            << static_cast<int>(r) << " n=" << n << " i=" << i << " x=" << x[static_cast<size_t>(i)];
+      }
+      round_activations(r, x.data(), n, x.data());
+      ASSERT_EQ(0, std::memcmp(x.data(), want.data(), static_cast<size_t>(n) * 4)) << "in place";
+    }
+  }
+  const float v[1] = {1.0f + 0x1p-11f};  // a tie: half and bfloat16 round to even (1.0)
+  float out[1];
+  round_activations_ref(ActRounding::kF16, v, 1, out);
+  EXPECT_EQ(out[0], 1.0f);
+  round_activations_ref(ActRounding::kBF16, v, 1, out);
+  EXPECT_EQ(out[0], 1.0f);
+  const float w[1] = {1.0f + 0x1p-8f + 0x1p-9f};  // above the bfloat16 midpoint: rounds up
+  round_activations_ref(ActRounding::kBF16, w, 1, out);
+  EXPECT_EQ(out[0], 1.0f + 0x1p-7f);
 }
 
 TEST_P(Q8Test, ReadBytesSumsEveryWord) {

@@ -171,7 +171,7 @@ RunFn setup(CLI::App& app) {
   o->model.add_to(app);
   o->threads.add_to(app);
   app.add_option("-f,--file", o->text_file, "Text file to score")->required();
-  app.add_option("-c,--ctx-size", o->n_ctx, "Tokens per chunk")->capture_default_str();
+  app.add_option("-c,--ctx-size,--ctx", o->n_ctx, "Tokens per chunk")->capture_default_str();
   app.add_option("--chunks", o->n_chunks, "Score at most this many chunks (-1: all)")->capture_default_str();
   app.add_option("--kl-ref", o->kl_ref,
                  "Reference model (e.g. the unquantized one): also report the mean KL divergence from its token "
