@@ -1,10 +1,12 @@
 // ltm/linking.h: A-MEM links, keywords and near-duplicate detection for a new memory, LLM-free.
 //
-// Links: the new note's top-k neighbours (k = 5 as in A-MEM's released code) by
+// Candidates: the max(4k, 32) memories of the user most similar to the note by cosine (A-MEM
+// finds a note's neighbours by embedding similarity), from the ANN index for a large user, else
+// from one exact scan. Links: the candidates' top-k (k = 5 as in A-MEM's released code) by
 //   score = cosine(e_new, e_m) + kKeywordWeight * Jaccard(keywords_new, keywords_m),
 // kept when score >= kMinLinkScore. Duplicates: a memory of the same user, agent and kind whose
 // normal form is identical (exact), or whose stem-set Jaccard >= dedup_jaccard with cosine >=
-// dedup_similarity (near; the most similar such one). Keywords: the note's rarest stems (highest IDF in the user's BM25 index),
+// dedup_similarity (near; the most similar such one among the candidates). Keywords: the note's rarest stems (highest IDF in the user's BM25 index),
 // shown as the first word that produced each.
 //
 // The caller holds the user's lock shared.
