@@ -428,9 +428,17 @@ int cmd_run(const Args& a) {
   std::printf("|---|---|---:|---:|---:|---|---|\n");
   nlohmann::json all = nlohmann::json::array();
   for (const auto& r : results) {
-    const double search_peak = r.done.is_null() ? 0.0 : r.done["peak_rss"].get<double>();
+    // A child that died (e.g. killed in its memory cgroup) leaves no search_done record.
+    const bool ran = r.done.is_object() && r.done.contains("peak_rss") && r.done["peak_rss"].is_number();
+    const double search_peak = ran ? r.done["peak_rss"].get<double>() : 0.0;
     std::string params = r.build.value("params", std::string(""));
-    if (r.name == "ivf-disk@memcg") params += ", memory cgroup " + mib(r.done.value("memcg_limit", 0.0)) + " MiB";
+    if (r.name == "ivf-disk@memcg") {
+      const double limit = r.done.is_object() && r.done.contains("memcg_limit") && r.done["memcg_limit"].is_number()
+                               ? r.done["memcg_limit"].get<double>()
+                               : 0.0;
+      params += ", memory cgroup " + mib(limit) + " MiB";
+    }
+    if (!ran) params += " (search failed or was killed: see the log above)";
     std::printf("| %s | %s | %.0f | %s | %s | %s | %s |\n", r.name.c_str(), params.c_str(),
                 r.build.value("seconds", 0.0), mib(r.build.value("peak_rss", 0.0)).c_str(), mib(search_peak).c_str(),
                 cell(r, 0.90).c_str(), cell(r, 0.95).c_str());
