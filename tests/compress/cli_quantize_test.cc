@@ -2,6 +2,9 @@
 // --report), mnemo perplexity --kl-ref, mnemo frontier (JSON and SVG), mnemo info on mnemo-only files.
 #include <fstream>
 #include <iterator>
+#include <string>
+#include <tuple>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
@@ -113,6 +116,18 @@ TEST(CliFrontier, TableJsonAndPlot) {
       run_process({mnemo_bin(), "frontier", "-m", f32_model(), "-f", val_text(), "--calib", val_text()});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("must not be the evaluation text"), std::string::npos) << bad.err;
+  // Unknown types and group sizes, and a group size the rows cannot hold: usage errors, no work.
+  for (const auto& [flag, value, message] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--types", "bitmod4,q3_x", "--types: expected a comma-separated list of q8_0"},
+           {"--groups", "abc", "--groups: expected 32, 64 or 128, found 'abc'"},
+           {"--groups", "0", "--groups: expected 32, 64 or 128, found '0'"},
+           {"--groups", "32,128", "--groups: 128 does not divide the model's rows of 64 elements"}}) {
+    const test::ProcessResult e =
+        run_process({mnemo_bin(), "frontier", "-m", f32_model(), "-f", val_text(), flag, value, "--workdir", dir + "/w"});
+    EXPECT_EQ(e.exit_code, 2) << flag << " " << value << ": " << e.err;
+    EXPECT_NE(e.err.find(message), std::string::npos) << e.err;
+    EXPECT_FALSE(test::exists(dir + "/w")) << flag << " " << value;
+  }
 }
 
 }  // namespace

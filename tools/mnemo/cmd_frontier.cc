@@ -195,19 +195,44 @@ Status run(const FrontierOptions& o) {
   MNEMO_ASSIGN_OR_RETURN(auto ref, Model::load(o.model));
   const ModelInfo& info = ref->info();
 
-  // Candidates.
+  // Candidates. Types and group sizes named on the command line must exist and fit the model;
+  // by default every type and group size that fits is taken.
+  const std::vector<std::string> all_types = quantize_type_names();
   std::set<std::string> want_types;
-  for (const std::string& t : split(o.types)) want_types.insert(t);
+  for (const std::string& t : split(o.types)) {
+    if (std::find(all_types.begin(), all_types.end(), t) == all_types.end() || t == "f32" || t == "bf16") {
+      std::string names;
+      for (const std::string& a : all_types) {
+        if (a != "f32" && a != "bf16") names += (names.empty() ? "" : ", ") + a;
+      }
+      return usage_error("--types: expected a comma-separated list of " + names + ", found '" + t + "'");
+    }
+    want_types.insert(t);
+  }
   std::vector<int> groups;
-  for (const std::string& g : split(o.groups.empty() ? "32,64,128" : o.groups)) groups.push_back(std::atoi(g.c_str()));
+  for (const std::string& g : split(o.groups.empty() ? "32,64,128" : o.groups)) {
+    if (g != "32" && g != "64" && g != "128") return usage_error("--groups: expected 32, 64 or 128, found '" + g + "'");
+    const int gi = std::atoi(g.c_str());
+    if (!o.groups.empty() && info.n_embd % gi != 0) {
+      return usage_error(str_printf("--groups: %d does not divide the model's rows of %lld elements", gi,
+                                    static_cast<long long>(info.n_embd)));
+    }
+    groups.push_back(gi);
+  }
   std::vector<Row> rows;
   auto wanted = [&](const std::string& t) { return want_types.empty() || want_types.count(t) > 0; };
   const std::vector<std::string> grouped_types = group_type_names();
-  for (const std::string& t : quantize_type_names()) {
+  for (const std::string& t : all_types) {
     if (!wanted(t) || t == "f32" || t == "bf16") continue;
     const bool grouped = std::find(grouped_types.begin(), grouped_types.end(), t) != grouped_types.end();
-    if ((t == "q4_k" || t == "q6_k") && info.n_embd % 256 != 0) continue;  // would be all fallbacks
-    if (t.rfind("bipolar", 0) == 0 && info.n_embd % 64 != 0) continue;
+    const int block = t == "q4_k" || t == "q6_k" ? 256 : t.rfind("bipolar", 0) == 0 ? 64 : 0;
+    if (block > 0 && info.n_embd % block != 0) {  // every tensor would fall back
+      if (!want_types.empty()) {
+        std::fprintf(stderr, "mnemo: frontier: skipping %s: its blocks of %d do not divide the model's rows of %lld\n",
+                     t.c_str(), block, static_cast<long long>(info.n_embd));
+      }
+      continue;
+    }
     for (int g : grouped ? groups : std::vector<int>{0}) {
       if (grouped && info.n_embd % g != 0) continue;
       for (int awq = 0; awq <= (o.calib.empty() ? 0 : 1); ++awq) {
@@ -229,6 +254,19 @@ Status run(const FrontierOptions& o) {
     dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/mnemo-frontier-" + std::to_string(getpid());
   }
   ::mkdir(dir.c_str(), 0755);
+  // The quantized files go when the command ends, on success or error (unless --keep).
+  struct Cleanup {
+    const FrontierOptions& o;
+    const std::vector<Row>& rows;
+    const std::string& dir;
+    ~Cleanup() {
+      if (o.keep) return;
+      for (const Row& r : rows) {
+        if (!r.path.empty()) std::remove(r.path.c_str());
+      }
+      if (o.workdir.empty()) ::rmdir(dir.c_str());
+    }
+  } cleanup{o, rows, dir};
 
   // Quantize.
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -369,10 +407,6 @@ Status run(const FrontierOptions& o) {
       }
     }
     std::fputc('\n', stderr);
-  }
-  if (!o.keep) {
-    for (const Row& r : rows) std::remove(r.path.c_str());
-    if (o.workdir.empty()) ::rmdir(dir.c_str());
   }
 
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.rep.method_bpw() < b.rep.method_bpw(); });
