@@ -125,6 +125,38 @@ TEST(Service, ExactAndNearDuplicatesUpdateInsteadOfAdding) {
   EXPECT_EQ(hist->back().event, "UPDATE");
 }
 
+// Link and dedup candidates are the user's nearest memories by cosine (32 of them): among 300
+// other memories, the near duplicate and the related note are still found.
+TEST(Service, DuplicatesAndLinksFoundAmongManyMemories) {
+  auto svc = open_or_die(config_for(test::temp_dir()));
+  const char* subjects[] = {"The gardener", "My neighbour", "A tall stranger", "The old captain", "Her cousin"};
+  const char* verbs[] = {"repaired", "painted", "sold", "borrowed", "photographed", "cleaned"};
+  const char* objects[] = {"the red bicycle", "a wooden fence", "the kitchen window", "an iron gate",
+                           "the blue boat", "a stone bench", "the garage door", "a brass lamp", "the garden shed",
+                           "a leather chair"};
+  int n = 0;
+  for (const char* sub : subjects)
+    for (const char* v : verbs)
+      for (const char* o : objects) {
+        EXPECT_EQ(add(*svc, "u", std::string(sub) + " " + v + " " + o).event, AddEvent::kAdd);
+        ++n;
+      }
+  ASSERT_EQ(n, 300);
+  AddResult a = add(*svc, "u", "Caroline went to the LGBTQ support group on Sunday");
+  AddResult near = add(*svc, "u", "Caroline went to the LGBTQ support group on Sunday evening");
+  EXPECT_EQ(near.event, AddEvent::kUpdate);
+  EXPECT_EQ(near.id, a.id);
+  AddResult related = add(*svc, "u", "The LGBTQ support group gave Caroline courage");
+  EXPECT_EQ(related.event, AddEvent::kAdd);
+  auto rec = svc->get({"u"}, related.id);
+  ASSERT_TRUE(rec);
+  ASSERT_FALSE(rec->links.empty());
+  EXPECT_EQ(rec->links[0], a.id);
+  auto list = svc->list(ListRequest{Filter{{"u"}}, 1000});
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->size(), 302u);
+}
+
 TEST(Service, NewNotesLinkToSimilarOnes) {
   auto svc = open_or_die(config_for(test::temp_dir()));
   AddResult a = add(*svc, "u", "Melanie loves painting landscapes with watercolors");
