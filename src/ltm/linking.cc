@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 
 #include "ltm/embedder.h"
 
@@ -58,6 +59,9 @@ LinkPlan plan_links(const UserState& u, const SlotMeta& note, const float* vec, 
   if (!ann_ids) {
     all.resize(u.capacity());
     u.similarities(vec, all.data());
+    // Empty slots score exactly 0; keep them out of the way of live memories with negative cosines.
+    for (uint32_t s = 0; s < all.size(); ++s)
+      if (all[s] == 0.0f && !u.meta(s).live) all[s] = -std::numeric_limits<float>::infinity();
     std::vector<uint32_t> order(all.size());
     for (uint32_t s = 0; s < order.size(); ++s) order[s] = s;
     const size_t want = static_cast<size_t>(std::max(cfg.link_k * 4, 32));
