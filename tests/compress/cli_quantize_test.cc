@@ -86,6 +86,11 @@ TEST(CliFrontier, TableJsonAndPlot) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["types"].size(), 4u);
+  // Threads the command has started once every candidate's context exists: the 2 workers of the
+  // original's pool of 3 (a pool per candidate context would add 2 idle workers per type: 10 here,
+  // about 60 on stories260K's 56 candidates at -t 2).
+  EXPECT_GE(j["threads_started"].get<int>(), 0);
+  EXPECT_LE(j["threads_started"].get<int>(), 2);
   for (const auto& t : j["types"]) {
     EXPECT_GT(t["bpw"].get<double>(), 3.0) << t;
     EXPECT_GT(t["ppl"].get<double>(), 1.0) << t;

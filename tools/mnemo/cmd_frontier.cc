@@ -5,6 +5,7 @@
 // mean KL divergence from the original model's next-token distribution, and top-1 agreement. The
 // decode kernel of each type is timed on a random n x n matrix. Output: a Markdown table (or
 // --json), and with --svg a plot of KL and perplexity against bits per weight.
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,6 +84,16 @@ std::string family_of(const std::string& type) {
   if (type.rfind("int", 0) == 0) return "int";
   if (type.rfind("fp", 0) == 0) return "fp";
   return "ggml";
+}
+
+// Threads of this process now (Linux: entries of /proc/self/task; -1 elsewhere).
+int process_threads() {
+  DIR* d = ::opendir("/proc/self/task");
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.' ? 1 : 0;
+  ::closedir(d);
+  return n;
 }
 
 // log-softmax into out; returns the argmax.
@@ -183,6 +194,7 @@ std::string svg_plot(const std::vector<Row>& rows, const std::string& model_name
 
 Status run(const FrontierOptions& o) {
   if (o.n_ctx < 8) return usage_error("--ctx-size: expected at least 8");
+  const int threads_at_start = process_threads();  // libraries' own threads (OpenBLAS starts some)
   if (!o.calib.empty()) {
     char a[PATH_MAX], b[PATH_MAX];
     if (realpath(o.calib.c_str(), a) != nullptr && realpath(o.text.c_str(), b) != nullptr && std::string(a) == b) {
@@ -317,6 +329,7 @@ Status run(const FrontierOptions& o) {
   std::vector<std::vector<double>> lp_ref(static_cast<size_t>(j1 - j0));  // (positions, n_vocab)
   std::vector<size_t> arg_ref(static_cast<size_t>(j1 - j0));
   const double t0 = now_seconds();
+  int threads_with_contexts = -1;  // threads started by this command once the first batch's contexts exist
   size_t b0 = 0;
   bool ref_done = false;
   while (b0 < rows.size()) {
@@ -331,6 +344,7 @@ Status run(const FrontierOptions& o) {
       models.push_back(std::move(m));
       ctxs.push_back(std::move(c));
     }
+    if (b0 == 0 && threads_at_start > 0) threads_with_contexts = process_threads() - threads_at_start;
     const int nw = static_cast<int>(std::min<size_t>(static_cast<size_t>(n_workers), ctxs.size()));
     std::vector<Status> worker_status(static_cast<size_t>(nw));
     std::vector<std::vector<double>> worker_lp(static_cast<size_t>(nw));
@@ -424,6 +438,7 @@ Status run(const FrontierOptions& o) {
     j["n_chunks"] = n_chunks;
     j["ref_ppl"] = ref_ppl;
     j["kernel_n"] = o.kernel_n;
+    j["threads_started"] = threads_with_contexts;
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     for (const Row& r : rows) {
       arr.push_back({{"name", r.name}, {"type", r.rep.type}, {"group", r.group}, {"awq", r.awq},
