@@ -13,8 +13,8 @@ mnemo="${1:-build/release/tools/mnemo/mnemo}"
 out="${OUT:-build/galore-bench}"
 mkdir -p "$out"
 base=bench/train/configs/galore-vs-adamw.json
-for run in $(for lr in ${ADAMW_LRS:-1e-3 2e-3 4e-3}; do echo "adamw:$lr"; done; \
-             for lr in ${GALORE_LRS:-2e-3 4e-3 8e-3}; do echo "galore:$lr"; done); do
+for run in $(for lr in ${ADAMW_LRS-1e-3 2e-3 4e-3}; do echo "adamw:$lr"; done; \
+             for lr in ${GALORE_LRS-2e-3 4e-3 8e-3}; do echo "galore:$lr"; done); do
   opt="${run%%:*}"; lr="${run##*:}"
   cfg="$out/$opt-$lr.json"
   /usr/bin/python3 - "$base" "$cfg" "$opt" "$lr" "$out/$opt-$lr.jsonl" <<'PY'
