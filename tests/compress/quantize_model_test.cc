@@ -227,6 +227,30 @@ TEST(QuantizeModel, MnemoTypesRunAndKeepTheSameSideTypes) {
   }
 }
 
+// BitMoD's bars at the paper's group size, 128, on mnemo's trained model (rows of 256 and 768;
+// committed by the training issue at models/mnemo-stories.gguf; skipped where it is absent). Every
+// 2-D weight but token_embd and output is in the type, in every file. Weight MSE is deterministic;
+// the KL figures are in docs/COMPRESSION.md.
+TEST(QuantizeModel, BitmodBarsAtGroup128OnTheTrainedModel) {
+  const std::string model = std::string(MNEMO_SOURCE_DIR) + "/models/mnemo-stories.gguf";
+  if (!test::exists(model)) GTEST_SKIP() << "missing " << model;
+  const std::string dir = test::temp_dir();
+  std::map<std::string, double> mse;
+  for (const std::string& t : group_type_names()) {
+    QuantizeReport r;
+    ASSERT_TRUE(quantize(model, dir + "/" + t + ".gguf", t, 128, &r).is_ok()) << t;
+    EXPECT_EQ(r.n_fallback, 0) << t;
+    EXPECT_NEAR(r.method_bpw(), t.find('4') != std::string::npos ? (t == "int4-asym" ? 4.1875 : 4.125)
+                                                                  : (t == "int3-asym" ? 3.1875 : 3.125),
+                1e-9)
+        << t;
+    mse[t] = r.method_mse;
+    std::remove((dir + "/" + t + ".gguf").c_str());
+  }
+  for (const char* rival : {"int4-sym", "int4-asym", "fp4"}) EXPECT_LT(mse["bitmod4"], mse[rival]) << rival;
+  for (const char* rival : {"int3-sym", "int3-asym", "fp3"}) EXPECT_LT(mse["bitmod3"], mse[rival]) << rival;
+}
+
 TEST(QuantizeModel, ActivationAwareScalingFoldsIntoTheNorms) {
   MNEMO_REQUIRE_DATA("models/stories260K.gguf");
   MNEMO_REQUIRE_DATA("text/tinystories_train_01.txt");
