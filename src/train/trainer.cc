@@ -116,6 +116,12 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
     MNEMO_ASSIGN_OR_RETURN(resume_path, resolve_resume(opt.resume));
     MNEMO_ASSIGN_OR_RETURN(meta, read_checkpoint_meta(resume_path));
     MNEMO_RETURN_IF_ERROR(check_checkpoint_matches(meta, s.shape, s.opt, nullptr, resume_path));
+    if (meta.step > c.steps) {
+      return invalid_argument(str_printf("%s: expected a checkpoint at or before the run's last step %lld, found step %lld "
+                                         "(raise steps, or --steps)",
+                                         resume_path.c_str(), static_cast<long long>(c.steps),
+                                         static_cast<long long>(meta.step)));
+    }
     if (meta.n_params != n) {
       return invalid_argument(str_printf("%s: expected %lld parameters, found %lld", resume_path.c_str(),
                                          static_cast<long long>(n), static_cast<long long>(meta.n_params)));

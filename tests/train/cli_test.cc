@@ -93,6 +93,12 @@ TEST(TrainCli, ResumeContinuesExactly) {
   ASSERT_EQ(tail.size(), 2u);
   EXPECT_EQ(tail[0].get<double>(), all[4].get<double>());
   EXPECT_EQ(tail[1].get<double>(), all[5].get<double>());
+  // A checkpoint past the run's end is an error before any step (here step 6 of a 5-step run).
+  auto past = run_process({mnemo_bin(), "train", "--config", p.config, "--resume", p.dir + "/ck", "--steps", "5"});
+  EXPECT_EQ(past.exit_code, 2) << past.err;
+  EXPECT_NE(past.err.find("ckpt_00000006.bin: expected a checkpoint at or before the run's last step 5, found step 6"),
+            std::string::npos)
+      << past.err;
 }
 
 // --steps overrides the config's length and with it the schedule: a 4-step run of the 6-step config
