@@ -49,6 +49,8 @@ best = {}
 for r in rows:
     if r["optimizer"] not in best or r["eval_loss"] < best[r["optimizer"]]["eval_loss"]:
         best[r["optimizer"]] = r
+if "adamw" not in best or "galore" not in best:
+    sys.exit("galore_vs_adamw: no summary until both optimizers have a finished run")
 a, g = best["adamw"], best["galore"]
 print(json.dumps({"summary": True, "adamw_best_lr": a["lr"], "adamw_eval_loss": a["eval_loss"],
                   "galore_best_lr": g["lr"], "galore_eval_loss": g["eval_loss"],
