@@ -179,7 +179,8 @@ void mnemo_matmul(const TensorView& W, const float* X, int64_t T, float* Y, void
 
 size_t bipolar_act_bytes(int64_t n, int A) {
   MNEMO_CHECK(n % 64 == 0 && A >= 1 && A <= 8);
-  return static_cast<size_t>(n / 64) * (static_cast<size_t>(A) * 8 + sizeof(float));
+  // Rounded to 64 bytes so that consecutive rows keep their uint64 planes aligned.
+  return round64(static_cast<size_t>(n / 64) * (static_cast<size_t>(A) * 8 + sizeof(float)));
 }
 
 void bipolar_quantize_act(const float* x, int64_t n, int A, void* dst) { ref::bipolar_quantize_act(x, n, A, dst); }
@@ -258,8 +259,9 @@ int64_t bipolar_dot(const uint64_t* w, int W, const uint64_t* x, int A, int64_t 
 void bipolar_quantize_act(const float* x, int64_t n, int A, void* dst) {
   MNEMO_CHECK(n % 64 == 0 && A >= 1 && A <= 8);
   const int64_t groups = n / 64;
-  auto* planes = static_cast<uint64_t*>(dst);
-  float* sx = reinterpret_cast<float*>(planes + groups * A);
+  // dst need not be 8-byte aligned (rows are packed): planes are written with memcpy.
+  auto* planes = static_cast<uint8_t*>(dst);
+  float* sx = reinterpret_cast<float*>(planes + groups * A * sizeof(uint64_t));
   const int L = (1 << A) - 1;
   for (int64_t g = 0; g < groups; ++g) {
     const float* xg = x + g * 64;
@@ -267,15 +269,16 @@ void bipolar_quantize_act(const float* x, int64_t n, int A, void* dst) {
     for (int i = 0; i < 64; ++i) amax = std::max(amax, std::fabs(xg[i]));
     const float s = amax / static_cast<float>(L);
     const float id = s > 0.0f && std::isfinite(1.0f / s) ? 1.0f / s : 0.0f;
-    uint64_t* pl = planes + g * A;
-    for (int t = 0; t < A; ++t) pl[t] = 0;
+    uint64_t pl[8] = {};
     for (int i = 0; i < 64; ++i) {
       // The odd integer v nearest x / s is 2u - L with u = round((x / s + L) / 2).
       const float u_f = std::floor((xg[i] * id + static_cast<float>(L)) * 0.5f + 0.5f);
       const int u = u_f >= static_cast<float>(L) ? L : u_f > 0.0f ? static_cast<int>(u_f) : 0;  // NaN: 0
       for (int t = 0; t < A; ++t) pl[t] |= static_cast<uint64_t>((u >> t) & 1) << i;
     }
-    sx[g] = id > 0.0f ? s : 0.0f;
+    std::memcpy(planes + g * A * sizeof(uint64_t), pl, static_cast<size_t>(A) * sizeof(uint64_t));
+    const float sg = id > 0.0f ? s : 0.0f;
+    std::memcpy(sx + g, &sg, sizeof(float));
   }
 }
 
