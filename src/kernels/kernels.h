@@ -6,7 +6,8 @@
 // compare against on every compiled target.
 //
 // Determinism: every output element is computed by one thread in an order that does not depend on
-// the number of threads, so results are bit-identical at any thread count.
+// the number of threads, so results are bit-identical at any thread count (the OpenBLAS prefill
+// path included: it runs single-threaded per worker with a K blocking fixed by the shape).
 //
 // Memory: no kernel allocates. Callers size a workspace once with *_work_size() and pass it in.
 //
@@ -88,14 +89,17 @@ void quantize_q8(const float* x, int64_t n, void* dst, ActRounding r);
 //   Q6_K weights are dotted in int8/int32 with Q8 rows of the activations (integer products per
 //   32-element block are exact; each block's sum is scaled by d_w * d_x in f32), as llama.cpp
 //   does. Other quantized types are dequantized in chunks and dotted in f32.
-// - T > kGemvMaxTokens (prefill): a blocked GEMM. Panels of W rows are dequantized to f32 once per
-//   call and reused by every token; a register tile of 4 rows x 3 tokens accumulates f32 products.
-// The f32 dot of one (row, token) pair has one fixed order, shared by the GEMV and the GEMM: one
-// vector accumulator of the target's f32 lane count N over i in steps of N with fused
+// - kGemvMaxTokens < T < kBlasMinTokens, or rows shorter than kBlasMinDepth (small prefill): a
+//   blocked GEMM. Panels of W rows are dequantized to f32 once per call and reused by every token;
+//   a register tile of 4 rows x 3 tokens accumulates f32 products.
+// - T >= kBlasMinTokens on rows of >= kBlasMinDepth elements (prefill): OpenBLAS's SGEMM on f32
+//   panels of W (kernels/blas.h), single-threaded per worker.
+// The f32 dot of one (row, token) pair has one fixed order, shared by the GEMV and mnemo's GEMM:
+// one vector accumulator of the target's f32 lane count N over i in steps of N with fused
 // multiply-adds, its lanes summed by SumOfLanes, then the n % N tail added in index order. So for
-// F32/F16/BF16 (and the chunk-dequantized types) decode and prefill give bit-identical results;
-// for Q8_0/Q4_0/Q4_K/Q6_K the decode path differs from the prefill path by the activation
-// quantization only.
+// F32/F16/BF16 (and the chunk-dequantized types) decode and small prefills give bit-identical
+// results; for Q8_0/Q4_0/Q4_K/Q6_K the decode path differs from the prefill path by the
+// activation quantization only. OpenBLAS sums in its own (fixed) order: equal to rounding.
 constexpr int64_t kGemvMaxTokens = 4;
 
 // Whether matmul with weights of `type` and T tokens reads Q8 activations (MatmulArgs::xq), in
@@ -114,7 +118,12 @@ struct MatmulArgs {
   bool accumulate = false;        // y += W x (one f32 add per element) instead of y = W x
 };
 
-// Bytes of per-thread scratch that matmul_rows needs (a dequantized panel for the GEMM).
+// Rows per unit when a caller splits a product's rows over threads: splits at multiples of it keep
+// results bit-identical at any thread count (16; kBlasRowChunk = 64 where OpenBLAS takes the product).
+int64_t matmul_row_grain(DType type, int64_t n, int64_t T);
+
+// Bytes of per-thread scratch that matmul_rows needs for any T' <= T tokens (a dequantized panel
+// for the GEMM).
 size_t matmul_thread_work_size(DType type, int64_t n, int64_t T);
 
 // Rows [r0, r1) of the product, on the calling thread. `thread_work` holds

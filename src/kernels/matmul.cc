@@ -34,6 +34,7 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include "base/check.h"
+#include "kernels/blas.h"
 #include "kernels/kernels.h"
 #include "kernels/mnemo_types.h"  // mnemo types hook (issue 4)
 
@@ -102,14 +103,24 @@ bool matmul_uses_q8(DType type, int64_t T) {
   return T <= kGemvMaxTokens && has_int_kernel(type);
 }
 
+int64_t matmul_row_grain(DType type, int64_t n, int64_t T) {
+  return !is_mnemo_type(type) && blas_applies(type, n, T) ? kBlasRowChunk : kRowGrain;
+}
+
 size_t matmul_thread_work_size(DType type, int64_t n, int64_t T) {
   check_row_type(type, n);
   if (is_mnemo_type(type)) return mnemo_matmul_thread_work_size(type, n, T);  // mnemo types hook (issue 4)
-  if (T <= kGemvMaxTokens) {
+  // The largest need of the three regimes that some T' <= T falls in (GEMV, own GEMM, OpenBLAS).
+  size_t bytes = 0;
+  if (T >= 1) {
     const bool plain = type == DType::F32 || type == DType::F16 || type == DType::BF16;
-    return plain || has_int_kernel(type) ? 0 : round64(2048 * sizeof(float));  // gemv::kChunk
+    if (!plain && !has_int_kernel(type)) bytes = round64(2048 * sizeof(float));  // gemv::kChunk
   }
-  return round64(static_cast<size_t>(HWY_DYNAMIC_DISPATCH(GemmScratchFloatsImpl)()) * sizeof(float));
+  if (T > kGemvMaxTokens && !blas_applies(type, n, kGemvMaxTokens + 1)) {
+    bytes = std::max(bytes, round64(static_cast<size_t>(HWY_DYNAMIC_DISPATCH(GemmScratchFloatsImpl)()) * sizeof(float)));
+  }
+  if (blas_applies(type, n, T)) bytes = std::max(bytes, round64(blas_thread_work_size(type, n, T)));
+  return bytes;
 }
 
 size_t matmul_work_size(DType type, int64_t n, int64_t max_tokens, int n_threads) {
@@ -134,6 +145,7 @@ void matmul_rows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r
   MNEMO_DCHECK(r0 >= 0 && r1 <= W.n_rows());
   if (r0 >= r1 || a.T <= 0) return;
   if (is_mnemo_type(W.type)) return mnemo_matmul_rows(W, a, r0, r1, thread_work);  // mnemo types hook (issue 4)
+  if (blas_applies(W.type, W.ne[0], a.T)) return blas_matmul_rows(W, a, r0, r1, thread_work);
   HWY_DYNAMIC_DISPATCH(MatmulRowsImpl)(W, a, r0, r1, thread_work);
 }
 
@@ -166,11 +178,10 @@ void matmul(const TensorView& W, const float* X, int64_t T, float* Y, void* work
     p += round64(static_cast<size_t>(T) * static_cast<size_t>(n) * sizeof(float));
   }
   const size_t per_thread = matmul_thread_work_size(W.type, n, T);
-  auto* const fn = &HWY_DYNAMIC_DISPATCH(MatmulRowsImpl);
   pool.run([&](int ith, int nth) {
     int64_t r0, r1;
-    ThreadPool::split_range(m, kRowGrain, ith, nth, &r0, &r1);
-    if (r0 < r1) fn(W, a, r0, r1, p + static_cast<size_t>(ith) * per_thread);
+    ThreadPool::split_range(m, matmul_row_grain(W.type, n, T), ith, nth, &r0, &r1);
+    if (r0 < r1) matmul_rows(W, a, r0, r1, p + static_cast<size_t>(ith) * per_thread);
   });
 }
 

@@ -319,7 +319,9 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
       }
       return args_for(W, in);
     };
-    // Rows of W split over the threads in units of `grain`, written (or added) to y.
+    // Rows of W split over the threads in units of `grain`, written (or added) to y. The grain is
+    // at least kernels::matmul_row_grain of every product sharing the split, so that the results
+    // do not depend on the thread count.
     auto rows = [&](const TensorView& W, kernels::MatmulArgs a, float* y, int64_t ldy, bool accumulate, int64_t grain) {
       a.y = y;
       a.ldy = ldy;
@@ -364,28 +366,33 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
       pool.barrier();
       kernels::attention_part(q_.data(), m, pos, kv_.k(l), kv_.v(l), dkv, shape, scale, attn_.data(), ith, nth);
       pool.barrier();
-      rows(lw.wo, plain_input(lw.wo, attn_.data(), m, dq), x, d, /*accumulate=*/true, 16);
+      rows(lw.wo, plain_input(lw.wo, attn_.data(), m, dq), x, d, /*accumulate=*/true,
+           kernels::matmul_row_grain(lw.wo.type, dq, m));
       pool.barrier();
 
       // Feed-forward: this thread's rows of gate and up, SwiGLU on them, then (after the barrier)
       // its rows of down added into the residual.
       {
         Input in = norm_input(x, m, lw.ffn_norm, {&lw.ffn_gate, &lw.ffn_up});
-        const auto [r0, r1] = rows(lw.ffn_gate, args_for(lw.ffn_gate, in), hb_.data(), ff, false, 32);
-        rows(lw.ffn_up, args_for(lw.ffn_up, in), hb2_.data(), ff, false, 32);
+        const int64_t grain = std::max({int64_t{32}, kernels::matmul_row_grain(lw.ffn_gate.type, d, m),
+                                        kernels::matmul_row_grain(lw.ffn_up.type, d, m)});
+        const auto [r0, r1] = rows(lw.ffn_gate, args_for(lw.ffn_gate, in), hb_.data(), ff, false, grain);
+        rows(lw.ffn_up, args_for(lw.ffn_up, in), hb2_.data(), ff, false, grain);
         for (int64_t t = 0; t < m && r0 < r1; ++t) {
           kernels::swiglu(hb_.data() + t * ff + r0, hb2_.data() + t * ff + r0, r1 - r0, hb_.data() + t * ff + r0);
         }
       }
       pool.barrier();
-      rows(lw.ffn_down, plain_input(lw.ffn_down, hb_.data(), m, ff), x, d, /*accumulate=*/true, 16);
+      rows(lw.ffn_down, plain_input(lw.ffn_down, hb_.data(), m, ff), x, d, /*accumulate=*/true,
+           kernels::matmul_row_grain(lw.ffn_down.type, ff, m));
       pool.barrier();
     }
 
     if (logits_out == nullptr) return;
     const int64_t first = all ? 0 : m - 1;
     Input in = norm_input(x + first * d, m - first, w.output_norm, {&w.output});
-    rows(w.output, args_for(w.output, in), logits_out, c.n_vocab, false, 16);
+    rows(w.output, args_for(w.output, in), logits_out, c.n_vocab, false,
+         kernels::matmul_row_grain(w.output.type, d, m - first));
   });
 }
 

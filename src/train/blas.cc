@@ -3,17 +3,13 @@
 #include <cblas.h>
 #include <lapacke.h>
 
-#include <mutex>
-
 #include "base/check.h"
 #include "base/strings.h"
+#include "kernels/blas.h"
 
 namespace mnemo::train {
 
-void use_single_threaded_blas() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-}
+void use_single_threaded_blas() { kernels::use_single_threaded_blas(); }
 
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

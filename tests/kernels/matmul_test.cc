@@ -18,6 +18,7 @@
 #include <cstdio>
 
 #include "base/thread_pool.h"
+#include "kernels/blas.h"
 #include "kernels/kernels.h"
 #include "kernels/kernels_test_util.h"
 #include "kernels/reference.h"
@@ -241,8 +242,25 @@ TEST_P(MatmulTest, ManyTokens) {
   }
 }
 
-// For f32 activations the GEMV (decode) and the GEMM (prefill) compute each element in the same
-// order: a token's outputs are bit-identical alone or in a batch.
+// Shapes that go to OpenBLAS (kernels/blas.h): several f32 panels per thread (8192-element rows:
+// 128-row panels), odd token counts, every weight type dequantized to the panel.
+TEST_P(MatmulTest, BlasPanels) {
+  MNEMO_SEEDED_RNG(rng);
+  ThreadPool pool(2);
+  for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    const int64_t n = type == DType::F16 ? 8192 : 512, m = type == DType::F16 ? 300 : 40;
+    const int64_t T = kBlasMinTokens + 1;
+    ASSERT_TRUE(blas_applies(type, n, T));
+    ASSERT_FALSE(blas_applies(type, n, kBlasMinTokens - 1));
+    const auto bytes = random_matrix(rng, type, n, m);
+    const TensorView W = make_view(type, n, m, bytes);
+    const auto X = random_floats(rng, T * n);
+    check_against_ref(W, X, T, run_matmul(W, X, T, pool), GetParam());
+  }
+}
+
+// For f32 activations the GEMV (decode) and mnemo's GEMM (prefill below kBlasMinTokens) compute
+// each element in the same order: a token's outputs are bit-identical alone or in a batch.
 TEST_P(MatmulTest, DecodeEqualsPrefillForFloatActivations) {
   MNEMO_SEEDED_RNG(rng);
   ThreadPool pool(2);
@@ -268,7 +286,7 @@ TEST_P(MatmulTest, BitIdenticalAcrossThreadCounts) {
     const int64_t n = 2304, m = 101;
     const auto bytes = random_matrix(rng, type, n, m);
     const TensorView W = make_view(type, n, m, bytes);
-    for (int64_t T : {1, 5}) {
+    for (int64_t T : {int64_t{1}, int64_t{5}, kBlasMinTokens + 3}) {
       const auto X = random_floats(rng, T * n);
       const auto y1 = run_matmul(W, X, T, p1);
       const auto y2 = run_matmul(W, X, T, p2);
@@ -284,8 +302,10 @@ TEST_P(MatmulTest, RowsWithStridesAndAccumulate) {
   MNEMO_SEEDED_RNG(rng);
   ThreadPool pool(1);
   for (DType type : {DType::F16, DType::Q4_0, DType::Q6_K}) {
-    for (int64_t T : {1, 6}) {
-      const int64_t n = 512, m = 40, ldx = n + 16, ldy = m + 5;
+    for (int64_t T : {int64_t{1}, int64_t{6}, kBlasMinTokens}) {
+      const int64_t n = 512, m = 90, ldx = n + 16, ldy = m + 5;
+      // Any split gives the same values, except on OpenBLAS shapes: splits at its row chunks.
+      const int64_t split = matmul_row_grain(type, n, T) == kBlasRowChunk ? kBlasRowChunk : 17;
       const auto bytes = random_matrix(rng, type, n, m);
       const TensorView W = make_view(type, n, m, bytes);
       const auto X = random_floats(rng, T * n);
@@ -313,8 +333,8 @@ TEST_P(MatmulTest, RowsWithStridesAndAccumulate) {
         a.y = Y.data();
         a.ldy = ldy;
         a.accumulate = acc;
-        matmul_rows(W, a, 0, 17, aligned);
-        matmul_rows(W, a, 17, m, aligned);
+        matmul_rows(W, a, 0, split, aligned);
+        matmul_rows(W, a, split, m, aligned);
         for (int64_t t = 0; t < T; ++t) {
           for (int64_t r = 0; r < ldy; ++r) {
             const float b = base[t * ldy + r];

@@ -4,14 +4,19 @@
 //
 // Models mnemo can write are regenerated with generate_model() and must hash to the recorded
 // SHA-256 (so llama.cpp and mnemo saw the same bytes); the K-quant and Q4_1/Q5_x files were made
-// by llama-quantize and are committed in tests/data/models/. Tolerance: 1e-4 x max|logit| for F32
-// weights, 1e-2 x max|logit| for F16/BF16/quantized ones. mnemo rounds activations as llama.cpp
-// does (kernels::activation_rounding), so F16, BF16, Q8_0 and the K-quants agree to ~1e-7 (F16,
-// BF16: ~1e-3). An entry may carry a measured "tolerance" with its "why": Q4_0/Q5_0 show whole
-// positions off by ~1% where an 8-bit activation sits on a rounding tie and the two programs'
-// different f32 sum orders round it apart (one flipped step of 1/127 of a block's max); Q4_1/Q5_1
-// additionally differ because llama.cpp's Q8_1 rows keep sum(x) as a half (its min term), which a
-// dequantize-and-dot path does not reproduce.
+// by llama-quantize and are committed in tests/data/models/. mnemo rounds activations as llama.cpp
+// does (kernels::activation_rounding), so F32, Q8_0 and the K-quants agree to ~1e-6 x max|logit|
+// and F16/BF16 to ~1e-3 (the f32 sums run in other orders). Tolerances, x max|logit| per position:
+// - F32 weights: 1e-4 everywhere.
+// - F16/BF16: 1e-2 everywhere.
+// - quantized: 1e-4 until the first position that differs more, 2.5e-2 from there on. An 8-bit
+//   activation that sits on a rounding tie can be rounded apart by the two programs' different f32
+//   sum orders (one step of 1/127 of its block's max); the flipped value then stays in the KV cache
+//   of every later position. The first position (BOS) must always agree to 1e-4, so a wrong kernel,
+//   which is wrong from the first token on, cannot hide behind the tie allowance.
+// An entry may carry a measured "tolerance" with its "why" that replaces these for all positions:
+// Q4_1/Q5_1 differ at every position because llama.cpp's Q8_1 rows keep sum(x) as a half (its min
+// term), which a dequantize-and-dot path does not reproduce.
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -79,9 +84,14 @@ TEST_P(Variants, LogitsMatchLlamaCpp) {
   auto ctx = Context::create(**model, cp);
   ASSERT_TRUE(ctx.has_value()) << ctx.status().message();
   ASSERT_TRUE((*ctx)->eval(tokens, 0, true).is_ok());
-  const float rel = entry.contains("tolerance") ? entry["tolerance"].get<float>()
-                                                : entry["quantized"].get<bool>() ? 1e-2f : 1e-4f;
+  const bool quantized = entry["quantized"].get<bool>();
+  const bool fixed = entry.contains("tolerance");
+  const bool halves = name.find("F16") != std::string::npos;  // F16 and BF16 weights
+  const bool ties = quantized && !halves && !fixed;               // 8-bit activations
+  const float exact = fixed ? entry["tolerance"].get<float>() : quantized && halves ? 1e-2f : 1e-4f;
+  const float after_tie = ties ? 2.5e-2f : exact;
   double worst = 0;
+  int64_t first_tie = -1;
   for (size_t k = 0; k < ref["positions"].size(); ++k) {
     const int64_t pos = ref["positions"][k];
     const std::vector<float> want = ref["logits"][k].get<std::vector<float>>();
@@ -89,11 +99,19 @@ TEST_P(Variants, LogitsMatchLlamaCpp) {
     ASSERT_EQ(got.size(), want.size());
     float scale = 0;
     for (float x : want) scale = std::max(scale, std::fabs(x));
+    double err = 0;
+    for (size_t i = 0; i < want.size(); ++i) err = std::max(err, std::fabs(static_cast<double>(got[i]) - want[i]) / scale);
+    worst = std::max(worst, err);
+    if (err > exact && first_tie < 0) {
+      ASSERT_GT(k, 0u) << name << ": the first position differs by " << err << " x max|logit| (bound " << exact << ")";
+      first_tie = pos;
+    }
+    const float rel = first_tie < 0 ? exact : after_tie;
     for (size_t i = 0; i < want.size(); ++i) {
-      worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]) / scale);
       ASSERT_NEAR(got[i], want[i], rel * scale) << name << " position " << pos << " token " << i << " scale " << scale;
     }
   }
+  if (first_tie >= 0) std::printf("[ info     ] %s: first differing position %lld\n", name.c_str(), static_cast<long long>(first_tie));
   RecordProperty("max_rel_error", std::to_string(worst));
   if (entry.contains("gen")) std::remove(path.c_str());
 }
