@@ -8,6 +8,8 @@
 
 #include "base/check.h"
 #include "kernels/kernels.h"
+#include "kernels/mnemo_formats.h"
+#include "kernels/mnemo_types.h"
 
 namespace mnemo::kernels {
 
@@ -17,6 +19,8 @@ void use_single_threaded_blas() {
 }
 
 bool blas_applies(DType type, int64_t n, int64_t T) {
+  // Bipolar types multiply bit planes of quantized activations: not an f32 product.
+  if (is_mnemo_type(type) && !mformat::is_group_type(type)) return false;
   return T >= kBlasMinTokens && n >= kBlasMinDepth && traits(type).supported;
 }
 

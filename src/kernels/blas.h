@@ -1,7 +1,8 @@
 // kernels/blas.h: prefill products through Debian's OpenBLAS (SGEMM on f32 panels of W).
 //
 // For T >= kBlasMinTokens tokens and rows of at least kBlasMinDepth elements, matmul_rows hands
-// its rows to OpenBLAS's SGEMM: F32 weights are read in place; every other type is dequantized
+// its rows to OpenBLAS's SGEMM (all ggml types and mnemo's group types; not the bipolar types,
+// whose products are over bit planes): F32 weights are read in place; every other type is dequantized
 // (exactly) to f32 a panel of rows at a time into the thread's scratch, once per call, and the
 // panel is multiplied by all T (already rounded) activation rows. The packing cost is one pass over
 // the panel per call, against 2 * T flops per weight; OpenBLAS's packed micro-kernels reach ~85%
@@ -26,7 +27,7 @@ struct MatmulArgs;
 
 constexpr int64_t kBlasMinTokens = 16;
 constexpr int64_t kBlasMinDepth = 256;
-constexpr int64_t kBlasRowChunk = 64;
+constexpr int64_t kBlasRowChunk = 128;
 
 // Makes OpenBLAS run every call on the calling thread. Idempotent, thread-safe.
 void use_single_threaded_blas();

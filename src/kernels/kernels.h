@@ -118,8 +118,13 @@ struct MatmulArgs {
   bool accumulate = false;        // y += W x (one f32 add per element) instead of y = W x
 };
 
-// Rows per unit when a caller splits a product's rows over threads: splits at multiples of it keep
-// results bit-identical at any thread count (16; kBlasRowChunk = 64 where OpenBLAS takes the product).
+// Where a product's rows go to OpenBLAS they are multiplied in fixed chunks of kBlasRowChunk rows
+// (kernels/blas.h), and a row's value depends on its chunk: callers that split rows over threads
+// must cut at multiples of matmul_fixed_chunk for results that do not depend on the split. It is
+// 1 (any split) for mnemo's own GEMV/GEMM.
+int64_t matmul_fixed_chunk(DType type, int64_t n, int64_t T);
+// Rows per unit when a caller splits a product's rows over threads: a multiple of the GEMV/GEMM row
+// tiles (16) and of matmul_fixed_chunk.
 int64_t matmul_row_grain(DType type, int64_t n, int64_t T);
 
 // Bytes of per-thread scratch that matmul_rows needs for any T' <= T tokens (a dequantized panel
@@ -156,6 +161,10 @@ void rmsnorm_q8(const float* x, const float* w, float eps, int64_t n, float* y, 
 
 // x = x + y
 void add(float* x, const float* y, int64_t n);
+
+// sum_i a[i] * b[i], in a fixed order (two vector accumulators, then the tail; dot-inl.h
+// DotF32x2): the dot of mnemo's own types' prefill and of training.
+float dot(const float* a, const float* b, int64_t n);
 
 // out = silu(gate) * up, silu(g) = g / (1 + exp(-g))   (SwiGLU, Shazeer 2020). out may alias gate.
 void swiglu(const float* gate, const float* up, int64_t n, float* out);

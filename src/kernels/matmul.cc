@@ -103,8 +103,11 @@ bool matmul_uses_q8(DType type, int64_t T) {
   return T <= kGemvMaxTokens && has_int_kernel(type);
 }
 
+int64_t matmul_fixed_chunk(DType type, int64_t n, int64_t T) { return blas_applies(type, n, T) ? kBlasRowChunk : 1; }
+
 int64_t matmul_row_grain(DType type, int64_t n, int64_t T) {
-  return !is_mnemo_type(type) && blas_applies(type, n, T) ? kBlasRowChunk : kRowGrain;
+  static_assert(kBlasRowChunk % kRowGrain == 0);
+  return std::max(kRowGrain, matmul_fixed_chunk(type, n, T));
 }
 
 size_t matmul_thread_work_size(DType type, int64_t n, int64_t T) {

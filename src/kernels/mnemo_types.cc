@@ -24,8 +24,6 @@ void GroupDecodeRowImpl(DType type, const void* src, float* dst, int64_t n) {
   lut::DecodeRow(*mformat::group_type(type), static_cast<const uint8_t*>(src), n, dst);
 }
 
-float DotF32Impl(const float* a, const float* b, int64_t n) { return lut::DotF32(a, b, n); }
-
 int64_t BipolarDotImpl(const uint64_t* w, int W, const uint64_t* x, int A, int64_t n) {
   return bipolar::DotFor(W, A)(w, x, n);
 }
@@ -39,13 +37,13 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include "base/check.h"
+#include "kernels/blas.h"
 #include "kernels/mnemo_types.h"
 
 namespace mnemo::kernels {
 
 HWY_EXPORT(GroupGemvQ8Impl);
 HWY_EXPORT(GroupDecodeRowImpl);
-HWY_EXPORT(DotF32Impl);
 HWY_EXPORT(BipolarDotImpl);
 HWY_EXPORT(BipolarGemvImpl);
 
@@ -93,7 +91,9 @@ size_t mnemo_matmul_thread_work_size(DType type, int64_t n, int64_t T) {
            round64(static_cast<size_t>(kRowGrain) * sizeof(float));
   }
   if (T <= kGemvMaxTokens) return round64(static_cast<size_t>(kRowGrain) * sizeof(float));
-  return round64(static_cast<size_t>(kPanelRows * n) * sizeof(float));
+  size_t bytes = round64(static_cast<size_t>(kPanelRows * n) * sizeof(float));
+  if (blas_applies(type, n, T)) bytes = std::max(bytes, round64(blas_thread_work_size(type, n, T)));
+  return bytes;
 }
 
 void mnemo_matmul_rows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, void* thread_work) {
@@ -130,10 +130,11 @@ void mnemo_matmul_rows(const TensorView& W, const MatmulArgs& a, int64_t r0, int
     }
     return;
   }
-  // Prefill: a panel of rows decoded once, dotted with every token in f32.
+  // Prefill: OpenBLAS on decoded f32 panels for large products (kernels/blas.h), else a panel of
+  // rows decoded once and dotted with every token in f32.
+  if (blas_applies(W.type, n, a.T)) return blas_matmul_rows(W, a, r0, r1, thread_work);
   float* panel = reinterpret_cast<float*>(work);
   auto* const decode = &HWY_DYNAMIC_DISPATCH(GroupDecodeRowImpl);
-  auto* const dot = &HWY_DYNAMIC_DISPATCH(DotF32Impl);
   for (int64_t p0 = r0; p0 < r1; p0 += kPanelRows) {
     const int64_t pr = std::min(kPanelRows, r1 - p0);
     for (int64_t i = 0; i < pr; ++i) decode(W.type, W.row(p0 + i), panel + i * n, n);
@@ -169,7 +170,7 @@ void mnemo_matmul(const TensorView& W, const float* X, int64_t T, float* Y, void
   const size_t per_thread = mnemo_matmul_thread_work_size(W.type, n, T);
   pool.run([&](int ith, int nth) {
     int64_t r0, r1;
-    ThreadPool::split_range(m, kRowGrain, ith, nth, &r0, &r1);
+    ThreadPool::split_range(m, matmul_row_grain(W.type, n, T), ith, nth, &r0, &r1);
     if (r0 < r1) mnemo_matmul_rows(W, a, r0, r1, p + static_cast<size_t>(ith) * per_thread);
   });
 }

@@ -18,6 +18,7 @@ void RmsNormImpl(const float* x, const float* w, float eps, int64_t n, float* y)
   RmsNormF32(x, w, eps, n, y);
 }
 void AddImpl(float* x, const float* y, int64_t n) { AddF32(x, y, n); }
+float DotImpl(const float* a, const float* b, int64_t n) { return DotF32x2(a, b, n); }
 // As RmsNormF32, then the Q8 row of the result (the f32 values are the same).
 void RmsNormQ8Impl(const float* x, const float* w, float eps, int64_t n, float* y, void* q, ActRounding r) {
   if (q == nullptr) return RmsNormF32(x, w, eps, n, y);
@@ -74,6 +75,7 @@ HWY_AFTER_NAMESPACE();
 
 namespace mnemo::kernels {
 
+HWY_EXPORT(DotImpl);
 HWY_EXPORT(RmsNormImpl);
 HWY_EXPORT(AddImpl);
 HWY_EXPORT(SwigluImpl);
@@ -95,6 +97,8 @@ void rmsnorm_q8(const float* x, const float* w, float eps, int64_t n, float* y, 
 }
 
 void add(float* x, const float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(AddImpl)(x, y, n); }
+
+float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPATCH(DotImpl)(a, b, n); }
 
 void swiglu(const float* gate, const float* up, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(SwigluImpl)(gate, up, n, out);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
+#include <numeric>
 #include <utility>
 
 #include "base/strings.h"
@@ -196,7 +197,6 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
 
   const kernels::AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim};
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  const int64_t n_units = c.n_head + 2 * c.n_head_kv;  // Q, K and V heads: the split of phase 1
   const int64_t n_rot = c.rope.n_rot;
   ThreadPool& pool = *pool_;
 
@@ -342,11 +342,21 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
       {
         Input in = norm_input(x, m, lw.attn_norm, {&lw.wq, &lw.wk, &lw.wv});
         int64_t u0, u1;
-        ThreadPool::split_range(n_units, 1, ith, nth, &u0, &u1);
+        // The split: units of g heads of Q, K and V. g = 1, except where a product goes to
+        // OpenBLAS in fixed row chunks (kernels::matmul_fixed_chunk): then a unit is the fewest
+        // whole heads that span a multiple of the chunk, so that no chunk is cut by a thread
+        // boundary and the results do not depend on the thread count.
+        int64_t g = 1;
+        for (const TensorView* W : {&lw.wq, &lw.wk, &lw.wv}) {
+          const int64_t chunk = kernels::matmul_fixed_chunk(W->type, W->ne[0], m);
+          g = std::max(g, chunk / std::gcd(chunk, hd));
+        }
+        const int64_t q_units = (c.n_head + g - 1) / g, kv_units = (c.n_head_kv + g - 1) / g;
+        ThreadPool::split_range(q_units + 2 * kv_units, 1, ith, nth, &u0, &u1);
         auto part = [&](const TensorView& W, int64_t first_unit, int64_t n_heads, float* y, int64_t ldy,
                         const float* bias, bool rope) {
-          const int64_t h0 = std::clamp(u0 - first_unit, int64_t{0}, n_heads);
-          const int64_t h1 = std::clamp(u1 - first_unit, int64_t{0}, n_heads);
+          const int64_t h0 = std::clamp((u0 - first_unit) * g, int64_t{0}, n_heads);
+          const int64_t h1 = std::clamp((u1 - first_unit) * g, int64_t{0}, n_heads);
           if (h0 >= h1) return;
           kernels::MatmulArgs a = args_for(W, in);
           a.y = y;
@@ -360,8 +370,8 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
         };
         const bool bias = c.qkv_bias;
         part(lw.wq, 0, c.n_head, q_.data(), dq, bias ? lw.bq : nullptr, true);
-        part(lw.wk, c.n_head, c.n_head_kv, k_dst, dkv, bias ? lw.bk : nullptr, true);
-        part(lw.wv, c.n_head + c.n_head_kv, c.n_head_kv, v_dst, dkv, bias ? lw.bv : nullptr, false);
+        part(lw.wk, q_units, c.n_head_kv, k_dst, dkv, bias ? lw.bk : nullptr, true);
+        part(lw.wv, q_units + kv_units, c.n_head_kv, v_dst, dkv, bias ? lw.bv : nullptr, false);
       }
       pool.barrier();
       kernels::attention_part(q_.data(), m, pos, kv_.k(l), kv_.v(l), dkv, shape, scale, attn_.data(), ith, nth);

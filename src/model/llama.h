@@ -13,10 +13,10 @@
 // Per layer: [RMSNorm + Q8 quantization] -> Q/K/V rows (+ bias, RoPE from a table computed at
 // creation, K/V written into the cache) -> barrier -> attention -> barrier -> Wo rows added into
 // the residual -> barrier -> [RMSNorm + Q8] -> gate/up rows with SwiGLU -> barrier -> down rows
-// added into the residual -> barrier. Rows are split statically (by heads for Q/K/V, otherwise in
-// units of kernels::matmul_row_grain), so every element is computed by one thread in a fixed order
-// (for products that go to OpenBLAS, independent of the thread count when head_dim is a multiple
-// of its 64-row chunks). For decode (T <= kGemvMaxTokens) each
+// added into the residual -> barrier. Rows are split statically (by heads for Q/K/V, in groups of
+// heads that cover whole kernels::matmul_fixed_chunk chunks where OpenBLAS takes the product;
+// otherwise in units of kernels::matmul_row_grain), so every element is computed by one thread in
+// an order that does not depend on the thread count. For decode (T <= kGemvMaxTokens) each
 // thread normalizes and quantizes the small input rows itself (in its own buffers) instead of
 // waiting at another barrier; for prefill the rows are split by token and shared.
 #pragma once

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/rng.h"
 #include "base/strings.h"
 #include "compress/ggml_quantize.h"
 #include "formats/gguf.h"
@@ -11,42 +12,6 @@
 
 namespace mnemo {
 namespace {
-
-// xoshiro256** with a Box-Muller normal; deterministic for a seed.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) {
-    for (auto& s : s_) {
-      seed += 0x9e3779b97f4a7c15ull;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      s = z ^ (z >> 31);
-    }
-  }
-  uint64_t next() {
-    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  void normal_pair(float* a, float* b) {
-    const double u1 = 1.0 - uniform(), u2 = uniform();
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    *a = static_cast<float>(r * std::cos(2 * M_PI * u2));
-    *b = static_cast<float>(r * std::sin(2 * M_PI * u2));
-  }
-
- private:
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t s_[4];
-};
 
 int32_t ggml_file_type(DType t) {
   switch (t) {

@@ -13,21 +13,6 @@ HWY_BEFORE_NAMESPACE();
 namespace mnemo::train::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-float DotImpl(const float* a, const float* b, int64_t n) {
-  const hn::ScalableTag<float> d;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
-  int64_t i = 0;
-  for (; i + 2 * N <= n; i += 2 * N) {
-    acc0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), acc0);
-    acc1 = hn::MulAdd(hn::LoadU(d, a + i + N), hn::LoadU(d, b + i + N), acc1);
-  }
-  for (; i + N <= n; i += N) acc0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), acc0);
-  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
 float MaxImpl(const float* x, int64_t n) {
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
@@ -161,11 +146,11 @@ void SwigluBackwardImpl(const float* g, const float* u, const float* dout, int64
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "kernels/kernels.h"
 #include "train/ops.h"
 
 namespace mnemo::train {
 
-HWY_EXPORT(DotImpl);
 HWY_EXPORT(MaxImpl);
 HWY_EXPORT(ExpSubSumImpl);
 HWY_EXPORT(ScaleImpl);
@@ -175,7 +160,7 @@ HWY_EXPORT(SoftmaxBackwardRowImpl);
 HWY_EXPORT(SwigluForwardImpl);
 HWY_EXPORT(SwigluBackwardImpl);
 
-float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPATCH(DotImpl)(a, b, n); }
+float dot(const float* a, const float* b, int64_t n) { return kernels::dot(a, b, n); }
 float max_of(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(x, n); }
 float exp_sub_sum(float* x, int64_t n, float shift) { return HWY_DYNAMIC_DISPATCH(ExpSubSumImpl)(x, n, shift); }
 void scale(float* x, int64_t n, float s) { HWY_DYNAMIC_DISPATCH(ScaleImpl)(x, n, s); }

@@ -283,7 +283,7 @@ TEST_P(MatmulTest, BitIdenticalAcrossThreadCounts) {
   MNEMO_SEEDED_RNG(rng);
   ThreadPool p1(1), p2(2), p3(3);
   for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
-    const int64_t n = 2304, m = 101;
+    const int64_t n = 2304, m = 2 * kBlasRowChunk + 45;  // several OpenBLAS chunks, a partial one
     const auto bytes = random_matrix(rng, type, n, m);
     const TensorView W = make_view(type, n, m, bytes);
     for (int64_t T : {int64_t{1}, int64_t{5}, kBlasMinTokens + 3}) {
@@ -303,7 +303,7 @@ TEST_P(MatmulTest, RowsWithStridesAndAccumulate) {
   ThreadPool pool(1);
   for (DType type : {DType::F16, DType::Q4_0, DType::Q6_K}) {
     for (int64_t T : {int64_t{1}, int64_t{6}, kBlasMinTokens}) {
-      const int64_t n = 512, m = 90, ldx = n + 16, ldy = m + 5;
+      const int64_t n = 512, m = kBlasRowChunk + 26, ldx = n + 16, ldy = m + 5;
       // Any split gives the same values, except on OpenBLAS shapes: splits at its row chunks.
       const int64_t split = matmul_row_grain(type, n, T) == kBlasRowChunk ? kBlasRowChunk : 17;
       const auto bytes = random_matrix(rng, type, n, m);

@@ -18,6 +18,8 @@
 // Q4_1/Q5_1 differ at every position because llama.cpp's Q8_1 rows keep sum(x) as a half (its min
 // term), which a dequantize-and-dot path does not reproduce.
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -128,6 +130,57 @@ INSTANTIATE_TEST_SUITE_P(Runtime, Variants,
                            }
                            return n;
                          });
+
+}  // namespace
+}  // namespace mnemo
+
+namespace mnemo {
+namespace {
+
+// Logits of a prefill that goes through OpenBLAS (48 tokens, 256-wide rows: kernels/blas.h) and of
+// the decode steps after it are bit-identical at 1, 2 and 3 threads: the row splits (Q/K/V in head
+// groups, the rest in matmul_row_grain units) never cut one of OpenBLAS's fixed row chunks.
+TEST(Runtime, LogitsDoNotDependOnThreadCount) {
+  for (const char* dtype : {"F32", "F16", "Q4_0"}) {
+    GenModelParams p;
+    p.shape = "tiny";
+    p.dtype = dtype;
+    p.seed = 5;
+    p.output = test::temp_dir() + "/threads-" + dtype + ".gguf";
+    ASSERT_TRUE(generate_model(p).is_ok());
+    auto model = Model::load(p.output);
+    ASSERT_TRUE(model.has_value()) << model.status().message();
+    std::vector<Token> tokens;
+    for (int i = 0; i < 48; ++i) tokens.push_back((i * 37 + 11) % 512);
+    std::vector<std::vector<float>> runs;
+    for (int threads : {1, 2, 3}) {
+      ContextParams cp;
+      cp.n_ctx = 64;
+      cp.n_batch = 64;
+      cp.logits_all = true;
+      cp.n_threads = threads;
+      auto ctx = Context::create(**model, cp);
+      ASSERT_TRUE(ctx.has_value()) << ctx.status().message();
+      ASSERT_TRUE((*ctx)->eval(tokens, 0, true).is_ok());
+      std::vector<float> all;
+      for (int64_t i = 0; i < 48; ++i) {
+        auto l = (*ctx)->logits(i);
+        all.insert(all.end(), l.begin(), l.end());
+      }
+      const std::vector<Token> next = {7};
+      ASSERT_TRUE((*ctx)->eval(next, 48, true).is_ok());
+      auto l = (*ctx)->logits(0);
+      all.insert(all.end(), l.begin(), l.end());
+      runs.push_back(std::move(all));
+    }
+    for (size_t k = 1; k < runs.size(); ++k) {
+      ASSERT_EQ(runs[0].size(), runs[k].size());
+      EXPECT_EQ(0, std::memcmp(runs[0].data(), runs[k].data(), runs[0].size() * sizeof(float)))
+          << dtype << ": logits at " << k + 1 << " threads differ from 1 thread";
+    }
+    std::remove(p.output.c_str());
+  }
+}
 
 }  // namespace
 }  // namespace mnemo
