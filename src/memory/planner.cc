@@ -24,7 +24,8 @@ Expected<MemoryPlan> plan_memory(const LlamaConfig& c, uint64_t weight_bytes, co
   p.weight_resident_bytes = r.weights_resident ? weight_bytes : 0;
   p.kv_bytes = 2ull * static_cast<uint64_t>(c.n_layer) * static_cast<uint64_t>(p.n_ctx) *
                static_cast<uint64_t>(c.n_embd_kv()) * sizeof(float);
-  p.activation_bytes = activation_bytes(c, p.n_batch, r.logits_all);
+  p.workspace_bytes = r.workspace_bytes ? r.workspace_bytes(p.n_batch) : 0;
+  p.activation_bytes = activation_bytes(c, p.n_batch, r.logits_all) + p.workspace_bytes;
   if (r.budget_bytes > 0 && p.total_bytes() > r.budget_bytes) {
     return resource_exhausted("memory budget " + format_bytes(r.budget_bytes) + ": the plan needs " +
                               format_bytes(p.total_bytes()) + " (" + p.describe() +
@@ -36,7 +37,7 @@ Expected<MemoryPlan> plan_memory(const LlamaConfig& c, uint64_t weight_bytes, co
 std::string MemoryPlan::describe() const {
   return "weights " + format_bytes(weight_bytes) + (weight_resident_bytes ? " (resident)" : " (mapped)") + ", KV " +
          format_bytes(kv_bytes) + str_printf(" for %lld positions", static_cast<long long>(n_ctx)) + ", activations " +
-         format_bytes(activation_bytes);
+         format_bytes(activation_bytes) + " (kernel workspace " + format_bytes(workspace_bytes) + ")";
 }
 
 }  // namespace mnemo

@@ -4,11 +4,13 @@
 // optional budget), the planner states every allocation before anything is allocated:
 //   weights     as stored in the file (mapped: resident on demand; read or locked: all resident)
 //   KV cache    2 * n_layer * n_ctx * n_embd_kv * sizeof(float), reserved; committed per token
-//   activations per-batch buffers of the forward pass, logits, kernel workspace
+//   activations per-batch buffers of the forward pass, logits, kernel workspace (per thread:
+//               decode inputs, rounded inputs, matmul scratch such as OpenBLAS's f32 panels)
 // and refuses plans that exceed the budget, saying which part to shrink.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "model/config.h"
@@ -22,6 +24,9 @@ struct MemoryRequest {
   bool logits_all = false;
   bool weights_resident = false;  // --no-mmap or --mlock: the whole file is in RAM
   uint64_t budget_bytes = 0;      // 0: no limit
+  // Kernel workspace of a session for the planned batch size (the model layer supplies it:
+  // LlamaSession::workspace_bytes for its weights and thread count); empty: none.
+  std::function<uint64_t(int64_t n_batch)> workspace_bytes;
 };
 
 struct MemoryPlan {
@@ -30,7 +35,8 @@ struct MemoryPlan {
   uint64_t weight_bytes = 0;      // of the weights as stored
   uint64_t weight_resident_bytes = 0;  // counted against the budget (all if resident, else 0)
   uint64_t kv_bytes = 0;          // reserved for n_ctx positions
-  uint64_t activation_bytes = 0;  // forward-pass buffers and logits (without kernel workspace)
+  uint64_t activation_bytes = 0;  // forward-pass buffers, logits and kernel workspace
+  uint64_t workspace_bytes = 0;   // the kernel workspace part of activation_bytes
 
   uint64_t total_bytes() const { return weight_resident_bytes + kv_bytes + activation_bytes; }
   std::string describe() const;  // one line: "weights 1.2 MiB (mapped), KV 2.5 MiB, activations ..."

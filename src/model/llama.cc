@@ -92,6 +92,45 @@ namespace {
 size_t round64(size_t b) { return (b + 63) / 64 * 64; }
 }  // namespace
 
+// The arena: per thread, decode inputs (f32 and Q8 rows of up to kGemvMaxTokens tokens of the
+// widest matmul input), rounded inputs, and the matmul scratch for any weight at any batch size.
+LlamaSession::ArenaLayout LlamaSession::arena_layout(const LlamaModel& model, int64_t n_batch) {
+  const LlamaConfig& c = model.config();
+  ArenaLayout a;
+  const int64_t wmax = std::max({c.n_embd, c.n_embd_q(), c.n_ff});
+  const int64_t dec_tokens = std::min<int64_t>(n_batch, kernels::kGemvMaxTokens);
+  a.q8_stride = kernels::q8_row_bytes((wmax + kernels::kQ8Block - 1) / kernels::kQ8Block * kernels::kQ8Block);
+  const LlamaWeights& w = model.weights();
+  size_t scratch = 0;
+  auto need = [&](const TensorView& t) {
+    for (int64_t T : {dec_tokens, static_cast<int64_t>(n_batch)}) {
+      scratch = std::max(scratch, kernels::matmul_thread_work_size(t.type, t.ne[0], T));
+    }
+  };
+  auto rounding_differs = [](std::initializer_list<const TensorView*> ws) {
+    for (const TensorView* t : ws) {
+      if (kernels::activation_rounding(t->type) != kernels::activation_rounding((*ws.begin())->type)) return true;
+    }
+    return false;
+  };
+  need(w.output);
+  for (const LlamaLayerWeights& l : w.layers) {
+    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) need(*t);
+    a.mixed_rounding |= rounding_differs({&l.wq, &l.wk, &l.wv}) || rounding_differs({&l.ffn_gate, &l.ffn_up});
+  }
+  const int64_t round_rows = a.mixed_rounding ? n_batch : dec_tokens;
+  a.dec_f32_off = 0;
+  a.round_off = round64(static_cast<size_t>(dec_tokens * wmax) * sizeof(float));
+  a.dec_q8_off = a.round_off + round64(static_cast<size_t>(round_rows * wmax) * sizeof(float));
+  a.scratch_off = a.dec_q8_off + static_cast<size_t>(dec_tokens) * a.q8_stride;
+  a.thread_bytes = round64(a.scratch_off + scratch);
+  return a;
+}
+
+uint64_t LlamaSession::workspace_bytes(const LlamaModel& model, int64_t n_batch, int n_threads) {
+  return static_cast<uint64_t>(arena_layout(model, n_batch).thread_bytes) * static_cast<uint64_t>(n_threads) + 64;
+}
+
 Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<const LlamaModel> model, int64_t n_ctx,
                                                               int64_t n_batch, bool logits_all, ThreadPool* pool) {
   MNEMO_CHECK(model != nullptr && pool != nullptr);
@@ -117,35 +156,14 @@ Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<con
   s->rope_.resize(static_cast<size_t>(n_ctx * c.rope.n_rot));
   kernels::rope_table(c.rope, n_ctx, s->rope_.data());
 
-  // The arena: per thread, decode inputs (f32 and Q8 rows of up to kGemvMaxTokens tokens of the
-  // widest matmul input), rounded inputs, and the matmul scratch for any weight at any batch size.
-  const int64_t wmax = std::max({c.n_embd, c.n_embd_q(), c.n_ff});
-  const int64_t dec_tokens = std::min<int64_t>(n_batch, kernels::kGemvMaxTokens);
-  s->q8_stride_ = kernels::q8_row_bytes((wmax + kernels::kQ8Block - 1) / kernels::kQ8Block * kernels::kQ8Block);
-  const LlamaWeights& w = model->weights();
-  size_t scratch = 0;
-  auto need = [&](const TensorView& t) {
-    for (int64_t T : {dec_tokens, static_cast<int64_t>(n_batch)}) {
-      scratch = std::max(scratch, kernels::matmul_thread_work_size(t.type, t.ne[0], T));
-    }
-  };
-  auto rounding_differs = [](std::initializer_list<const TensorView*> ws) {
-    for (const TensorView* t : ws) {
-      if (kernels::activation_rounding(t->type) != kernels::activation_rounding((*ws.begin())->type)) return true;
-    }
-    return false;
-  };
-  need(w.output);
-  for (const LlamaLayerWeights& l : w.layers) {
-    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) need(*t);
-    s->mixed_rounding_ |= rounding_differs({&l.wq, &l.wk, &l.wv}) || rounding_differs({&l.ffn_gate, &l.ffn_up});
-  }
-  const int64_t round_rows = s->mixed_rounding_ ? n_batch : dec_tokens;
-  s->dec_f32_off_ = 0;
-  s->round_off_ = round64(static_cast<size_t>(dec_tokens * wmax) * sizeof(float));
-  s->dec_q8_off_ = s->round_off_ + round64(static_cast<size_t>(round_rows * wmax) * sizeof(float));
-  s->scratch_off_ = s->dec_q8_off_ + static_cast<size_t>(dec_tokens) * s->q8_stride_;
-  s->thread_bytes_ = round64(s->scratch_off_ + scratch);
+  const ArenaLayout a = arena_layout(*model, n_batch);
+  s->q8_stride_ = a.q8_stride;
+  s->mixed_rounding_ = a.mixed_rounding;
+  s->dec_f32_off_ = a.dec_f32_off;
+  s->round_off_ = a.round_off;
+  s->dec_q8_off_ = a.dec_q8_off;
+  s->scratch_off_ = a.scratch_off;
+  s->thread_bytes_ = a.thread_bytes;
   s->arena_.resize(s->thread_bytes_ * static_cast<size_t>(pool->size()) + 64);
   s->arena_base_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(s->arena_.data()) + 63) / 64 * 64);
   return s;

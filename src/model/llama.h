@@ -67,6 +67,10 @@ class LlamaSession {
   // Logits (n_vocab floats) of token i of the last forward() (i = -1: the last token).
   std::span<const float> logits(int64_t i = -1) const;
 
+  // Bytes of the kernel workspace (the per-thread arena) that create() allocates for n_batch and
+  // n_threads: decode inputs, rounded inputs and matmul scratch (OpenBLAS panels included).
+  static uint64_t workspace_bytes(const LlamaModel& model, int64_t n_batch, int n_threads);
+
   int64_t n_ctx() const { return n_ctx_; }
   int64_t n_batch() const { return n_batch_; }
   int64_t n_past() const { return n_past_; }  // positions held in the cache
@@ -77,6 +81,11 @@ class LlamaSession {
 
  private:
   LlamaSession() = default;
+  struct ArenaLayout {
+    size_t dec_f32_off = 0, round_off = 0, dec_q8_off = 0, scratch_off = 0, thread_bytes = 0, q8_stride = 0;
+    bool mixed_rounding = false;
+  };
+  static ArenaLayout arena_layout(const LlamaModel& model, int64_t n_batch);
   void forward_chunk(const int32_t* tokens, int64_t n, int64_t pos, bool all_logits, float* logits_out);
 
   std::shared_ptr<const LlamaModel> model_;

@@ -23,10 +23,12 @@ Expected<std::unique_ptr<Context>> Context::create(const Model& model, const Con
   req.n_batch = params.n_batch;
   req.logits_all = params.logits_all;
   req.weights_resident = !m.file().is_mapped() || m.locked;
-  MNEMO_ASSIGN_OR_RETURN(MemoryPlan plan, plan_memory(m.model->config(), m.info.weight_bytes, req));
   auto impl = std::make_unique<Impl>();
-  impl->plan = plan;
   impl->pool = std::make_unique<ThreadPool>(params.n_threads);
+  const int n_threads = impl->pool->size();
+  req.workspace_bytes = [&](int64_t n_batch) { return LlamaSession::workspace_bytes(*m.model, n_batch, n_threads); };
+  MNEMO_ASSIGN_OR_RETURN(MemoryPlan plan, plan_memory(m.model->config(), m.info.weight_bytes, req));
+  impl->plan = plan;
   MNEMO_ASSIGN_OR_RETURN(impl->session,
                          LlamaSession::create(m.model, plan.n_ctx, plan.n_batch, params.logits_all, impl->pool.get()));
   return std::unique_ptr<Context>(new Context(std::move(impl)));

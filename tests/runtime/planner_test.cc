@@ -45,5 +45,26 @@ TEST(Planner, RefusesOverBudget) {
   EXPECT_NE(p.status().message().find("KV"), std::string::npos) << p.status().message();
 }
 
+TEST(Planner, CountsKernelWorkspaceForThePlannedBatch) {
+  MemoryRequest r;
+  r.n_ctx = 128;
+  r.n_batch = 512;
+  const uint64_t without = plan_memory(stories260k(), 1000000, r)->activation_bytes;
+  int64_t asked = 0;
+  r.workspace_bytes = [&](int64_t n_batch) {
+    asked = n_batch;
+    return uint64_t{3} << 20;
+  };
+  auto p = plan_memory(stories260k(), 1000000, r);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(asked, 128);  // the batch the plan settled on
+  EXPECT_EQ(p->workspace_bytes, uint64_t{3} << 20);
+  EXPECT_EQ(p->activation_bytes, without + (uint64_t{3} << 20));
+  r.budget_bytes = p->total_bytes() - 1;
+  EXPECT_FALSE(plan_memory(stories260k(), 1000000, r).has_value());
+  r.budget_bytes = p->total_bytes();
+  EXPECT_TRUE(plan_memory(stories260k(), 1000000, r).has_value());
+}
+
 }  // namespace
 }  // namespace mnemo

@@ -114,10 +114,12 @@ Status run(const RunOptions& o) {
                  "%d threads, seed %llu\n",
                  t_load, tokens.size(), t_prompt > 0 ? static_cast<double>(tokens.size()) / t_prompt : 0.0, n_gen,
                  t_gen > 0 ? n_gen / t_gen : 0.0, ctx->n_threads(), static_cast<unsigned long long>(seed));
-    std::fprintf(stderr, "mnemo: weights %s mapped, %s resident | KV %s used of %s reserved | peak RSS %s\n",
+    std::fprintf(stderr,
+                 "mnemo: weights %s mapped, %s resident | KV %s used of %s reserved | activations and kernel "
+                 "workspace %s | peak RSS %s\n",
                  format_bytes(mm.mapped_bytes).c_str(), format_bytes(mm.resident_bytes).c_str(),
                  format_bytes(cm.kv_used_bytes).c_str(), format_bytes(cm.kv_reserved_bytes).c_str(),
-                 format_bytes(process_memory().peak_rss_bytes).c_str());
+                 format_bytes(cm.activation_bytes).c_str(), format_bytes(process_memory().peak_rss_bytes).c_str());
   }
   return Status::ok();
 }
