@@ -119,7 +119,8 @@ size_t matmul_thread_work_size(DType type, int64_t n, int64_t T) {
     const bool plain = type == DType::F32 || type == DType::F16 || type == DType::BF16;
     if (!plain && !has_int_kernel(type)) bytes = round64(2048 * sizeof(float));  // gemv::kChunk
   }
-  if (T > kGemvMaxTokens && !blas_applies(type, n, kGemvMaxTokens + 1)) {
+  static_assert(kBlasMinTokens > kGemvMaxTokens + 1);  // some T' in between takes mnemo's GEMM
+  if (T > kGemvMaxTokens) {
     bytes = std::max(bytes, round64(static_cast<size_t>(HWY_DYNAMIC_DISPATCH(GemmScratchFloatsImpl)()) * sizeof(float)));
   }
   if (blas_applies(type, n, T)) bytes = std::max(bytes, round64(blas_thread_work_size(type, n, T)));
