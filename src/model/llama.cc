@@ -156,15 +156,8 @@ Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<con
   s->rope_.resize(static_cast<size_t>(n_ctx * c.rope.n_rot));
   kernels::rope_table(c.rope, n_ctx, s->rope_.data());
 
-  const ArenaLayout a = arena_layout(*model, n_batch);
-  s->q8_stride_ = a.q8_stride;
-  s->mixed_rounding_ = a.mixed_rounding;
-  s->dec_f32_off_ = a.dec_f32_off;
-  s->round_off_ = a.round_off;
-  s->dec_q8_off_ = a.dec_q8_off;
-  s->scratch_off_ = a.scratch_off;
-  s->thread_bytes_ = a.thread_bytes;
-  s->arena_.resize(s->thread_bytes_ * static_cast<size_t>(pool->size()) + 64);
+  s->layout_ = arena_layout(*model, n_batch);
+  s->arena_.resize(s->layout_.thread_bytes * static_cast<size_t>(pool->size()) + 64);
   s->arena_base_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(s->arena_.data()) + 63) / 64 * 64);
   return s;
 }
@@ -219,11 +212,11 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
   ThreadPool& pool = *pool_;
 
   pool.run([&](int ith, int nth) {
-    uint8_t* const slice = arena_base_ + static_cast<size_t>(ith) * thread_bytes_;
-    float* const my_f32 = reinterpret_cast<float*>(slice + dec_f32_off_);
-    uint8_t* const my_q8 = slice + dec_q8_off_;
-    void* const scratch = slice + scratch_off_;
-    const int64_t q8_stride = static_cast<int64_t>(q8_stride_);
+    uint8_t* const slice = arena_base_ + static_cast<size_t>(ith) * layout_.thread_bytes;
+    float* const my_f32 = reinterpret_cast<float*>(slice + layout_.dec_f32_off);
+    uint8_t* const my_q8 = slice + layout_.dec_q8_off;
+    void* const scratch = slice + layout_.scratch_off;
+    const int64_t q8_stride = static_cast<int64_t>(layout_.q8_stride);
 
     // A matmul input and what its buffers hold. Every weight gets its activations rounded as
     // llama.cpp rounds them for its type (kernels::activation_rounding): f32 rows in x (rounded
@@ -236,7 +229,7 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
       int q8_held = -1;           // ActRounding held in my_q8 for these rows, -1: none
       int round_held = -1;        // ActRounding held in my_round for these rows, -1: none
     };
-    float* const my_round = reinterpret_cast<float*>(slice + round_off_);
+    float* const my_round = reinterpret_cast<float*>(slice + layout_.round_off);
     using kernels::ActRounding;
     auto is_q8 = [](ActRounding r) { return r == ActRounding::kQ8x32 || r == ActRounding::kQ8x256; };
 
@@ -315,7 +308,7 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
         pool.barrier();
         in.x = xn_.data();
         if (uniform) in.x_rounding = r0;
-        MNEMO_DCHECK(uniform || mixed_rounding_);  // my_round then holds n_batch rows
+        MNEMO_DCHECK(uniform || layout_.mixed_rounding);  // my_round then holds n_batch rows
       }
       return in;
     };

@@ -81,9 +81,12 @@ class LlamaSession {
 
  private:
   LlamaSession() = default;
+  // One thread's slice of the arena.
   struct ArenaLayout {
-    size_t dec_f32_off = 0, round_off = 0, dec_q8_off = 0, scratch_off = 0, thread_bytes = 0, q8_stride = 0;
-    bool mixed_rounding = false;
+    size_t thread_bytes = 0;  // per-thread slice
+    size_t dec_f32_off = 0, round_off = 0, dec_q8_off = 0, scratch_off = 0;  // offsets within a slice
+    size_t q8_stride = 0;     // bytes per Q8 row (for the widest input)
+    bool mixed_rounding = false;  // some normalised input feeds weights of different roundings
   };
   static ArenaLayout arena_layout(const LlamaModel& model, int64_t n_batch);
   void forward_chunk(const int32_t* tokens, int64_t n, int64_t pos, bool all_logits, float* logits_out);
@@ -103,10 +106,7 @@ class LlamaSession {
   // of different roundings, else kGemvMaxTokens rows) and matmul scratch.
   std::vector<uint8_t> arena_;
   uint8_t* arena_base_ = nullptr;
-  size_t thread_bytes_ = 0;     // per-thread slice
-  size_t dec_f32_off_ = 0, round_off_ = 0, dec_q8_off_ = 0, scratch_off_ = 0;  // offsets within a slice
-  bool mixed_rounding_ = false;  // some normalised input feeds weights of different roundings
-  size_t q8_stride_ = 0;        // bytes per Q8 row (for the widest input)
+  ArenaLayout layout_;
 };
 
 }  // namespace mnemo
