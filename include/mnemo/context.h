@@ -1,13 +1,17 @@
 // mnemo/context.h: one sequence being evaluated: its KV cache, activations and logits.
 //
-// A Context is created from a Model with a context size (positions) and a batch size; every
-// buffer is allocated then, so eval() allocates nothing. A Context is used by one thread at a
-// time; it runs its kernels on its own pool of n_threads threads.
+// A Context is created from a Model with a context size (positions) and a batch size. Its KV cache
+// and its activation block (every activation buffer, the logits, the RoPE table and the kernel
+// workspace, sized in one place) are leased from the model's Engine and allocated then, so eval()
+// allocates nothing; when they do not fit what is left of the budget the planner shrinks the batch
+// (then, if allowed, the context) or refuses with what it needs. A Context is used by one thread
+// at a time; its kernels run on the engine's pool, one forward pass of the engine at a time.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "mnemo/model.h"
 #include "mnemo/status.h"
@@ -17,15 +21,18 @@ namespace mnemo {
 
 struct ContextParams {
   int64_t n_ctx = 0;         // positions; 0 = the model's training context
-  int64_t n_batch = 512;     // tokens per forward pass (capped at n_ctx)
-  int32_t n_threads = 0;     // 0 = all online CPUs
+  int64_t n_ctx_min = 0;     // > 0: the planner may shorten the context down to this to fit the budget
+  int64_t n_batch = 512;     // tokens per forward pass (capped at n_ctx; may be lowered to fit)
+  int64_t n_batch_min = 1;   // the planner never lowers the batch below this (perplexity: a whole chunk)
   bool logits_all = false;   // keep logits of every token of a batch (perplexity, scoring)
 };
 
 struct ContextMemory {
-  uint64_t kv_reserved_bytes = 0;  // address space reserved for n_ctx positions
+  uint64_t kv_reserved_bytes = 0;  // address space reserved (and leased) for n_ctx positions
   uint64_t kv_used_bytes = 0;      // bytes holding the positions cached now
-  uint64_t activation_bytes = 0;   // activations, logits and kernel workspace
+  uint64_t activation_bytes = 0;   // the activation block: activations, logits, RoPE table, kernel workspace
+  uint64_t workspace_bytes = 0;    // the kernel workspace part of activation_bytes
+  std::string adjusted;            // what the planner shrank to fit the budget ("batch 512 -> 64"), or empty
 };
 
 class Context {

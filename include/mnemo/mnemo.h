@@ -2,6 +2,7 @@
 #pragma once
 
 #include "mnemo/context.h"
+#include "mnemo/engine.h"
 #include "mnemo/model.h"
 #include "mnemo/sampler.h"
 #include "mnemo/status.h"

@@ -19,7 +19,12 @@
 
 namespace mnemo {
 
+class Engine;
+
 struct ModelParams {
+  // The engine whose budget the model's memory is counted against, and whose threads its contexts
+  // run on; null: a new engine with the default budget and all CPUs, owned by the model.
+  std::shared_ptr<Engine> engine;
   bool use_mmap = true;        // false: read the file into memory (--no-mmap)
   bool use_mlock = false;      // pin the weights in RAM (--mlock)
   std::string tokenizer_path;  // required for llama2.c checkpoints; overrides a GGUF's vocabulary
@@ -48,6 +53,7 @@ struct ModelInfo {
   uint64_t n_params = 0;
   uint64_t file_bytes = 0;
   uint64_t weight_bytes = 0;
+  std::string weight_type;  // the type holding most bytes of the layers' matrices ("q4_0", "f16")
   std::map<std::string, uint64_t> bytes_by_class;  // "token_embd", "attention", "ffn", "norm", "output"
   std::map<std::string, uint64_t> bytes_by_type;   // "f32", "q4_0", ...
   std::vector<TensorSummary> tensors;
@@ -57,6 +63,7 @@ struct ModelMemory {
   uint64_t weight_bytes = 0;      // bytes of weights as stored
   uint64_t mapped_bytes = 0;      // bytes of the file mapping (0 with --no-mmap)
   uint64_t resident_bytes = 0;    // of the mapping or buffer, resident in RAM now
+  uint64_t leased_bytes = 0;      // counted against the engine's budget (weights and metadata)
   bool locked = false;
 };
 
@@ -68,6 +75,8 @@ class Model {
   const ModelInfo& info() const;
   const Tokenizer& tokenizer() const;
   ModelMemory memory() const;
+  Engine& engine() const;
+  const std::shared_ptr<Engine>& engine_ptr() const;
 
   struct Impl;
   const Impl& impl() const { return *impl_; }

@@ -9,13 +9,27 @@
 
 namespace mnemo {
 
+uint64_t KvCache::bytes_for(int64_t n_layer, int64_t n_pos, int64_t n_embd_kv) {
+  uint64_t bytes = 0;
+  if (n_layer < 0 || n_pos < 0 || n_embd_kv < 0) return 0;
+  // 2 (K and V) * n_layer * n_pos * n_embd_kv * sizeof(float)
+  if (__builtin_mul_overflow(static_cast<uint64_t>(n_layer), static_cast<uint64_t>(n_pos), &bytes) ||
+      __builtin_mul_overflow(bytes, static_cast<uint64_t>(n_embd_kv), &bytes) ||
+      __builtin_mul_overflow(bytes, 2 * sizeof(float), &bytes)) {
+    return 0;
+  }
+  return bytes;
+}
+
 Expected<KvCache> KvCache::create(int64_t n_layer, int64_t n_ctx, int64_t n_embd_kv) {
   KvCache c;
   c.n_layer_ = n_layer;
   c.n_ctx_ = n_ctx;
   c.n_embd_kv_ = n_embd_kv;
-  c.bytes_ = 2ull * static_cast<uint64_t>(n_layer) * static_cast<uint64_t>(n_ctx) *
-             static_cast<uint64_t>(n_embd_kv) * sizeof(float);
+  c.bytes_ = bytes_for(n_layer, n_ctx, n_embd_kv);
+  if (c.bytes_ == 0 && n_layer > 0 && n_ctx > 0 && n_embd_kv > 0) {
+    return out_of_range(str_printf("KV cache: %lld positions overflow the address space", static_cast<long long>(n_ctx)));
+  }
   if (c.bytes_ == 0) return c;
   void* p = mmap(nullptr, c.bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {

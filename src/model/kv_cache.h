@@ -14,6 +14,10 @@ namespace mnemo {
 
 class KvCache {
  public:
+  // Bytes of K and V for n_pos positions of every layer: the one place the KV size is computed.
+  // 0 when the product overflows 64 bits (callers check with kv_fits()).
+  static uint64_t bytes_for(int64_t n_layer, int64_t n_pos, int64_t n_embd_kv);
+
   static Expected<KvCache> create(int64_t n_layer, int64_t n_ctx, int64_t n_embd_kv);
   KvCache() = default;
   KvCache(KvCache&& o) noexcept { swap(o); }
@@ -33,9 +37,7 @@ class KvCache {
 
   uint64_t reserved_bytes() const { return bytes_; }
   // Bytes holding positions [0, n_pos) in every layer.
-  uint64_t used_bytes(int64_t n_pos) const {
-    return 2ull * static_cast<uint64_t>(n_layer_ * n_pos * n_embd_kv_) * sizeof(float);
-  }
+  uint64_t used_bytes(int64_t n_pos) const { return bytes_for(n_layer_, n_pos, n_embd_kv_); }
   // Returns the pages of positions >= n_pos to the OS (the cache is truncated to n_pos).
   void release_from(int64_t n_pos);
 

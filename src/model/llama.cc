@@ -94,7 +94,7 @@ size_t round64(size_t b) { return (b + 63) / 64 * 64; }
 
 // The arena: per thread, decode inputs (f32 and Q8 rows of up to kGemvMaxTokens tokens of the
 // widest matmul input), rounded inputs, and the matmul scratch for any weight at any batch size.
-LlamaSession::ArenaLayout LlamaSession::arena_layout(const LlamaModel& model, int64_t n_batch) {
+ArenaLayout LlamaSession::arena_layout(const LlamaModel& model, int64_t n_batch) {
   const LlamaConfig& c = model.config();
   ArenaLayout a;
   const int64_t wmax = std::max({c.n_embd, c.n_embd_q(), c.n_ff});
@@ -127,38 +127,80 @@ LlamaSession::ArenaLayout LlamaSession::arena_layout(const LlamaModel& model, in
   return a;
 }
 
-uint64_t LlamaSession::workspace_bytes(const LlamaModel& model, int64_t n_batch, int n_threads) {
-  return static_cast<uint64_t>(arena_layout(model, n_batch).thread_bytes) * static_cast<uint64_t>(n_threads) + 64;
+namespace {
+
+// Appends a slice of `count` elements of `elem` bytes to a layout being built; false on overflow.
+bool append_slice(SessionLayout::Slice* slice, uint64_t count, uint64_t elem, uint64_t* cursor) {
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(count, elem, &bytes) || bytes > (uint64_t{1} << 56)) return false;
+  slice->offset = static_cast<size_t>(*cursor);
+  slice->bytes = static_cast<size_t>(bytes);
+  *cursor = round64(*cursor + bytes);
+  return true;
+}
+
+}  // namespace
+
+Expected<SessionLayout> LlamaSession::layout(const LlamaModel& model, SessionShape shape) {
+  if (shape.n_ctx <= 0) {
+    return invalid_argument(str_printf("context size: expected a positive number of positions, got %lld",
+                                       static_cast<long long>(shape.n_ctx)));
+  }
+  if (shape.n_batch <= 0) {
+    return invalid_argument(str_printf("batch size: expected a positive number of tokens, got %lld",
+                                       static_cast<long long>(shape.n_batch)));
+  }
+  if (shape.n_threads <= 0) return invalid_argument("threads: expected at least 1");
+  const LlamaConfig& c = model.config();
+  shape.n_batch = std::min(shape.n_batch, shape.n_ctx);
+  SessionLayout l;
+  l.shape = shape;
+  const uint64_t B = static_cast<uint64_t>(shape.n_batch), F = sizeof(float);
+  uint64_t at = 0;
+  bool ok = append_slice(&l.x, B * c.n_embd, F, &at) &&
+            append_slice(&l.xn, B * std::max(c.n_embd, c.n_embd_q()), F, &at) &&
+            append_slice(&l.q, B * c.n_embd_q(), F, &at) && append_slice(&l.attn, B * c.n_embd_q(), F, &at) &&
+            append_slice(&l.hb, B * c.n_ff, F, &at) && append_slice(&l.hb2, B * c.n_ff, F, &at) &&
+            append_slice(&l.logits, (shape.logits_all ? B : 1) * c.n_vocab, F, &at);
+  uint64_t rope_floats = 0;
+  ok = ok && !__builtin_mul_overflow(static_cast<uint64_t>(shape.n_ctx), static_cast<uint64_t>(c.rope.n_rot), &rope_floats) &&
+       append_slice(&l.rope, rope_floats, F, &at);
+  l.arena_layout = arena_layout(model, shape.n_batch);
+  ok = ok && append_slice(&l.arena, static_cast<uint64_t>(shape.n_threads), l.arena_layout.thread_bytes, &at);
+  l.kv_bytes = KvCache::bytes_for(c.n_layer, shape.n_ctx, c.n_embd_kv());
+  if (!ok || l.kv_bytes == 0 || l.kv_bytes > (uint64_t{1} << 56)) {
+    return out_of_range(str_printf("context size %lld with batch %lld: the buffers would exceed the address space",
+                                   static_cast<long long>(shape.n_ctx), static_cast<long long>(shape.n_batch)));
+  }
+  l.block_bytes = static_cast<size_t>(at);
+  return l;
 }
 
 Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<const LlamaModel> model, int64_t n_ctx,
                                                               int64_t n_batch, bool logits_all, ThreadPool* pool) {
   MNEMO_CHECK(model != nullptr && pool != nullptr);
-  if (n_ctx <= 0) return invalid_argument(str_printf("context size must be positive, got %lld", static_cast<long long>(n_ctx)));
-  if (n_batch <= 0) return invalid_argument("batch size must be positive");
-  n_batch = std::min(n_batch, n_ctx);
+  MNEMO_ASSIGN_OR_RETURN(SessionLayout l, layout(*model, {n_ctx, n_batch, logits_all, pool->size()}));
+  AlignedBlock block(l.block_bytes);
+  MNEMO_ASSIGN_OR_RETURN(auto s, create(std::move(model), l, pool, block.span()));
+  s->owned_block_ = std::move(block);
+  return s;
+}
+
+Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<const LlamaModel> model,
+                                                              const SessionLayout& layout, ThreadPool* pool,
+                                                              std::span<uint8_t> block) {
+  MNEMO_CHECK(model != nullptr && pool != nullptr);
+  MNEMO_CHECK(layout.shape.n_threads == pool->size());
+  MNEMO_CHECK(block.size() >= layout.block_bytes && reinterpret_cast<uintptr_t>(block.data()) % 64 == 0);
   const LlamaConfig& c = model->config();
   std::unique_ptr<LlamaSession> s(new LlamaSession());
-  s->model_ = model;
+  s->model_ = std::move(model);
   s->pool_ = pool;
-  s->n_ctx_ = n_ctx;
-  s->n_batch_ = n_batch;
-  MNEMO_ASSIGN_OR_RETURN(s->kv_, KvCache::create(c.n_layer, n_ctx, c.n_embd_kv()));
-  const size_t B = static_cast<size_t>(n_batch);
-  s->x_.resize(B * c.n_embd);
-  s->xn_.resize(B * std::max(c.n_embd, c.n_embd_q()));
-  s->q_.resize(B * c.n_embd_q());
-  s->attn_.resize(B * c.n_embd_q());
-  s->hb_.resize(B * c.n_ff);
-  s->hb2_.resize(B * c.n_ff);
-  s->max_logits_ = logits_all ? n_batch : 1;
-  s->logits_.resize(static_cast<size_t>(s->max_logits_) * c.n_vocab);
-  s->rope_.resize(static_cast<size_t>(n_ctx * c.rope.n_rot));
-  kernels::rope_table(c.rope, n_ctx, s->rope_.data());
-
-  s->layout_ = arena_layout(*model, n_batch);
-  s->arena_.resize(s->layout_.thread_bytes * static_cast<size_t>(pool->size()) + 64);
-  s->arena_base_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(s->arena_.data()) + 63) / 64 * 64);
+  s->layout_ = layout;
+  s->block_ = block.data();
+  MNEMO_ASSIGN_OR_RETURN(s->kv_, KvCache::create(c.n_layer, layout.shape.n_ctx, c.n_embd_kv()));
+  s->max_logits_ = layout.shape.logits_all ? layout.shape.n_batch : 1;
+  kernels::rope_table(c.rope, layout.shape.n_ctx, s->f32(layout.rope));
   return s;
 }
 
@@ -170,10 +212,10 @@ Status LlamaSession::forward(std::span<const int32_t> tokens, int64_t pos, bool 
     return invalid_argument(str_printf("forward: position %lld leaves a gap after %lld cached positions",
                                        static_cast<long long>(pos), static_cast<long long>(n_past_)));
   }
-  if (pos + n > n_ctx_) {
+  if (pos + n > n_ctx()) {
     return out_of_range(str_printf("forward: %lld tokens at position %lld exceed the context size %lld",
                                    static_cast<long long>(n), static_cast<long long>(pos),
-                                   static_cast<long long>(n_ctx_)));
+                                   static_cast<long long>(n_ctx())));
   }
   if (all_logits && n > max_logits_) {
     return invalid_argument(str_printf("forward: logits for %lld tokens requested, the session keeps at most %lld",
@@ -186,10 +228,12 @@ Status LlamaSession::forward(std::span<const int32_t> tokens, int64_t pos, bool 
     }
   }
   n_past_ = pos;
-  for (int64_t done = 0; done < n; done += n_batch_) {
-    const int64_t m = std::min(n_batch_, n - done);
+  const int64_t n_batch = layout_.shape.n_batch;
+  for (int64_t done = 0; done < n; done += n_batch) {
+    const int64_t m = std::min(n_batch, n - done);
     const bool last_chunk = done + m == n;
-    float* out = all_logits ? logits_.data() + static_cast<size_t>(done) * c.n_vocab : logits_.data();
+    float* const logits = f32(layout_.logits);
+    float* out = all_logits ? logits + static_cast<size_t>(done) * c.n_vocab : logits;
     forward_chunk(tokens.data() + done, m, pos + done, all_logits, last_chunk || all_logits ? out : nullptr);
     n_past_ = pos + done + m;
   }
@@ -203,7 +247,7 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
   const LlamaConfig& c = model_->config();
   const LlamaWeights& w = model_->weights();
   const int64_t d = c.n_embd, dq = c.n_embd_q(), dkv = c.n_embd_kv(), ff = c.n_ff, hd = c.head_dim;
-  float* const x = x_.data();
+  float* const x = f32(layout_.x);
   for (int64_t t = 0; t < m; ++t) kernels::get_row(w.token_embd, tokens[t], x + t * d);
 
   const kernels::AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim};
@@ -212,11 +256,11 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
   ThreadPool& pool = *pool_;
 
   pool.run([&](int ith, int nth) {
-    uint8_t* const slice = arena_base_ + static_cast<size_t>(ith) * layout_.thread_bytes;
-    float* const my_f32 = reinterpret_cast<float*>(slice + layout_.dec_f32_off);
-    uint8_t* const my_q8 = slice + layout_.dec_q8_off;
-    void* const scratch = slice + layout_.scratch_off;
-    const int64_t q8_stride = static_cast<int64_t>(layout_.q8_stride);
+    uint8_t* const slice = block_ + layout_.arena.offset + static_cast<size_t>(ith) * layout_.arena_layout.thread_bytes;
+    float* const my_f32 = reinterpret_cast<float*>(slice + layout_.arena_layout.dec_f32_off);
+    uint8_t* const my_q8 = slice + layout_.arena_layout.dec_q8_off;
+    void* const scratch = slice + layout_.arena_layout.scratch_off;
+    const int64_t q8_stride = static_cast<int64_t>(layout_.arena_layout.q8_stride);
 
     // A matmul input and what its buffers hold. Every weight gets its activations rounded as
     // llama.cpp rounds them for its type (kernels::activation_rounding): f32 rows in x (rounded
@@ -229,7 +273,7 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
       int q8_held = -1;           // ActRounding held in my_q8 for these rows, -1: none
       int round_held = -1;        // ActRounding held in my_round for these rows, -1: none
     };
-    float* const my_round = reinterpret_cast<float*>(slice + layout_.round_off);
+    float* const my_round = reinterpret_cast<float*>(slice + layout_.arena_layout.round_off);
     using kernels::ActRounding;
     auto is_q8 = [](ActRounding r) { return r == ActRounding::kQ8x32 || r == ActRounding::kQ8x256; };
 
@@ -302,13 +346,13 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
         int64_t t0, t1;
         ThreadPool::split_range(T, 1, ith, nth, &t0, &t1);
         for (int64_t t = t0; t < t1; ++t) {
-          kernels::rmsnorm(src + t * d, norm, c.rms_eps, d, xn_.data() + t * d);
-          if (uniform && r0 != ActRounding::kF32) kernels::round_activations(r0, xn_.data() + t * d, d, xn_.data() + t * d);
+          kernels::rmsnorm(src + t * d, norm, c.rms_eps, d, f32(layout_.xn) + t * d);
+          if (uniform && r0 != ActRounding::kF32) kernels::round_activations(r0, f32(layout_.xn) + t * d, d, f32(layout_.xn) + t * d);
         }
         pool.barrier();
-        in.x = xn_.data();
+        in.x = f32(layout_.xn);
         if (uniform) in.x_rounding = r0;
-        MNEMO_DCHECK(uniform || layout_.mixed_rounding);  // my_round then holds n_batch rows
+        MNEMO_DCHECK(uniform || layout_.arena_layout.mixed_rounding);  // my_round then holds n_batch rows
       }
       return in;
     };
@@ -376,18 +420,18 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
           for (int64_t t = 0; t < m; ++t) {
             float* row = y + t * ldy + h0 * hd;
             if (bias != nullptr) kernels::add(row, bias + h0 * hd, (h1 - h0) * hd);
-            if (rope) kernels::rope_with_table(row, h1 - h0, hd, rope_.data() + (pos + t) * n_rot, c.rope);
+            if (rope) kernels::rope_with_table(row, h1 - h0, hd, f32(layout_.rope) + (pos + t) * n_rot, c.rope);
           }
         };
         const bool bias = c.qkv_bias;
-        part(lw.wq, 0, c.n_head, q_.data(), dq, bias ? lw.bq : nullptr, true);
+        part(lw.wq, 0, c.n_head, f32(layout_.q), dq, bias ? lw.bq : nullptr, true);
         part(lw.wk, q_units, c.n_head_kv, k_dst, dkv, bias ? lw.bk : nullptr, true);
         part(lw.wv, q_units + kv_units, c.n_head_kv, v_dst, dkv, bias ? lw.bv : nullptr, false);
       }
       pool.barrier();
-      kernels::attention_part(q_.data(), m, pos, kv_.k(l), kv_.v(l), dkv, shape, scale, attn_.data(), ith, nth);
+      kernels::attention_part(f32(layout_.q), m, pos, kv_.k(l), kv_.v(l), dkv, shape, scale, f32(layout_.attn), ith, nth);
       pool.barrier();
-      rows(lw.wo, plain_input(lw.wo, attn_.data(), m, dq), x, d, /*accumulate=*/true,
+      rows(lw.wo, plain_input(lw.wo, f32(layout_.attn), m, dq), x, d, /*accumulate=*/true,
            kernels::matmul_row_grain(lw.wo.type, dq, m));
       pool.barrier();
 
@@ -397,14 +441,14 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
         Input in = norm_input(x, m, lw.ffn_norm, {&lw.ffn_gate, &lw.ffn_up});
         const int64_t grain = std::max({int64_t{32}, kernels::matmul_row_grain(lw.ffn_gate.type, d, m),
                                         kernels::matmul_row_grain(lw.ffn_up.type, d, m)});
-        const auto [r0, r1] = rows(lw.ffn_gate, args_for(lw.ffn_gate, in), hb_.data(), ff, false, grain);
-        rows(lw.ffn_up, args_for(lw.ffn_up, in), hb2_.data(), ff, false, grain);
+        const auto [r0, r1] = rows(lw.ffn_gate, args_for(lw.ffn_gate, in), f32(layout_.hb), ff, false, grain);
+        rows(lw.ffn_up, args_for(lw.ffn_up, in), f32(layout_.hb2), ff, false, grain);
         for (int64_t t = 0; t < m && r0 < r1; ++t) {
-          kernels::swiglu(hb_.data() + t * ff + r0, hb2_.data() + t * ff + r0, r1 - r0, hb_.data() + t * ff + r0);
+          kernels::swiglu(f32(layout_.hb) + t * ff + r0, f32(layout_.hb2) + t * ff + r0, r1 - r0, f32(layout_.hb) + t * ff + r0);
         }
       }
       pool.barrier();
-      rows(lw.ffn_down, plain_input(lw.ffn_down, hb_.data(), m, ff), x, d, /*accumulate=*/true,
+      rows(lw.ffn_down, plain_input(lw.ffn_down, f32(layout_.hb), m, ff), x, d, /*accumulate=*/true,
            kernels::matmul_row_grain(lw.ffn_down.type, ff, m));
       pool.barrier();
     }
@@ -421,7 +465,7 @@ std::span<const float> LlamaSession::logits(int64_t i) const {
   const int64_t nv = model_->config().n_vocab;
   if (i < 0) i = n_logits_ - 1;
   MNEMO_CHECK(i >= 0 && i < n_logits_);
-  return {logits_.data() + static_cast<size_t>(i * nv), static_cast<size_t>(nv)};
+  return {f32(layout_.logits) + static_cast<size_t>(i * nv), static_cast<size_t>(nv)};
 }
 
 }  // namespace mnemo

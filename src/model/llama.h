@@ -26,6 +26,7 @@
 #include <span>
 #include <vector>
 
+#include "base/aligned_block.h"
 #include "base/thread_pool.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
@@ -50,10 +51,55 @@ class LlamaModel {
   LlamaWeights weights_;
 };
 
+// One thread's slice of a session's kernel workspace (the arena).
+struct ArenaLayout {
+  size_t thread_bytes = 0;  // per-thread slice (a multiple of 64)
+  size_t dec_f32_off = 0, round_off = 0, dec_q8_off = 0, scratch_off = 0;  // offsets within a slice
+  size_t q8_stride = 0;     // bytes per Q8 row (for the widest input)
+  bool mixed_rounding = false;  // some normalised input feeds weights of different roundings
+};
+
+// What a session is asked to hold.
+struct SessionShape {
+  int64_t n_ctx = 0;        // positions
+  int64_t n_batch = 0;      // tokens per forward chunk (capped at n_ctx)
+  bool logits_all = false;  // keep logits of every token of a batch
+  int n_threads = 1;        // threads of the pool the session runs on (one arena slice each)
+};
+
+// Every buffer of a session as a slice of one 64-byte-aligned block (llm.c's "malloc and point"),
+// and the KV reservation beside it. LlamaSession::layout() is the one place these sizes are
+// computed: the planner budgets with it and LlamaSession::create() carves the block with it.
+struct SessionLayout {
+  struct Slice {
+    size_t offset = 0, bytes = 0;
+  };
+  SessionShape shape;
+  // Activations (n_batch, width) row-major: x (n_embd), xn (max(n_embd, n_embd_q)), q and attn
+  // (n_embd_q), hb and hb2 (n_ff); logits (n_batch or 1 rows, n_vocab); rope (n_ctx, n_rot): cos
+  // then sin of every position; arena: n_threads slices of arena_layout.thread_bytes.
+  Slice x, xn, q, attn, hb, hb2, logits, rope, arena;
+  ArenaLayout arena_layout;
+  size_t block_bytes = 0;  // the whole block
+  uint64_t kv_bytes = 0;   // KvCache::bytes_for(n_layer, n_ctx, n_embd_kv), reserved beside the block
+
+  uint64_t workspace_bytes() const { return arena.bytes; }
+  uint64_t total_bytes() const { return block_bytes + kv_bytes; }
+};
+
 class LlamaSession {
  public:
-  // logits_all: keep logits for every token of a batch (up to n_batch rows), for perplexity and
-  // scoring; otherwise only the last token's.
+  // The layout of a session of this shape. Errors: non-positive sizes, or sizes that overflow the
+  // address space (an absurd context size is refused here, before anything is allocated).
+  static Expected<SessionLayout> layout(const LlamaModel& model, SessionShape shape);
+
+  // Creates a session over `block` (at least layout.block_bytes, 64-byte aligned; the caller owns
+  // it and keeps it alive as long as the session); reserves the KV cache. layout.shape.n_threads
+  // must equal pool->size().
+  static Expected<std::unique_ptr<LlamaSession>> create(std::shared_ptr<const LlamaModel> model,
+                                                        const SessionLayout& layout, ThreadPool* pool,
+                                                        std::span<uint8_t> block);
+  // Convenience for tools and tests: the session owns its block.
   static Expected<std::unique_ptr<LlamaSession>> create(std::shared_ptr<const LlamaModel> model, int64_t n_ctx,
                                                         int64_t n_batch, bool logits_all, ThreadPool* pool);
 
@@ -67,13 +113,10 @@ class LlamaSession {
   // Logits (n_vocab floats) of token i of the last forward() (i = -1: the last token).
   std::span<const float> logits(int64_t i = -1) const;
 
-  // Bytes of the kernel workspace (the per-thread arena) that create() allocates for n_batch and
-  // n_threads: decode inputs, rounded inputs and matmul scratch (OpenBLAS panels included).
-  static uint64_t workspace_bytes(const LlamaModel& model, int64_t n_batch, int n_threads);
-
-  int64_t n_ctx() const { return n_ctx_; }
-  int64_t n_batch() const { return n_batch_; }
+  int64_t n_ctx() const { return layout_.shape.n_ctx; }
+  int64_t n_batch() const { return layout_.shape.n_batch; }
   int64_t n_past() const { return n_past_; }  // positions held in the cache
+  const SessionLayout& layout() const { return layout_; }
   const KvCache& kv() const { return kv_; }
   KvCache& kv() { return kv_; }
   ThreadPool& pool() { return *pool_; }
@@ -81,32 +124,19 @@ class LlamaSession {
 
  private:
   LlamaSession() = default;
-  // One thread's slice of the arena.
-  struct ArenaLayout {
-    size_t thread_bytes = 0;  // per-thread slice
-    size_t dec_f32_off = 0, round_off = 0, dec_q8_off = 0, scratch_off = 0;  // offsets within a slice
-    size_t q8_stride = 0;     // bytes per Q8 row (for the widest input)
-    bool mixed_rounding = false;  // some normalised input feeds weights of different roundings
-  };
   static ArenaLayout arena_layout(const LlamaModel& model, int64_t n_batch);
+  float* f32(const SessionLayout::Slice& s) const { return reinterpret_cast<float*>(block_ + s.offset); }
   void forward_chunk(const int32_t* tokens, int64_t n, int64_t pos, bool all_logits, float* logits_out);
 
   std::shared_ptr<const LlamaModel> model_;
   ThreadPool* pool_ = nullptr;
-  int64_t n_ctx_ = 0, n_batch_ = 0, n_past_ = 0;
+  SessionLayout layout_;
+  int64_t n_past_ = 0;
   KvCache kv_;
-  // Activations, each (n_batch, width) row-major, allocated once.
-  std::vector<float> x_, xn_, q_, attn_, hb_, hb2_;
-  std::vector<float> logits_;   // (n_logits, n_vocab)
-  int64_t n_logits_ = 0;        // rows of logits_ filled by the last forward
-  int64_t max_logits_ = 1;      // capacity of logits_ in rows
-  std::vector<float> rope_;     // (n_ctx, n_rot): cos then sin of every position (kernels::rope_table)
-  // 64-byte-aligned arena: per thread, decode inputs (f32 and Q8 rows of up to kGemvMaxTokens
-  // tokens), rounded inputs (kernels::round_activations; n_batch rows when one input feeds weights
-  // of different roundings, else kGemvMaxTokens rows) and matmul scratch.
-  std::vector<uint8_t> arena_;
-  uint8_t* arena_base_ = nullptr;
-  ArenaLayout layout_;
+  uint8_t* block_ = nullptr;    // every buffer of layout_, not owned (see owned_block_)
+  AlignedBlock owned_block_;    // set only by the convenience create()
+  int64_t n_logits_ = 0;        // rows of logits filled by the last forward
+  int64_t max_logits_ = 1;      // capacity of logits in rows
 };
 
 }  // namespace mnemo

@@ -1,16 +1,22 @@
-// runtime/context.cc: Context = a LlamaSession with its own thread pool, sized by the planner.
+// runtime/context.cc: Context = a LlamaSession planned into what is left of the engine's budget,
+// its block and KV reservation leased from the engine, running on the engine's pool.
 #include "mnemo/context.h"
 
-#include "base/thread_pool.h"
-#include "memory/planner.h"
+#include <mutex>
+
+#include "base/aligned_block.h"
+#include "plan/planner.h"
+#include "runtime/engine_impl.h"
 #include "runtime/model_impl.h"
 
 namespace mnemo {
 
 struct Context::Impl {
-  std::unique_ptr<ThreadPool> pool;
+  std::shared_ptr<Engine> engine;  // keeps the pool and the budget alive
+  Lease kv_lease, block_lease;
+  AlignedBlock block;              // every buffer of the session's layout
   std::unique_ptr<LlamaSession> session;
-  MemoryPlan plan;
+  std::string adjusted;
 };
 
 Context::Context(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -18,23 +24,28 @@ Context::~Context() = default;
 
 Expected<std::unique_ptr<Context>> Context::create(const Model& model, const ContextParams& params) {
   const Model::Impl& m = model.impl();
-  MemoryRequest req;
-  req.n_ctx = params.n_ctx;
-  req.n_batch = params.n_batch;
-  req.logits_all = params.logits_all;
-  req.weights_resident = !m.file().is_mapped() || m.locked;
+  Engine::Impl& e = m.engine->impl();
+  SessionRequest req;
+  req.shape.n_ctx = params.n_ctx != 0 ? params.n_ctx : m.model->config().n_ctx_train;
+  req.shape.n_batch = params.n_batch;
+  req.shape.logits_all = params.logits_all;
+  req.shape.n_threads = e.pool->size();
+  req.n_ctx_min = params.n_ctx_min;
+  req.n_batch_min = params.n_batch_min;
+  MNEMO_ASSIGN_OR_RETURN(SessionPlan plan, plan_session(*m.model, req, e.budget->available()));
   auto impl = std::make_unique<Impl>();
-  impl->pool = std::make_unique<ThreadPool>(params.n_threads);
-  const int n_threads = impl->pool->size();
-  req.workspace_bytes = [&](int64_t n_batch) { return LlamaSession::workspace_bytes(*m.model, n_batch, n_threads); };
-  MNEMO_ASSIGN_OR_RETURN(MemoryPlan plan, plan_memory(m.model->config(), m.info.weight_bytes, req));
-  impl->plan = plan;
-  MNEMO_ASSIGN_OR_RETURN(impl->session,
-                         LlamaSession::create(m.model, plan.n_ctx, plan.n_batch, params.logits_all, impl->pool.get()));
+  impl->engine = m.engine;
+  impl->adjusted = plan.adjusted;
+  const SessionLayout& l = plan.layout;
+  MNEMO_ASSIGN_OR_RETURN(impl->kv_lease, e.budget->acquire("KV cache", l.kv_bytes));
+  MNEMO_ASSIGN_OR_RETURN(impl->block_lease, e.budget->acquire("activations", l.block_bytes));
+  impl->block = AlignedBlock(l.block_bytes);
+  MNEMO_ASSIGN_OR_RETURN(impl->session, LlamaSession::create(m.model, l, e.pool.get(), impl->block.span()));
   return std::unique_ptr<Context>(new Context(std::move(impl)));
 }
 
 Status Context::eval(std::span<const Token> tokens, int64_t pos, bool all_logits) {
+  std::lock_guard<std::mutex> lock(impl_->engine->impl().run_mu);
   return impl_->session->forward(tokens, pos, all_logits);
 }
 
@@ -42,14 +53,17 @@ std::span<const float> Context::logits(int64_t i) const { return impl_->session-
 int64_t Context::n_ctx() const { return impl_->session->n_ctx(); }
 int64_t Context::n_batch() const { return impl_->session->n_batch(); }
 int64_t Context::n_past() const { return impl_->session->n_past(); }
-int32_t Context::n_threads() const { return impl_->pool->size(); }
+int32_t Context::n_threads() const { return impl_->session->pool().size(); }
 void Context::reset() { impl_->session->reset(); }
 
 ContextMemory Context::memory() const {
   ContextMemory m;
+  const SessionLayout& l = impl_->session->layout();
   m.kv_reserved_bytes = impl_->session->kv().reserved_bytes();
   m.kv_used_bytes = impl_->session->kv().used_bytes(impl_->session->n_past());
-  m.activation_bytes = impl_->plan.activation_bytes;
+  m.activation_bytes = l.block_bytes;
+  m.workspace_bytes = l.workspace_bytes();
+  m.adjusted = impl_->adjusted;
   return m;
 }
 

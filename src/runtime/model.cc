@@ -1,6 +1,9 @@
 // runtime/model.cc: Model::load picks the loader by the file's first bytes and attaches the
 // tokenizer.
 #include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <map>
 
 #include <cerrno>
 #include <cstdio>
@@ -8,6 +11,8 @@
 
 #include "base/file.h"
 #include "base/strings.h"
+#include "base/sys.h"
+#include "runtime/engine_impl.h"
 #include "runtime/model_impl.h"
 
 namespace mnemo {
@@ -119,9 +124,61 @@ Model::~Model() {
   if (impl_ && impl_->locked) munlock(impl_->file().data(), impl_->file().size());
 }
 
+namespace {
+
+// The type holding most bytes of the layers' matrices.
+std::string dominant_weight_type(const ModelInfo& info) {
+  std::map<std::string, uint64_t> by_type;
+  for (const TensorSummary& t : info.tensors) {
+    if (t.shape.size() == 2 && t.name.rfind("blk.", 0) == 0) by_type[t.type] += t.bytes;
+  }
+  std::string best;
+  uint64_t most = 0;
+  for (const auto& [type, bytes] : by_type) {
+    if (bytes > most) best = type, most = bytes;
+  }
+  return best;
+}
+
+uint64_t file_size_of(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+// Counts the loaded model against its engine: the weights at what they will hold resident (the
+// read buffer with --no-mmap, every tensor when mapped: decoding touches them all), the rest of
+// what loading added to the heap as metadata.
+Status lease_loaded_model(Model::Impl* impl, const ModelParams& params, uint64_t anon_before) {
+  const uint64_t file_bytes = impl->file().size();
+  const uint64_t resident = params.use_mmap && !params.use_mlock ? impl->info.weight_bytes : file_bytes;
+  MNEMO_RETURN_IF_ERROR(impl->weights_lease.resize(resident));
+  const uint64_t anon_after = process_memory().rss_anon_bytes;
+  uint64_t meta = anon_after > anon_before ? anon_after - anon_before : 0;
+  meta = params.use_mmap ? meta : (meta > file_bytes ? meta - file_bytes : 0);
+  MNEMO_ASSIGN_OR_RETURN(impl->metadata_lease, impl->engine->impl().budget->acquire("model metadata", meta));
+  return Status::ok();
+}
+
+}  // namespace
+
 Expected<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelParams& params) {
   MNEMO_ASSIGN_OR_RETURN(FileKind kind, sniff(path));
   auto impl = std::make_unique<Impl>();
+  impl->engine = params.engine;
+  if (!impl->engine) {
+    MNEMO_ASSIGN_OR_RETURN(impl->engine, Engine::create());
+  }
+  // Refused before anything is read: the file bounds what the weights can hold.
+  {
+    auto lease = impl->engine->impl().budget->acquire("weights of " + path, file_size_of(path));
+    if (!lease.has_value()) {
+      return Status(lease.status().code(), lease.status().message() +
+                                               "; give a larger --mem (weights that do not fit cannot be streamed "
+                                               "from disk yet)");
+    }
+    impl->weights_lease = std::move(*lease);
+  }
+  const uint64_t anon_before = process_memory().rss_anon_bytes;
   if (kind == FileKind::kGguf) {
     MNEMO_RETURN_IF_ERROR(load_gguf_model(path, params, impl.get()));
   } else {
@@ -144,6 +201,8 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string& path, const Mode
     }
     impl->locked = true;
   }
+  impl->info.weight_type = dominant_weight_type(impl->info);
+  MNEMO_RETURN_IF_ERROR(lease_loaded_model(impl.get(), params, anon_before));
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
@@ -157,7 +216,11 @@ ModelMemory Model::memory() const {
   m.mapped_bytes = fb.is_mapped() ? fb.size() : 0;
   m.resident_bytes = fb.resident_bytes();
   m.locked = impl_->locked;
+  m.leased_bytes = impl_->weights_lease.bytes() + impl_->metadata_lease.bytes();
   return m;
 }
+
+Engine& Model::engine() const { return *impl_->engine; }
+const std::shared_ptr<Engine>& Model::engine_ptr() const { return impl_->engine; }
 
 }  // namespace mnemo

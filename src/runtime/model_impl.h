@@ -7,13 +7,18 @@
 
 #include "formats/gguf.h"
 #include "formats/llama2c.h"
+#include "mnemo/engine.h"
 #include "mnemo/model.h"
 #include "model/llama.h"
+#include "plan/budget.h"
 #include "tensor/tensor.h"
 
 namespace mnemo {
 
 struct Model::Impl {
+  std::shared_ptr<Engine> engine;
+  Lease weights_lease;   // what the weights will hold resident
+  Lease metadata_lease;  // vocabulary, converted tensors: measured while loading
   // Exactly one of these owns the file bytes the weights point into.
   std::unique_ptr<gguf::GgufFile> gguf;
   std::unique_ptr<llama2c::Checkpoint> checkpoint;

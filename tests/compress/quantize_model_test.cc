@@ -145,7 +145,6 @@ Eval evaluate(const std::string& path, const std::string& ref_path, int chunks) 
   ContextParams cp;
   cp.n_ctx = 128;
   cp.n_batch = 128;
-  cp.n_threads = 2;
   cp.logits_all = true;
   auto c = Context::create(**m, cp), rc = Context::create(**ref, cp);
   double nll = 0, kl = 0;

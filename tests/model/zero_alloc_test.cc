@@ -103,7 +103,6 @@ long decode_allocations(const Model& model, const SamplerParams& sp) {
   ContextParams cp;
   cp.n_ctx = 96;
   cp.n_batch = 16;
-  cp.n_threads = 2;
   auto ctx = Context::create(model, cp);
   EXPECT_TRUE(ctx.has_value()) << ctx.status().message();
   if (!ctx.has_value()) return -1;

@@ -21,7 +21,6 @@ std::vector<float> last_logits(const Model& m, const std::vector<Token>& tokens,
   ContextParams cp;
   cp.n_ctx = 512;
   cp.n_batch = n_batch;
-  cp.n_threads = 2;
   auto ctx = Context::create(m, cp);
   EXPECT_TRUE(ctx.has_value()) << ctx.status().message();
   EXPECT_TRUE((*ctx)->eval(tokens, 0).is_ok());
@@ -137,7 +136,6 @@ TEST(Runtime, EvalErrors) {
   ASSERT_TRUE(m);
   ContextParams cp;
   cp.n_ctx = 16;
-  cp.n_threads = 1;
   auto ctx = std::move(Context::create(*m, cp)).value();
   std::vector<Token> toks(10, 300);
   EXPECT_TRUE(ctx->eval(toks, 0).is_ok());

@@ -82,7 +82,6 @@ TEST_P(Variants, LogitsMatchLlamaCpp) {
   cp.n_ctx = static_cast<int64_t>(tokens.size());
   cp.n_batch = cp.n_ctx;
   cp.logits_all = true;
-  cp.n_threads = 2;
   auto ctx = Context::create(**model, cp);
   ASSERT_TRUE(ctx.has_value()) << ctx.status().message();
   ASSERT_TRUE((*ctx)->eval(tokens, 0, true).is_ok());
@@ -148,17 +147,21 @@ TEST(Runtime, LogitsDoNotDependOnThreadCount) {
     p.seed = 5;
     p.output = test::temp_dir() + "/threads-" + dtype + ".gguf";
     ASSERT_TRUE(generate_model(p).is_ok());
-    auto model = Model::load(p.output);
-    ASSERT_TRUE(model.has_value()) << model.status().message();
     std::vector<Token> tokens;
     for (int i = 0; i < 48; ++i) tokens.push_back((i * 37 + 11) % 512);
     std::vector<std::vector<float>> runs;
     for (int threads : {1, 2, 3}) {
+      EngineParams ep;
+      ep.n_threads = threads;
+      ep.cap_threads_at_cpus = false;  // 3 threads on 2 CPUs: an odd split is the point
+      ModelParams mp;
+      mp.engine = std::move(Engine::create(ep)).value();
+      auto model = Model::load(p.output, mp);
+      ASSERT_TRUE(model.has_value()) << model.status().message();
       ContextParams cp;
       cp.n_ctx = 64;
       cp.n_batch = 64;
       cp.logits_all = true;
-      cp.n_threads = threads;
       auto ctx = Context::create(**model, cp);
       ASSERT_TRUE(ctx.has_value()) << ctx.status().message();
       ASSERT_TRUE((*ctx)->eval(tokens, 0, true).is_ok());

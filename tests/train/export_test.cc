@@ -98,7 +98,6 @@ TEST(TrainExport, GgufLoadsWithTheSameLogits) {
     cp.n_ctx = st.T;
     cp.n_batch = st.T;
     cp.logits_all = true;
-    cp.n_threads = 2;
     auto ctx = Context::create(**m, cp);
     ASSERT_TRUE(ctx.has_value());
     ASSERT_TRUE((*ctx)->eval(std::span<const Token>(st.tokens.data(), static_cast<size_t>(st.T)), 0, true).is_ok());

@@ -17,12 +17,19 @@ namespace {
 
 struct BenchOptions {
   ModelOptions model;
+  EngineOptions engine;  // --mem (-t is a list here, as in llama-bench)
   std::string threads = "0";
   std::string n_prompt = "512";
   std::string n_gen = "128";
   int reps = 5;
   bool json = false;
+  bool verbose = false;
 };
+
+struct Row;
+Status bench_threads(const BenchOptions& o, const Model& model, const std::vector<int>& pps, const std::vector<int>& tgs,
+                     std::mt19937& rng, std::vector<Row>& rows);
+void print_json(const std::vector<Row>& rows);
 
 Expected<std::vector<int>> parse_list(const std::string& flag, const std::string& s) {
   std::vector<int> out;
@@ -42,8 +49,11 @@ Expected<std::vector<int>> parse_list(const std::string& flag, const std::string
 }
 
 struct Row {
+  std::string model, model_type;
+  uint64_t model_size, n_params;
   std::string test;
   int n_prompt, n_gen, n_threads;
+  int64_t n_batch;
   double avg_ts, stddev_ts;
 };
 
@@ -52,10 +62,24 @@ Status run(const BenchOptions& o) {
   MNEMO_ASSIGN_OR_RETURN(std::vector<int> tgs, parse_list("-n", o.n_gen));
   MNEMO_ASSIGN_OR_RETURN(std::vector<int> ths, parse_list("-t", o.threads));
   if (o.reps < 1) return usage_error("-r: expected at least 1 repetition");
-  MNEMO_ASSIGN_OR_RETURN(auto model, Model::load(o.model.model, o.model.params()));
+  std::mt19937 rng(42);
+  std::vector<Row> rows;
+  for (int nt : ths) {
+    // One engine per thread count (its pool has that many threads); the mapped file stays cached.
+    MNEMO_ASSIGN_OR_RETURN(auto engine, o.engine.create(nt));
+    MNEMO_ASSIGN_OR_RETURN(auto model, Model::load(o.model.model, o.model.params(engine)));
+    MNEMO_RETURN_IF_ERROR(bench_threads(o, *model, pps, tgs, rng, rows));
+    if (o.verbose) print_memory_report(*engine, nullptr);
+  }
+  if (o.json) print_json(rows);
+  return Status::ok();
+}
+
+Status bench_threads(const BenchOptions& o, const Model& model_ref, const std::vector<int>& pps, const std::vector<int>& tgs,
+                     std::mt19937& rng, std::vector<Row>& rows) {
+  const Model* model = &model_ref;
   const ModelInfo& info = model->info();
   const Tokenizer& tok = model->tokenizer();
-  std::mt19937 rng(42);
   auto random_tokens = [&](int n) {
     std::vector<Token> t(static_cast<size_t>(n));
     for (auto& x : t) x = static_cast<Token>(rng() % static_cast<uint32_t>(info.n_vocab));
@@ -63,15 +87,13 @@ Status run(const BenchOptions& o) {
     return t;
   };
 
-  std::vector<Row> rows;
-  for (int nt : ths) {
+  {
     auto measure = [&](const std::string& name, int np, int ng) -> Status {
       const int n = np > 0 ? np : ng;
       if (n == 0) return Status::ok();
       ContextParams cp;
       cp.n_ctx = std::max(np, ng) + 1;
       cp.n_batch = std::max(np, 1);
-      cp.n_threads = nt;
       MNEMO_ASSIGN_OR_RETURN(auto ctx, Context::create(*model, cp));
       std::vector<double> ts;
       for (int r = 0; r <= o.reps; ++r) {  // r == 0 is the warm-up
@@ -96,7 +118,8 @@ Status run(const BenchOptions& o) {
       mean /= ts.size();
       for (double v : ts) sd += (v - mean) * (v - mean);
       sd = ts.size() > 1 ? std::sqrt(sd / (ts.size() - 1)) : 0.0;
-      rows.push_back({name, np, ng, ctx->n_threads(), mean, sd});
+      rows.push_back({info.path, info.weight_type, info.weight_bytes, info.n_params, name, np, ng, ctx->n_threads(),
+                      ctx->n_batch(), mean, sd});
       if (!o.json) {
         std::printf("| %-24s | %10s | %8.2f M | %7d | %10s | %10.2f ± %6.2f |\n", info.name.empty() ? info.arch.c_str() : info.name.c_str(),
                     format_bytes(info.weight_bytes).c_str(), info.n_params / 1e6, ctx->n_threads(), name.c_str(), mean, sd);
@@ -113,33 +136,37 @@ Status run(const BenchOptions& o) {
     for (int p : pps) MNEMO_RETURN_IF_ERROR(measure("pp" + std::to_string(p), p, 0));
     for (int g : tgs) MNEMO_RETURN_IF_ERROR(measure("tg" + std::to_string(g), 0, g));
   }
-  if (o.json) {
-    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
-    for (const Row& r : rows) {
-      arr.push_back({{"model", info.path},
-                     {"model_type", info.bytes_by_type.empty() ? "" : info.bytes_by_type.rbegin()->first},
-                     {"model_size", info.weight_bytes},
-                     {"model_n_params", info.n_params},
-                     {"test", r.test},
-                     {"n_prompt", r.n_prompt},
-                     {"n_gen", r.n_gen},
-                     {"n_threads", r.n_threads},
-                     {"avg_ts", r.avg_ts},
-                     {"stddev_ts", r.stddev_ts}});
-    }
-    std::printf("%s\n", arr.dump(2).c_str());
-  }
   return Status::ok();
+}
+
+void print_json(const std::vector<Row>& rows) {
+  nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+  for (const Row& r : rows) {
+    arr.push_back({{"model", r.model},
+                   {"model_type", r.model_type},
+                   {"model_size", r.model_size},
+                   {"model_n_params", r.n_params},
+                   {"test", r.test},
+                   {"n_prompt", r.n_prompt},
+                   {"n_gen", r.n_gen},
+                   {"n_threads", r.n_threads},
+                   {"n_batch", r.n_batch},
+                   {"avg_ts", r.avg_ts},
+                   {"stddev_ts", r.stddev_ts}});
+  }
+  std::printf("%s\n", arr.dump(2).c_str());
 }
 
 RunFn setup(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   o->model.add_to(app);
+  o->engine.add_to(app, /*with_threads=*/false);
   app.add_option("-t,--threads", o->threads, "Thread counts, comma-separated (0 = all CPUs)")->capture_default_str();
   app.add_option("-p,--n-prompt", o->n_prompt, "Prompt sizes for pp tests, comma-separated (0: none)")->capture_default_str();
   app.add_option("-n,--n-gen", o->n_gen, "Generation lengths for tg tests, comma-separated (0: none)")->capture_default_str();
   app.add_option("-r,--repetitions", o->reps, "Measured repetitions after one warm-up")->capture_default_str();
   app.add_flag("--json", o->json, "Print a JSON array of rows like llama-bench -o json");
+  app.add_flag("-v,--verbose", o->verbose, "Report the memory budget and every lease on stderr");
   return [o] { return run(*o); };
 }
 

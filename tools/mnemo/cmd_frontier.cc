@@ -24,6 +24,7 @@
 
 #include "command.h"
 #include "common_options.h"
+#include "mnemo/evaluate.h"
 #include "mnemo/mnemo.h"
 #include "mnemo/quantize.h"
 #include "progress.h"
@@ -41,7 +42,7 @@ struct FrontierOptions {
   std::string groups;  // comma-separated subset of 32,64,128
   int64_t n_ctx = 128;
   int64_t n_chunks = -1;
-  int threads = 0;
+  EngineOptions engine;  // -t: threads for quantizing and evaluating; --mem
   int64_t kernel_n = 4096;
   int kernel_threads = 1;
   int kernel_reps = 10;
@@ -57,15 +58,11 @@ struct Row {
   std::string family;  // ggml, int, fp, bitmod, bipolar
   std::string path;
   QuantizeReport rep;
-  double nll = 0, nll2 = 0, kl = 0, kl2 = 0;
-  int64_t top1 = 0, count = 0;
+  PerplexityResult eval;
   double kernel_us = -1, kernel_gbs = 0;
-  double ppl() const { return std::exp(nll / count); }
-  double kl_mean() const { return kl / count; }
-  double kl_se() const {
-    const double m = kl / count, v = kl2 / count - m * m;
-    return v > 0 && count > 1 ? std::sqrt(v / (count - 1)) : 0.0;
-  }
+  double ppl() const { return eval.ppl; }
+  double kl_mean() const { return eval.kl; }
+  double kl_se() const { return eval.kl_stderr; }
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -96,18 +93,30 @@ int process_threads() {
   return n;
 }
 
-// log-softmax into out; returns the argmax.
-size_t log_softmax(std::span<const float> logits, std::vector<double>& out) {
-  size_t arg = 0;
-  for (size_t i = 1; i < logits.size(); ++i) {
-    if (logits[i] > logits[arg]) arg = i;
+// Loads candidates from rows[b0] on, each with its context, while the budget holds them (at
+// least one; at most 2 GiB of files, which is what keeps the machine's page cache useful).
+Status load_group(const std::vector<Row>& rows, size_t b0, const std::shared_ptr<Engine>& engine,
+                  const ContextParams& cp, std::vector<std::unique_ptr<Model>>& models,
+                  std::vector<std::unique_ptr<Context>>& ctxs) {
+  uint64_t bytes = 0;
+  for (size_t i = b0; i < rows.size() && (i == b0 || bytes + rows[i].rep.file_bytes < (2ull << 30)); ++i) {
+    ModelParams mp;
+    mp.engine = engine;
+    auto m = Model::load(rows[i].path, mp);
+    std::unique_ptr<Context> c;
+    if (m.has_value()) {
+      auto cx = Context::create(**m, cp);
+      if (!cx.has_value() && (cx.status().code() != StatusCode::kResourceExhausted || i == b0)) return cx.status();
+      if (cx.has_value()) c = std::move(*cx);
+    } else if (m.status().code() != StatusCode::kResourceExhausted || i == b0) {
+      return m.status().with_context(rows[i].name);
+    }
+    if (!c) break;  // the budget is full: evaluate what is loaded first
+    bytes += rows[i].rep.file_bytes;
+    models.push_back(std::move(*m));
+    ctxs.push_back(std::move(c));
   }
-  double sum = 0.0;
-  for (float l : logits) sum += std::exp(static_cast<double>(l) - logits[arg]);
-  const double lse = logits[arg] + std::log(sum);
-  out.resize(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<double>(logits[i]) - lse;
-  return arg;
+  return Status::ok();
 }
 
 std::string svg_plot(const std::vector<Row>& rows, const std::string& model_name, double ref_ppl) {
@@ -201,10 +210,11 @@ Status run(const FrontierOptions& o) {
       return usage_error("--calib: the calibration text must not be the evaluation text (" + o.text + ")");
     }
   }
-  std::ifstream tin(o.text, std::ios::binary);
-  if (!tin) return not_found(o.text + ": cannot open text file");
-  const std::string text((std::istreambuf_iterator<char>(tin)), std::istreambuf_iterator<char>());
-  MNEMO_ASSIGN_OR_RETURN(auto ref, Model::load(o.model));
+  if (auto t = read_text_file(o.text); !t.has_value()) return t.status();  // fail before quantizing
+  MNEMO_ASSIGN_OR_RETURN(auto engine, o.engine.create());
+  ModelParams ref_params;
+  ref_params.engine = engine;
+  MNEMO_ASSIGN_OR_RETURN(auto ref, Model::load(o.model, ref_params));
   const ModelInfo& info = ref->info();
 
   // Candidates. Types and group sizes named on the command line must exist and fit the model;
@@ -291,117 +301,51 @@ Status run(const FrontierOptions& o) {
     p.group = r.group;
     p.embd_type = "q8_0";
     p.output_type = "q8_0";
-    p.n_threads = o.threads;
+    p.n_threads = engine->n_threads();
     if (r.awq) p.calib_file = o.calib;
     std::fprintf(stderr, "\rmnemo: frontier: quantizing %zu/%zu: %-24s", i + 1, rows.size(), r.name.c_str());
     MNEMO_RETURN_IF_ERROR(quantize_model(p, &r.rep).with_context(r.name));
   }
   std::fputc('\n', stderr);
 
-  // Evaluate all candidates on the same chunks, the reference once per chunk.
-  const Tokenizer& tok = ref->tokenizer();
-  const std::vector<Token> tokens = tok.encode(text, /*add_bos=*/true);
-  const int64_t n_tokens = static_cast<int64_t>(tokens.size());
-  if (n_tokens < 2 * o.n_ctx) {
-    return out_of_range(str_printf("%s: expected at least %lld tokens (2 x context), found %lld", o.text.c_str(),
-                                   static_cast<long long>(2 * o.n_ctx), static_cast<long long>(n_tokens)));
-  }
-  int64_t n_chunks = n_tokens / o.n_ctx;
-  if (o.n_chunks >= 0) n_chunks = std::min(n_chunks, o.n_chunks);
-  // Threads: the reference runs on its context's own pool of n_threads; the candidates' contexts
-  // are single-threaded (a Context owns its pool, so one pool per candidate would start
-  // n_threads - 1 idle workers per type: about 60 threads for stories260K's 56 candidates) and are
-  // evaluated side by side instead, candidate i on worker i % n_workers. Each candidate's sums are
-  // accumulated by one worker in chunk order, so the figures do not depend on the thread count.
-  const int n_workers = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Evaluate all candidates on the same chunks, the reference once per chunk, in groups of as
+  // many candidates as the budget holds at once (each candidate: its weights and its context).
+  // Everything runs on the engine's one pool, one forward pass at a time.
+  std::unique_ptr<MemoryReservation> tokens_lease;
+  MNEMO_ASSIGN_OR_RETURN(const std::vector<Token> tokens, tokenize_file(o.text, *engine, ref->tokenizer(), &tokens_lease));
   ContextParams cp;
   cp.n_ctx = o.n_ctx;
   cp.n_batch = o.n_ctx;
-  cp.n_threads = o.threads;
+  cp.n_batch_min = o.n_ctx;
   cp.logits_all = true;
-  ContextParams cp1 = cp;
-  cp1.n_threads = 1;
   MNEMO_ASSIGN_OR_RETURN(auto ref_ctx, Context::create(*ref, cp));
-  // Batches of candidates whose weights together stay under 2 GiB share the reference's pass.
-  const int64_t j0 = o.n_ctx / 2, j1 = o.n_ctx - 1;  // scored positions of a chunk: the second half
-  double ref_nll = 0.0;
-  int64_t ref_count = 0;
-  std::vector<std::vector<double>> lp_ref(static_cast<size_t>(j1 - j0));  // (positions, n_vocab)
-  std::vector<size_t> arg_ref(static_cast<size_t>(j1 - j0));
+  PerplexityParams pp;
+  pp.n_ctx = o.n_ctx;
+  pp.n_chunks = o.n_chunks;
   const double t0 = now_seconds();
-  int threads_with_contexts = -1;  // threads started by this command once the first batch's contexts exist
-  size_t b0 = 0;
-  bool ref_done = false;
-  while (b0 < rows.size()) {
-    size_t b1 = b0;
-    uint64_t bytes = 0;
-    while (b1 < rows.size() && (b1 == b0 || bytes + rows[b1].rep.file_bytes < (2ull << 30))) bytes += rows[b1++].rep.file_bytes;
+  int threads_with_contexts = -1;  // threads started by this command once the first group's contexts exist
+  double ref_ppl = 0;
+  int64_t n_chunks = 0;
+  for (size_t b0 = 0; b0 < rows.size();) {
     std::vector<std::unique_ptr<Model>> models;
     std::vector<std::unique_ptr<Context>> ctxs;
-    for (size_t i = b0; i < b1; ++i) {
-      MNEMO_ASSIGN_OR_RETURN(auto m, Model::load(rows[i].path));
-      MNEMO_ASSIGN_OR_RETURN(auto c, Context::create(*m, cp1));
-      models.push_back(std::move(m));
-      ctxs.push_back(std::move(c));
-    }
+    MNEMO_RETURN_IF_ERROR(load_group(rows, b0, engine, cp, models, ctxs));
+    const size_t b1 = b0 + ctxs.size();
     if (b0 == 0 && threads_at_start > 0) threads_with_contexts = process_threads() - threads_at_start;
-    const int nw = static_cast<int>(std::min<size_t>(static_cast<size_t>(n_workers), ctxs.size()));
-    std::vector<Status> worker_status(static_cast<size_t>(nw));
-    std::vector<std::vector<double>> worker_lp(static_cast<size_t>(nw));
-    std::vector<Token> chunk(static_cast<size_t>(o.n_ctx));
-    for (int64_t c = 0; c < n_chunks; ++c) {
-      std::copy(tokens.begin() + c * o.n_ctx, tokens.begin() + (c + 1) * o.n_ctx, chunk.begin());
-      if (tok.bos() >= 0) chunk[0] = tok.bos();
-      ref_ctx->reset();
-      MNEMO_RETURN_IF_ERROR(ref_ctx->eval(chunk, 0, /*all_logits=*/true));
-      for (int64_t j = j0; j < j1; ++j) {
-        const size_t next = static_cast<size_t>(tokens[static_cast<size_t>(c * o.n_ctx + j + 1)]);
-        std::vector<double>& lr = lp_ref[static_cast<size_t>(j - j0)];
-        arg_ref[static_cast<size_t>(j - j0)] = log_softmax(ref_ctx->logits(j), lr);
-        if (!ref_done) {
-          ref_nll -= lr[next];
-          ++ref_count;
-        }
-      }
-      auto work = [&](int w) {
-        std::vector<double>& lp = worker_lp[static_cast<size_t>(w)];
-        for (size_t i = static_cast<size_t>(w); i < ctxs.size(); i += static_cast<size_t>(nw)) {
-          ctxs[i]->reset();
-          if (Status s = ctxs[i]->eval(chunk, 0, /*all_logits=*/true); !s.is_ok()) {
-            worker_status[static_cast<size_t>(w)] = s.with_context(rows[b0 + i].name);
-            return;
-          }
-          Row& r = rows[b0 + i];
-          for (int64_t j = j0; j < j1; ++j) {
-            const size_t next = static_cast<size_t>(tokens[static_cast<size_t>(c * o.n_ctx + j + 1)]);
-            const std::vector<double>& lr = lp_ref[static_cast<size_t>(j - j0)];
-            const size_t a = log_softmax(ctxs[i]->logits(j), lp);
-            double kl = 0.0;
-            for (size_t v = 0; v < lp.size(); ++v) kl += std::exp(lr[v]) * (lr[v] - lp[v]);
-            r.nll -= lp[next];
-            r.nll2 += lp[next] * lp[next];
-            r.kl += kl;
-            r.kl2 += kl * kl;
-            r.top1 += a == arg_ref[static_cast<size_t>(j - j0)] ? 1 : 0;
-            ++r.count;
-          }
-        }
-      };
-      std::vector<std::thread> helpers;
-      for (int w = 1; w < nw; ++w) helpers.emplace_back(work, w);
-      work(0);
-      for (std::thread& h : helpers) h.join();
-      for (const Status& s : worker_status) MNEMO_RETURN_IF_ERROR(s);
-      if (c % 16 == 15 || c + 1 == n_chunks) {
-        std::fprintf(stderr, "\rmnemo: frontier: evaluating types %zu-%zu of %zu: chunk %lld/%lld, %.0f s", b0 + 1, b1,
-                     rows.size(), static_cast<long long>(c + 1), static_cast<long long>(n_chunks), now_seconds() - t0);
-      }
-    }
-    ref_done = true;
+    std::vector<Context*> group;
+    for (auto& c : ctxs) group.push_back(c.get());
+    auto progress = [&](int64_t done, int64_t n, const PerplexityResult&) {
+      if (done % 16 != 0 && done != n) return;
+      std::fprintf(stderr, "\rmnemo: frontier: evaluating types %zu-%zu of %zu: chunk %lld/%lld, %.0f s", b0 + 1, b1,
+                   rows.size(), static_cast<long long>(done), static_cast<long long>(n), now_seconds() - t0);
+    };
+    MNEMO_ASSIGN_OR_RETURN(auto results, evaluate_perplexity(tokens, ref->tokenizer().bos(), group, ref_ctx.get(), pp, progress));
+    for (size_t i = 0; i < results.size(); ++i) rows[b0 + i].eval = results[i];
+    ref_ppl = results[0].ref_ppl;
+    n_chunks = results[0].n_chunks;
     b0 = b1;
   }
   std::fputc('\n', stderr);
-  const double ref_ppl = std::exp(ref_nll / static_cast<double>(ref_count));
 
   // Decode kernel speed.
   if (o.kernel_n > 0) {
@@ -445,7 +389,7 @@ Status run(const FrontierOptions& o) {
                      {"bpw", r.rep.method_bpw()}, {"weight_bpw", r.rep.weight_bpw()}, {"file_bytes", r.rep.file_bytes},
                      {"mse", r.rep.method_mse}, {"n_method", r.rep.n_method}, {"n_fallback", r.rep.n_fallback},
                      {"ppl", r.ppl()}, {"kl", r.kl_mean()}, {"kl_stderr", r.kl_se()},
-                     {"top1", static_cast<double>(r.top1) / r.count}, {"kernel_us", r.kernel_us},
+                     {"top1", r.eval.top1}, {"kernel_us", r.kernel_us},
                      {"kernel_gbs", r.kernel_gbs}});
     }
     j["types"] = arr;
@@ -461,7 +405,7 @@ Status run(const FrontierOptions& o) {
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   for (const Row& r : rows) {
     std::printf("| %s | %.4f | %.4e | %.4f | %.5f ± %.5f | %.2f%% | %s |\n", r.name.c_str(), r.rep.method_bpw(),
-                r.rep.method_mse, r.ppl(), r.kl_mean(), r.kl_se(), 100.0 * static_cast<double>(r.top1) / r.count,
+                r.rep.method_mse, r.ppl(), r.kl_mean(), r.kl_se(), 100.0 * r.eval.top1,
                 r.kernel_us >= 0 ? str_printf("%.0f (%.1f)", r.kernel_us, r.kernel_gbs).c_str() : "-");
   }
   // The BitMoD comparisons at each group size (same tensors, same fallbacks).
@@ -500,7 +444,7 @@ RunFn setup(CLI::App& app) {
   app.add_option("--groups", o->groups, "Comma-separated group sizes of the group types")->capture_default_str();
   app.add_option("-c,--ctx-size", o->n_ctx, "Tokens per chunk")->capture_default_str();
   app.add_option("--chunks", o->n_chunks, "Evaluate at most this many chunks (-1: all)")->capture_default_str();
-  app.add_option("-t,--threads", o->threads, "Threads for quantizing and evaluating (0 = all CPUs)")->capture_default_str();
+  o->engine.add_to(app);
   app.add_option("--kernel-n", o->kernel_n, "Time each decode kernel on an n x n matrix (0: skip)")->capture_default_str();
   app.add_option("--kernel-threads", o->kernel_threads, "Threads of the kernel timing")->capture_default_str();
   app.add_option("--kernel-reps", o->kernel_reps, "Timed repetitions per kernel (median)")->capture_default_str();

@@ -1,12 +1,43 @@
-// tools/mnemo/common_options.h: options shared by several commands, declared once here.
+// tools/mnemo/common_options.h: options shared by several commands, each declared once here with
+// one meaning everywhere: -m/-z/--no-mmap/--mlock (the model), -t/--mem (the engine: threads and
+// memory budget), -c (context size), --json.
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cmath>
+#include <memory>
 #include <string>
 
 #include "mnemo/mnemo.h"
 
 namespace mnemo::cli {
+
+struct EngineOptions {
+  int threads = 0;
+  std::string mem;
+
+  void add_to(CLI::App& app, bool with_threads = true) {
+    if (with_threads) {
+      app.add_option("-t,--threads", threads, "Worker threads (0 = all CPUs; more than the CPUs are capped)")
+          ->default_val(0)
+          ->check(CLI::NonNegativeNumber);
+    }
+    app.add_option("--mem", mem,
+                   "Memory budget: 600M, 2G, 1.5GiB, 80% (of physical memory). Everything mnemo holds (the runtime, "
+                   "weights, KV cache, activations) is planned within it; default: what the machine has available");
+  }
+  // The engine every model of the command is loaded with. A bad budget exits 1 (not a usage error).
+  Expected<std::shared_ptr<Engine>> create(int n_threads_override = -1) const {
+    EngineParams p;
+    p.n_threads = n_threads_override >= 0 ? n_threads_override : threads;
+    if (!mem.empty()) {
+      auto bytes = parse_memory_budget(mem);
+      if (!bytes.has_value()) return Status(StatusCode::kOutOfRange, "--mem: " + bytes.status().message());
+      p.budget_bytes = *bytes;
+    }
+    return Engine::create(p);
+  }
+};
 
 struct ModelOptions {
   std::string model;
@@ -23,8 +54,9 @@ struct ModelOptions {
     app.add_flag("--no-mmap", no_mmap, "Read the weights into memory instead of mapping the file");
     app.add_flag("--mlock", mlock, "Lock the weights in RAM");
   }
-  ModelParams params() const {
+  ModelParams params(std::shared_ptr<Engine> engine = nullptr) const {
     ModelParams p;
+    p.engine = std::move(engine);
     p.use_mmap = !no_mmap;
     p.use_mlock = mlock;
     p.tokenizer_path = tokenizer;
@@ -32,11 +64,39 @@ struct ModelOptions {
   }
 };
 
-struct ThreadOptions {
-  int threads = 0;
-  void add_to(CLI::App& app) {
-    app.add_option("-t,--threads", threads, "Worker threads (0 = all CPUs)")->default_val(0)->check(CLI::NonNegativeNumber);
+// -c: checked before anything is allocated; above the training context a warning.
+struct ContextOptions {
+  int64_t n_ctx = 0;
+  void add_to(CLI::App& app, int64_t default_ctx, const char* help) {
+    n_ctx = default_ctx;
+    app.add_option("-c,--ctx-size", n_ctx, help)->capture_default_str();
+  }
+  Status check(const Model& model) const {
+    if (n_ctx < 0) {
+      return Status(StatusCode::kOutOfRange,
+                    str_printf("-c %lld: expected a positive context size (or 0 for the model's)", static_cast<long long>(n_ctx)));
+    }
+    const int64_t train = model.info().n_ctx_train;
+    if (train > 0 && n_ctx > train) {
+      std::fprintf(stderr, "mnemo: warning: -c %lld is above the model's training context of %lld; quality may degrade\n",
+                   static_cast<long long>(n_ctx), static_cast<long long>(train));
+    }
+    return Status::ok();
   }
 };
+
+struct JsonOption {
+  bool json = false;
+  void add_to(CLI::App& app, const char* what) { app.add_flag("--json", json, what); }
+};
+
+// One line on stderr: the budget, what holds it, and what the planner shrank.
+inline void print_memory_report(const Engine& engine, const Context* ctx) {
+  std::fprintf(stderr, "mnemo: memory %s", engine.describe().c_str());
+  if (ctx != nullptr && !ctx->memory().adjusted.empty()) {
+    std::fprintf(stderr, "; fitted to the budget: %s", ctx->memory().adjusted.c_str());
+  }
+  std::fprintf(stderr, " | peak RSS %s\n", format_bytes(process_memory().peak_rss_bytes).c_str());
+}
 
 }  // namespace mnemo::cli

@@ -1,0 +1,71 @@
+// runtime/generate.cc: prompt evaluation, then sample -> emit -> evaluate one token at a time.
+#include "mnemo/generate.h"
+
+#include <cmath>
+
+#include "base/strings.h"
+#include "mnemo/util.h"
+
+namespace mnemo {
+
+Status validate(const SamplerParams& p) {
+  auto finite = [](float v, const char* name) -> Status {
+    if (!std::isfinite(v)) return invalid_argument(str_printf("%s: expected a finite number, found %g", name, static_cast<double>(v)));
+    return Status::ok();
+  };
+  MNEMO_RETURN_IF_ERROR(finite(p.temperature, "temperature"));
+  MNEMO_RETURN_IF_ERROR(finite(p.top_p, "top-p"));
+  MNEMO_RETURN_IF_ERROR(finite(p.min_p, "min-p"));
+  MNEMO_RETURN_IF_ERROR(finite(p.repeat_penalty, "repeat penalty"));
+  if (p.top_p < 0 || p.top_p > 1) return invalid_argument(str_printf("top-p: expected a value in [0, 1], found %g", static_cast<double>(p.top_p)));
+  if (p.min_p < 0 || p.min_p > 1) return invalid_argument(str_printf("min-p: expected a value in [0, 1], found %g", static_cast<double>(p.min_p)));
+  if (p.repeat_penalty < 0) {
+    return invalid_argument(str_printf("repeat penalty: expected a value >= 0, found %g", static_cast<double>(p.repeat_penalty)));
+  }
+  return Status::ok();
+}
+
+Expected<GenerateStats> generate(Context& ctx, const Tokenizer& tok, std::span<const Token> prompt,
+                                 const GenerateParams& params, const PieceSink& sink) {
+  MNEMO_RETURN_IF_ERROR(validate(params.sampling));
+  if (prompt.empty()) return invalid_argument("generate: empty prompt (the tokenizer produced no tokens)");
+  if (static_cast<int64_t>(prompt.size()) > ctx.n_ctx()) {
+    return out_of_range(str_printf("prompt: expected at most %lld tokens (the context size), found %zu",
+                                   static_cast<long long>(ctx.n_ctx()), prompt.size()));
+  }
+  GenerateStats st;
+  st.n_prompt = static_cast<int64_t>(prompt.size());
+  Sampler sampler(tok.n_vocab(), params.sampling);
+  for (Token t : prompt) sampler.accept(t);
+  ctx.reset();
+  const double t0 = now_seconds();
+  MNEMO_RETURN_IF_ERROR(ctx.eval(prompt, 0));
+  st.prompt_seconds = now_seconds() - t0;
+
+  int64_t pos = st.n_prompt;
+  Token prev = prompt.back();
+  const double t1 = now_seconds();
+  while (params.n_predict < 0 || st.n_generated < params.n_predict) {
+    const Token next = sampler.sample(ctx.logits());
+    ++st.n_generated;
+    if (next == tok.eos() || next == tok.bos()) {
+      st.hit_eos = true;
+      break;
+    }
+    if (!sink(tok.decode_piece(prev, next))) break;
+    sampler.accept(next);
+    prev = next;
+    if (params.n_predict >= 0 && st.n_generated >= params.n_predict) break;
+    if (pos >= ctx.n_ctx()) {
+      st.hit_context = true;
+      break;
+    }
+    const Token one[1] = {next};
+    MNEMO_RETURN_IF_ERROR(ctx.eval(one, pos));
+    ++pos;
+  }
+  st.generate_seconds = now_seconds() - t1;
+  return st;
+}
+
+}  // namespace mnemo

@@ -1,0 +1,91 @@
+// Planned bytes are allocated bytes: every global operator new of this binary is counted, and a
+// Context's creation must allocate exactly the activation block its plan states (and lease), no
+// large buffer outside it; its KV reservation must equal the plan's KV bytes. Models: stories260K
+// (F32, Q4_0) at several shapes, thread counts and logits_all.
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "mnemo/mnemo.h"
+#include "test_util.h"
+
+extern "C" void* __libc_memalign(size_t, size_t);
+extern "C" void* __libc_malloc(size_t);
+extern "C" void __libc_free(void*);
+
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<uint64_t> g_large_bytes{0};  // allocations of at least 4 KiB while counting
+inline void count(size_t n) {
+  if (g_counting.load(std::memory_order_relaxed) && n >= 4096) g_large_bytes.fetch_add(n, std::memory_order_relaxed);
+}
+}  // namespace
+
+void* operator new(size_t n) {
+  count(n);
+  if (void* p = __libc_malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](size_t n) { return operator new(n); }
+void* operator new(size_t n, std::align_val_t a) {
+  count(n);
+  if (void* p = __libc_memalign(static_cast<size_t>(a), n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](size_t n, std::align_val_t a) { return operator new(n, a); }
+void operator delete(void* p) noexcept { __libc_free(p); }
+void operator delete[](void* p) noexcept { __libc_free(p); }
+void operator delete(void* p, size_t) noexcept { __libc_free(p); }
+void operator delete[](void* p, size_t) noexcept { __libc_free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { __libc_free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { __libc_free(p); }
+void operator delete(void* p, size_t, std::align_val_t) noexcept { __libc_free(p); }
+void operator delete[](void* p, size_t, std::align_val_t) noexcept { __libc_free(p); }
+
+namespace mnemo {
+namespace {
+
+uint64_t leased(const Engine& e, const std::string& part) {
+  uint64_t b = 0;
+  for (const EngineLease& l : e.leases()) b += l.part == part ? l.bytes : 0;
+  return b;
+}
+
+TEST(PlanAlloc, ContextAllocatesExactlyItsPlan) {
+  for (const char* file : {"models/stories260K.gguf", "models/stories260K-Q4_0.gguf"}) {
+    MNEMO_REQUIRE_DATA(file);
+    for (int threads : {1, 2}) {
+      EngineParams ep;
+      ep.n_threads = threads;
+      auto engine = Engine::create(ep);
+      ASSERT_TRUE(engine.has_value()) << engine.status().message();
+      ModelParams mp;
+      mp.engine = *engine;
+      auto model = Model::load(test::data_path(file), mp);
+      ASSERT_TRUE(model.has_value()) << model.status().message();
+      for (auto [n_ctx, n_batch, all] : {std::tuple{512, 512, false}, {256, 64, true}, {100, 7, false}}) {
+        ContextParams cp;
+        cp.n_ctx = n_ctx;
+        cp.n_batch = n_batch;
+        cp.logits_all = all;
+        g_large_bytes = 0;
+        g_counting = true;
+        auto ctx = Context::create(**model, cp);
+        g_counting = false;
+        ASSERT_TRUE(ctx.has_value()) << ctx.status().message();
+        const ContextMemory m = (*ctx)->memory();
+        SCOPED_TRACE(std::string(file) + " threads " + std::to_string(threads) + " n_ctx " + std::to_string(n_ctx));
+        EXPECT_EQ(g_large_bytes.load(), m.activation_bytes);
+        EXPECT_EQ(leased(**engine, "activations"), m.activation_bytes);
+        EXPECT_EQ(leased(**engine, "KV cache"), m.kv_reserved_bytes);
+        EXPECT_GT(m.workspace_bytes, 0u);
+        // The block is sized for what the forward pass touches: running a full batch fits in it.
+        std::vector<Token> toks(static_cast<size_t>((*ctx)->n_batch()), 1);
+        ASSERT_TRUE((*ctx)->eval(toks, 0, all).is_ok());
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mnemo
