@@ -32,6 +32,7 @@ struct ContextMemory {
   uint64_t kv_used_bytes = 0;      // bytes holding the positions cached now
   uint64_t activation_bytes = 0;   // the activation block: activations, logits, RoPE table, kernel workspace
   uint64_t workspace_bytes = 0;    // the kernel workspace part of activation_bytes
+  uint64_t min_bytes = 0;          // KV + activations of the smallest context this request allows
   std::string adjusted;            // what the planner shrank to fit the budget ("batch 512 -> 64"), or empty
 };
 

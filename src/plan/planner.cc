@@ -60,12 +60,12 @@ std::string adjustment(const SessionShape& asked, const SessionShape& got) {
 
 Expected<SessionPlan> plan_session(const LlamaModel& model, const SessionRequest& request, uint64_t available_bytes) {
   MNEMO_ASSIGN_OR_RETURN(SessionLayout asked, LlamaSession::layout(model, request.shape));
-  if (asked.total_bytes() <= available_bytes) return SessionPlan{asked, ""};
-  SessionLayout smallest = asked;
-  for (const SessionShape& s : candidates(request)) {
+  const std::vector<SessionShape> shapes = candidates(request);
+  MNEMO_ASSIGN_OR_RETURN(SessionLayout smallest, LlamaSession::layout(model, shapes.back()));
+  if (asked.total_bytes() <= available_bytes) return SessionPlan{asked, smallest.total_bytes(), ""};
+  for (const SessionShape& s : shapes) {
     MNEMO_ASSIGN_OR_RETURN(SessionLayout l, LlamaSession::layout(model, s));
-    if (l.total_bytes() <= available_bytes) return SessionPlan{l, adjustment(asked.shape, l.shape)};
-    smallest = l;
+    if (l.total_bytes() <= available_bytes) return SessionPlan{l, smallest.total_bytes(), adjustment(asked.shape, l.shape)};
   }
   std::string how = request.n_ctx_min > 0 && request.n_ctx_min < request.shape.n_ctx
                         ? "even at the shortest context the command accepts"

@@ -29,6 +29,7 @@ struct SessionRequest {
 
 struct SessionPlan {
   SessionLayout layout;
+  uint64_t min_bytes = 0;  // the smallest session the request allows (total bytes): the least it can fit in
   std::string adjusted;  // empty, or what was shrunk to fit: "batch 512 -> 64, context 2048 -> 1024"
 };
 

@@ -17,6 +17,7 @@ struct Context::Impl {
   AlignedBlock block;              // every buffer of the session's layout
   std::unique_ptr<LlamaSession> session;
   std::string adjusted;
+  uint64_t min_bytes = 0;
 };
 
 Context::Context(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -36,6 +37,7 @@ Expected<std::unique_ptr<Context>> Context::create(const Model& model, const Con
   auto impl = std::make_unique<Impl>();
   impl->engine = m.engine;
   impl->adjusted = plan.adjusted;
+  impl->min_bytes = plan.min_bytes;
   const SessionLayout& l = plan.layout;
   MNEMO_ASSIGN_OR_RETURN(impl->kv_lease, e.budget->acquire("KV cache", l.kv_bytes));
   MNEMO_ASSIGN_OR_RETURN(impl->block_lease, e.budget->acquire("activations", l.block_bytes));
@@ -64,6 +66,7 @@ ContextMemory Context::memory() const {
   m.activation_bytes = l.block_bytes;
   m.workspace_bytes = l.workspace_bytes();
   m.adjusted = impl_->adjusted;
+  m.min_bytes = impl_->min_bytes;
   return m;
 }
 

@@ -66,12 +66,14 @@ TEST(Engine, ContextShrinksItsBatchToFitThenRefusesWithWhatItNeeds) {
   cp.n_batch = 512;
   auto full = Context::create(**pm, cp);
   ASSERT_TRUE(full.has_value());
-  const uint64_t need = probe->used_bytes();  // runtime + model + the full context
+  const uint64_t model_bytes = (*pm)->memory().leased_bytes;
   const uint64_t ctx_bytes = (*full)->memory().kv_reserved_bytes + (*full)->memory().activation_bytes;
   full->reset();
   pm->reset();
 
-  auto e = engine_with(need - ctx_bytes / 4);
+  // The runtime's lease is the process's RSS when an engine is created: measure it again now.
+  const uint64_t runtime = engine_with(0)->used_bytes();
+  auto e = engine_with(runtime + (64 << 10) + model_bytes + ctx_bytes * 3 / 4);
   auto m = load(e);
   ASSERT_TRUE(m.has_value()) << m.status().message();
   auto c = Context::create(**m, cp);

@@ -28,7 +28,7 @@ struct BenchOptions {
 
 struct Row;
 Status bench_threads(const BenchOptions& o, const Model& model, const std::vector<int>& pps, const std::vector<int>& tgs,
-                     std::mt19937& rng, std::vector<Row>& rows);
+                     std::mt19937& rng, std::vector<Row>& rows, uint64_t* minimum);
 void print_json(const std::vector<Row>& rows);
 
 Expected<std::vector<int>> parse_list(const std::string& flag, const std::string& s) {
@@ -68,15 +68,16 @@ Status run(const BenchOptions& o) {
     // One engine per thread count (its pool has that many threads); the mapped file stays cached.
     MNEMO_ASSIGN_OR_RETURN(auto engine, o.engine.create(nt));
     MNEMO_ASSIGN_OR_RETURN(auto model, Model::load(o.model.model, o.model.params(engine)));
-    MNEMO_RETURN_IF_ERROR(bench_threads(o, *model, pps, tgs, rng, rows));
-    if (o.verbose) print_memory_report(*engine, nullptr);
+    uint64_t minimum = 0;
+    MNEMO_RETURN_IF_ERROR(bench_threads(o, *model, pps, tgs, rng, rows, &minimum));
+    if (o.verbose || !o.engine.mem.empty()) print_memory_report(*engine, nullptr, minimum);
   }
   if (o.json) print_json(rows);
   return Status::ok();
 }
 
 Status bench_threads(const BenchOptions& o, const Model& model_ref, const std::vector<int>& pps, const std::vector<int>& tgs,
-                     std::mt19937& rng, std::vector<Row>& rows) {
+                     std::mt19937& rng, std::vector<Row>& rows, uint64_t* minimum) {
   const Model* model = &model_ref;
   const ModelInfo& info = model->info();
   const Tokenizer& tok = model->tokenizer();
@@ -95,6 +96,7 @@ Status bench_threads(const BenchOptions& o, const Model& model_ref, const std::v
       cp.n_ctx = std::max(np, ng) + 1;
       cp.n_batch = std::max(np, 1);
       MNEMO_ASSIGN_OR_RETURN(auto ctx, Context::create(*model, cp));
+      *minimum = std::max(*minimum, minimum_budget(model->engine(), ctx.get()));
       std::vector<double> ts;
       for (int r = 0; r <= o.reps; ++r) {  // r == 0 is the warm-up
         ctx->reset();

@@ -67,6 +67,7 @@ Status run(const PerplexityOptions& o) {
   std::unique_ptr<MemoryReservation> tokens_lease;
   MNEMO_ASSIGN_OR_RETURN(const std::vector<Token> tokens,
                          tokenize_file(o.text_file, *engine, model->tokenizer(), &tokens_lease));
+  const uint64_t peak_tokenizing = engine->peak_bytes();  // before any context: the text and its scratch
   ContextParams cp;
   cp.n_ctx = o.context.n_ctx;
   cp.n_batch = o.context.n_ctx;  // one chunk is one batch: logits of every position are kept
@@ -92,7 +93,9 @@ Status run(const PerplexityOptions& o) {
   if (!r.has_value()) return r.status().with_context(o.text_file);
   if (!o.json.json) std::fputc('\n', stderr);
   print_result(o, *r);
-  if (o.verbose || !o.engine.mem.empty()) print_memory_report(*engine, ctx.get());
+  if (o.verbose || !o.engine.mem.empty()) {
+    print_memory_report(*engine, ctx.get(), std::max(peak_tokenizing, minimum_budget(*engine, ctx.get())));
+  }
   return Status::ok();
 }
 

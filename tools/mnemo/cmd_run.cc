@@ -90,6 +90,10 @@ Status run(const RunOptions& o) {
   }
   MNEMO_ASSIGN_OR_RETURN(auto ctx, Context::create(*model, cp));
 
+  if (static_cast<int64_t>(tokens.size()) > ctx->n_ctx()) {  // before the prompt is echoed
+    return out_of_range(str_printf("prompt: expected at most %lld tokens (the context size), found %zu",
+                                   static_cast<long long>(ctx->n_ctx()), tokens.size()));
+  }
   TextOutput out(stdout);
   for (size_t i = 1; i < tokens.size(); ++i) out.write_piece(tok.decode_piece(tokens[i - 1], tokens[i]));
   out.flush();

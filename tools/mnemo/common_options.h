@@ -90,13 +90,32 @@ struct JsonOption {
   void add_to(CLI::App& app, const char* what) { app.add_flag("--json", json, what); }
 };
 
-// One line on stderr: the budget, what holds it, and what the planner shrank.
-inline void print_memory_report(const Engine& engine, const Context* ctx) {
+// The least budget a command needs: what the engine holds now, with each context at its smallest.
+// Commands that create contexts one after another (bench) pass the largest of these.
+inline uint64_t minimum_budget(const Engine& engine, const Context* ctx) {
+  uint64_t m = engine.used_bytes();
+  if (ctx != nullptr) {
+    const ContextMemory cm = ctx->memory();
+    m = m - cm.kv_reserved_bytes - cm.activation_bytes + cm.min_bytes;
+  }
+  return m;
+}
+
+// On stderr: the budget and what holds it, what the planner shrank, and one JSON line with the
+// figures in bytes ({"budget", "used", "peak", "minimum", "peak_rss"}) for scripts.
+inline void print_memory_report(const Engine& engine, const Context* ctx, uint64_t minimum = 0) {
   std::fprintf(stderr, "mnemo: memory %s", engine.describe().c_str());
   if (ctx != nullptr && !ctx->memory().adjusted.empty()) {
     std::fprintf(stderr, "; fitted to the budget: %s", ctx->memory().adjusted.c_str());
   }
-  std::fprintf(stderr, " | peak RSS %s\n", format_bytes(process_memory().peak_rss_bytes).c_str());
+  const uint64_t rss = process_memory().peak_rss_bytes;
+  std::fprintf(stderr, " | peak RSS %s\n", format_bytes(rss).c_str());
+  if (minimum == 0) minimum = minimum_budget(engine, ctx);
+  std::fprintf(stderr,
+               "mnemo: memory {\"budget\": %llu, \"used\": %llu, \"peak\": %llu, \"minimum\": %llu, \"peak_rss\": %llu}\n",
+               static_cast<unsigned long long>(engine.budget_bytes()), static_cast<unsigned long long>(engine.used_bytes()),
+               static_cast<unsigned long long>(engine.peak_bytes()), static_cast<unsigned long long>(minimum),
+               static_cast<unsigned long long>(rss));
 }
 
 }  // namespace mnemo::cli
