@@ -12,7 +12,7 @@ packages=(
   libsqlite3-dev libcpp-httplib-dev libopenblas-dev liblapacke-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-torch
-  libhnswlib-dev libfaiss-dev curl jq
+  libhnswlib-dev libfaiss-dev curl jq time
 )
 
 missing=()

@@ -58,9 +58,9 @@ class Tokenizer {
   // tokens (e.g. "<s>") is matched as that token. Any bytes are accepted; ids are in [0, n_vocab).
   virtual std::vector<Token> encode(std::string_view text, bool add_bos, bool parse_special = false) const = 0;
 
-  // An upper bound of the bytes encode() holds at its peak for text_bytes of text (its scratch and
-  // the result), so that callers can lease them before tokenizing a large file.
-  virtual uint64_t encode_work_bytes(size_t text_bytes) const = 0;
+  // An upper bound of the bytes encode(text) holds at its peak (its scratch and the result), so
+  // that callers can lease them before tokenizing a large file.
+  virtual uint64_t encode_work_bytes(std::string_view text) const = 0;
 
   // The bytes a token stands for: "▁" becomes " ", byte tokens <0xNN> become that byte, control
   // tokens (BOS, EOS) give their text as stored in the vocabulary (tok512.bin: "\n<s>\n"; a GGUF:

@@ -44,7 +44,9 @@ Expected<std::shared_ptr<Engine>> Engine::create(const EngineParams& params) {
   auto impl = std::make_unique<Impl>();
   impl->budget = Budget::create(budget);
   // The runtime's own footprint (binary, libraries, heap so far) counts against the budget.
-  MNEMO_ASSIGN_OR_RETURN(impl->runtime, impl->budget->acquire("runtime", process_memory().rss_bytes));
+  // Rounded up to whole MiB: the measure moves by a few pages from run to run.
+  const uint64_t rss = (process_memory().rss_bytes + (1 << 20) - 1) >> 20 << 20;
+  MNEMO_ASSIGN_OR_RETURN(impl->runtime, impl->budget->acquire("runtime", rss));
   impl->pool = std::make_unique<ThreadPool>(n_threads);
   return std::shared_ptr<Engine>(new Engine(std::move(impl)));
 }

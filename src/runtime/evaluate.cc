@@ -146,10 +146,11 @@ Expected<std::vector<Token>> tokenize_file(const std::string& path, Engine& engi
                                            std::unique_ptr<MemoryReservation>* lease) {
   struct stat st;
   const uint64_t file_bytes = ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-  MNEMO_ASSIGN_OR_RETURN(*lease, engine.reserve("text and tokens", file_bytes + tok.encode_work_bytes(file_bytes)));
+  MNEMO_ASSIGN_OR_RETURN(*lease, engine.reserve("text and tokens", file_bytes));
   std::vector<Token> tokens;
   {
     MNEMO_ASSIGN_OR_RETURN(const std::string text, read_text_file(path));
+    MNEMO_RETURN_IF_ERROR((*lease)->resize(text.size() + tok.encode_work_bytes(text)));
     tokens = tok.encode(text, /*add_bos=*/true);
   }
   MNEMO_RETURN_IF_ERROR((*lease)->resize(tokens.size() * sizeof(Token)));

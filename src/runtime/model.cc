@@ -155,6 +155,7 @@ Status lease_loaded_model(Model::Impl* impl, const ModelParams& params, uint64_t
   const uint64_t anon_after = process_memory().rss_anon_bytes;
   uint64_t meta = anon_after > anon_before ? anon_after - anon_before : 0;
   meta = params.use_mmap ? meta : (meta > file_bytes ? meta - file_bytes : 0);
+  meta = (meta + (1 << 20) - 1) >> 20 << 20;  // whole MiB: the measure moves by a few pages from run to run
   MNEMO_ASSIGN_OR_RETURN(impl->metadata_lease, impl->engine->impl().budget->acquire("model metadata", meta));
   return Status::ok();
 }

@@ -34,7 +34,7 @@ class BpeTokenizer final : public VocabTokenizer {
   TokenizerKind kind() const override { return TokenizerKind::kBpe; }
   // Words are merged one at a time in a small scratch; the result and the pre-tokenizer's splits
   // dominate. Measured: 8-13 B/byte on English text; bounded here by 32 B/byte.
-  uint64_t encode_work_bytes(size_t text_bytes) const override { return (text_bytes + 1024) * 32; }
+  uint64_t encode_work_bytes(std::string_view text) const override { return (text.size() + 1024) * 32; }
   const PreTokenizer& pre_tokenizer() const { return *pre_; }
   // Rank of merging `left` and `right`, or -1.
   int32_t rank(std::string_view left, std::string_view right) const;

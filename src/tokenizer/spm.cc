@@ -155,12 +155,22 @@ std::string SpmTokenizer::special_match_text(Token t) const {
   return std::string(vocab_.text(t));
 }
 
-// The work buffer (up to 1.5 bytes per byte: spaces become "▁"), one Symbol per byte, the bigram
-// heap of the longest stretch between barriers (at most one per symbol), and the result (at most
-// one token per byte, several with byte fallback). Measured: ~44 B/byte on English text.
-uint64_t SpmTokenizer::encode_work_bytes(size_t text_bytes) const {
-  const uint64_t n = text_bytes + 8;
-  return n * (2 + sizeof(Symbol) + sizeof(Bigram) + 4 * sizeof(Token));
+// The work buffer (at most 3 bytes per byte: a space becomes "▁"), one Symbol per byte, the
+// bigram heap of the longest stretch between barriers (at most one entry per symbol of it), and
+// the result (at most one token per byte). Measured peak: ~44 B/byte on English text.
+uint64_t SpmTokenizer::encode_work_bytes(std::string_view text) const {
+  uint64_t longest = text.size();
+  if (!barrier_text_.empty() && barrier_text_.find(' ') == std::string::npos) {
+    longest = 0;
+    for (size_t at = 0; at <= text.size();) {
+      size_t next = text.find(barrier_text_, at);
+      if (next == std::string_view::npos) next = text.size();
+      longest = std::max<uint64_t>(longest, next - at);
+      at = next + barrier_text_.size();
+    }
+  }
+  const uint64_t n = text.size() + 8;
+  return n * (3 + sizeof(Symbol) + sizeof(Token)) + (longest + 8) * 3 * sizeof(Bigram);
 }
 
 void SpmTokenizer::encode_fragment(std::string_view text, bool after_special, std::vector<Token>* out) const {

@@ -26,7 +26,7 @@ class SpmTokenizer final : public VocabTokenizer {
   static std::unique_ptr<SpmTokenizer> create(Vocab vocab, SpecialIds ids, VocabFlags flags, SpmFlavor flavor);
 
   TokenizerKind kind() const override { return TokenizerKind::kSpm; }
-  uint64_t encode_work_bytes(size_t text_bytes) const override;
+  uint64_t encode_work_bytes(std::string_view text) const override;
   SpmFlavor flavor() const { return flavor_; }
   // The token byte b falls back to: <0xHH>, else the one-byte token, else <unk>; -1 = dropped.
   Token byte_token(uint8_t b) const { return byte_token_[b]; }
