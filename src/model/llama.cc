@@ -74,20 +74,6 @@ Expected<std::shared_ptr<const LlamaModel>> LlamaModel::create(LlamaConfig c, Ll
   return std::shared_ptr<const LlamaModel>(new LlamaModel(std::move(c), std::move(w)));
 }
 
-uint64_t LlamaModel::weight_bytes() const {
-  const LlamaConfig& c = config_;
-  uint64_t total = weights_.token_embd.n_bytes();
-  if (!c.tied_output) total += weights_.output.n_bytes();
-  total += static_cast<uint64_t>(c.n_embd) * sizeof(float);
-  for (const LlamaLayerWeights& l : weights_.layers) {
-    total += l.wq.n_bytes() + l.wk.n_bytes() + l.wv.n_bytes() + l.wo.n_bytes();
-    total += l.ffn_gate.n_bytes() + l.ffn_up.n_bytes() + l.ffn_down.n_bytes();
-    total += 2ull * static_cast<uint64_t>(c.n_embd) * sizeof(float);
-    if (c.qkv_bias) total += static_cast<uint64_t>(c.n_embd_q() + 2 * c.n_embd_kv()) * sizeof(float);
-  }
-  return total;
-}
-
 namespace {
 size_t round64(size_t b) { return (b + 63) / 64 * 64; }
 }  // namespace

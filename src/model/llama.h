@@ -42,8 +42,6 @@ class LlamaModel {
 
   const LlamaConfig& config() const { return config_; }
   const LlamaWeights& weights() const { return weights_; }
-  // Bytes of all weight tensors as stored.
-  uint64_t weight_bytes() const;
 
  private:
   LlamaModel(LlamaConfig c, LlamaWeights w) : config_(std::move(c)), weights_(std::move(w)) {}
