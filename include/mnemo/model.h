@@ -42,13 +42,14 @@ struct ModelInfo {
   int64_t n_rot = 0;
   float rope_freq_base = 0, rope_freq_scale = 1;
   std::string rope_style;  // "normal" or "neox"
+  bool rope_freq_factors = false;  // per-pair frequency factors (rope_freqs.weight, Llama 3.1+)
   float rms_eps = 0;
   bool tied_output = false;
   bool qkv_bias = false;
   uint64_t n_params = 0;
   uint64_t file_bytes = 0;
   uint64_t weight_bytes = 0;
-  std::map<std::string, uint64_t> bytes_by_class;  // "token_embd", "attention", "ffn", "norm", "output"
+  std::map<std::string, uint64_t> bytes_by_class;  // "token_embd", "attention", "ffn", "norm", "output", "rope"
   std::map<std::string, uint64_t> bytes_by_type;   // "f32", "q4_0", ...
   std::vector<TensorSummary> tensors;
 };

@@ -79,6 +79,7 @@ uint64_t LlamaModel::weight_bytes() const {
   uint64_t total = weights_.token_embd.n_bytes();
   if (!c.tied_output) total += weights_.output.n_bytes();
   total += static_cast<uint64_t>(c.n_embd) * sizeof(float);
+  if (weights_.rope_freqs != nullptr) total += static_cast<uint64_t>(c.rope.n_rot / 2) * sizeof(float);
   for (const LlamaLayerWeights& l : weights_.layers) {
     total += l.wq.n_bytes() + l.wk.n_bytes() + l.wv.n_bytes() + l.wo.n_bytes();
     total += l.ffn_gate.n_bytes() + l.ffn_up.n_bytes() + l.ffn_down.n_bytes();
@@ -154,7 +155,9 @@ Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<con
   s->max_logits_ = logits_all ? n_batch : 1;
   s->logits_.resize(static_cast<size_t>(s->max_logits_) * c.n_vocab);
   s->rope_.resize(static_cast<size_t>(n_ctx * c.rope.n_rot));
-  kernels::rope_table(c.rope, n_ctx, s->rope_.data());
+  kernels::RopeParams rope = c.rope;
+  rope.freq_factors = model->weights().rope_freqs;
+  kernels::rope_table(rope, n_ctx, s->rope_.data());
 
   s->layout_ = arena_layout(*model, n_batch);
   s->arena_.resize(s->layout_.thread_bytes * static_cast<size_t>(pool->size()) + 64);

@@ -1,5 +1,6 @@
 // runtime/load_gguf.cc: a llama-family model from GGUF metadata and tensors (llama.cpp's key and
 // tensor names), weights left in the mapping in their stored types.
+#include <cmath>
 #include <cstring>
 
 #include "base/fp16.h"
@@ -64,6 +65,17 @@ Expected<int64_t> positive_key(const gguf::GgufFile& f, const std::string& key) 
                               static_cast<unsigned long long>(v)));
   }
   return static_cast<int64_t>(v);
+}
+
+// Every factor divides an angle: it must be a positive, finite number.
+Status check_rope_freqs(const std::string& path, const float* f, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!(f[i] > 0.0f && std::isfinite(f[i]))) {
+      return corrupt(str_printf("%s: tensor 'rope_freqs.weight': element %lld: expected a positive finite factor, found %g",
+                                path.c_str(), static_cast<long long>(i), static_cast<double>(f[i])));
+    }
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -140,6 +152,11 @@ Status load_gguf_model(const std::string& path, const ModelParams& params, Model
     c.tied_output = true;
   }
   MNEMO_ASSIGN_OR_RETURN(w.output_norm, r.vector("output_norm.weight", c.n_embd));
+  if (arch == "llama") {
+    // Llama 3.1+ frequency scaling, as llama.cpp applies it (ggml_rope_ext's freq_factors).
+    MNEMO_ASSIGN_OR_RETURN(w.rope_freqs, r.vector("rope_freqs.weight", c.rope.n_rot / 2, /*required=*/false));
+    if (w.rope_freqs != nullptr) MNEMO_RETURN_IF_ERROR(check_rope_freqs(path, w.rope_freqs, c.rope.n_rot / 2));
+  }
   c.qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr;
   for (int64_t i = 0; i < c.n_layer; ++i) {
     const std::string b = str_printf("blk.%lld.", static_cast<long long>(i));
