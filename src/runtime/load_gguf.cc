@@ -2,6 +2,7 @@
 // tensor names), weights left in the mapping in their stored types.
 #include <cmath>
 #include <cstring>
+#include <set>
 
 #include "base/fp16.h"
 #include "base/strings.h"
@@ -20,6 +21,7 @@ class GgufModelReader {
       if (!required) return TensorView{};
       return corrupt(f_.path() + ": tensor '" + name + "': missing");
     }
+    used_.insert(name);
     return f_.view(*t);
   }
 
@@ -30,6 +32,7 @@ class GgufModelReader {
       if (!required) return static_cast<const float*>(nullptr);
       return corrupt(f_.path() + ": tensor '" + name + "': missing");
     }
+    used_.insert(name);
     TensorView v = f_.view(*t);
     if (v.n_elements() != n || v.ne[0] != n) {
       return corrupt(str_printf("%s: tensor '%s': expected %lld elements, found shape [%lld, %lld]", f_.path().c_str(),
@@ -53,9 +56,25 @@ class GgufModelReader {
     return static_cast<const float*>(impl_->owned.back().view().data);
   }
 
+  // Every tensor of the file must have been taken by matrix() or vector(): one that is not would
+  // be silently ignored, and the model would compute something other than what the file says
+  // (attn_output.bias, ffn biases, experts, another architecture's tensors). No tensor is ignored
+  // on purpose: llama.cpp refuses a file with a tensor its architecture does not create
+  // (llama_model_loader::done_getting_tensors), so none is known to be harmless.
+  Status check_all_used(const std::string& arch) const {
+    for (const gguf::TensorInfo& t : f_.tensors()) {
+      if (used_.count(t.name) == 0) {
+        return unsupported(f_.path() + ": tensor '" + t.name + "': not supported for architecture " + arch +
+                           " (mnemo would have to ignore it)");
+      }
+    }
+    return Status::ok();
+  }
+
  private:
   const gguf::GgufFile& f_;
   Model::Impl* impl_;
+  std::set<std::string, std::less<>> used_;  // names of the tensors taken
 };
 
 Expected<int64_t> positive_key(const gguf::GgufFile& f, const std::string& key) {
@@ -177,6 +196,7 @@ Status load_gguf_model(const std::string& path, const ModelParams& params, Model
     MNEMO_ASSIGN_OR_RETURN(l.ffn_down, r.matrix(b + "ffn_down.weight"));
     w.layers.push_back(l);
   }
+  MNEMO_RETURN_IF_ERROR(r.check_all_used(arch));
   auto model = LlamaModel::create(c, std::move(w));
   if (!model) return model.status().with_context(path);
   impl->model = std::move(model).value();

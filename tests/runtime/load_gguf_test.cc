@@ -1,8 +1,9 @@
 // The GGUF loader applies every tensor of a file or refuses the file: rope_freqs.weight (Llama
 // 3.1+ per-pair RoPE frequency factors) changes the logits exactly as the formula says, checked
 // against a scalar forward pass written here from the model's equations (model/llama.h) with
-// RoPE computed from theta_i = pos * base^(-2i/n_rot) / factor_i, not through mnemo's kernels.
-// Models are tiny random ones from generate_model(), rewritten with extra tensors.
+// RoPE computed from theta_i = pos * base^(-2i/n_rot) / factor_i, not through mnemo's kernels;
+// a tensor it does not apply is an error naming it. Models are tiny random ones from
+// generate_model(), rewritten.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -244,6 +245,40 @@ TEST(LoadGguf, RopeFreqsMustBePositiveAndSized) {
   m = Model::load(short_one);
   ASSERT_FALSE(m.has_value());
   EXPECT_NE(m.status().message().find("expected 32 elements"), std::string::npos) << m.status().message();
+}
+
+// A tensor the loader does not apply is an error naming it and the architecture, never ignored.
+TEST(LoadGguf, UnusedTensorIsAnError) {
+  const std::string dir = test::temp_dir();
+  const std::string llama = micro_model(dir);
+  const std::pair<std::string, ExtraTensor> cases[] = {
+      {llama, {"blk.0.attn_output.bias", std::vector<float>(256, 0.0f)}},
+      {llama, {"blk.0.ffn_down.bias", std::vector<float>(256, 0.0f)}},
+      {llama, {"something_new.weight", std::vector<float>(8, 1.0f)}},
+      {micro_model(dir, "qwen2"), {"rope_freqs.weight", std::vector<float>(32, 1.0f)}},
+  };
+  for (const auto& [base, extra] : cases) {
+    const std::string path = dir + "/extra.gguf";
+    rewrite_with(base, path, {extra});
+    auto m = Model::load(path);
+    ASSERT_FALSE(m.has_value()) << extra.name << " was ignored";
+    EXPECT_EQ(m.status().code(), StatusCode::kUnsupported);
+    const std::string arch = base == llama ? "llama" : "qwen2";
+    EXPECT_EQ(m.status().message(), path + ": tensor '" + extra.name + "': not supported for architecture " + arch +
+                                        " (mnemo would have to ignore it)");
+  }
+  // Tied and untied heads use every tensor of their files.
+  for (int tied : {0, 1}) {
+    GenModelParams p;
+    p.shape = "micro";
+    p.dtype = "F32";
+    p.tied_output = tied;
+    p.output = dir + "/tied.gguf";
+    ASSERT_TRUE(generate_model(p).is_ok());
+    auto m = Model::load(p.output);
+    ASSERT_TRUE(m.has_value()) << m.status().message();
+    EXPECT_EQ((*m)->info().tied_output, tied == 1);
+  }
 }
 
 }  // namespace
