@@ -18,7 +18,7 @@ namespace mnemo {
 struct ContextParams {
   int64_t n_ctx = 0;         // positions; 0 = the model's training context
   int64_t n_batch = 512;     // tokens per forward pass (capped at n_ctx)
-  int32_t n_threads = 0;     // 0 = all online CPUs
+  int32_t n_threads = 0;     // 0 = all online CPUs; more is capped at them (one warning on stderr)
   bool logits_all = false;   // keep logits of every token of a batch (perplexity, scoring)
 };
 

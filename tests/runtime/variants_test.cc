@@ -27,6 +27,7 @@
 #include "base/sha256.h"
 #include "mnemo/convert.h"
 #include "mnemo/mnemo.h"
+#include "runtime/model_impl.h"
 #include "test_util.h"
 
 namespace mnemo {
@@ -154,22 +155,20 @@ TEST(Runtime, LogitsDoNotDependOnThreadCount) {
     for (int i = 0; i < 48; ++i) tokens.push_back((i * 37 + 11) % 512);
     std::vector<std::vector<float>> runs;
     for (int threads : {1, 2, 3}) {
-      ContextParams cp;
-      cp.n_ctx = 64;
-      cp.n_batch = 64;
-      cp.logits_all = true;
-      cp.n_threads = threads;
-      auto ctx = Context::create(**model, cp);
-      ASSERT_TRUE(ctx.has_value()) << ctx.status().message();
-      ASSERT_TRUE((*ctx)->eval(tokens, 0, true).is_ok());
+      // A session on a pool of exactly `threads` (a Context caps its pool at the online CPUs, and
+      // 3 threads on a 2-core machine is the point here).
+      ThreadPool pool(threads, ThreadPool::kExact);
+      auto session = LlamaSession::create((*model)->impl().model, 64, 64, /*logits_all=*/true, &pool);
+      ASSERT_TRUE(session.has_value()) << session.status().message();
+      ASSERT_TRUE((*session)->forward(tokens, 0, true).is_ok());
       std::vector<float> all;
       for (int64_t i = 0; i < 48; ++i) {
-        auto l = (*ctx)->logits(i);
+        auto l = (*session)->logits(i);
         all.insert(all.end(), l.begin(), l.end());
       }
       const std::vector<Token> next = {7};
-      ASSERT_TRUE((*ctx)->eval(next, 48, true).is_ok());
-      auto l = (*ctx)->logits(0);
+      ASSERT_TRUE((*session)->forward(next, 48, true).is_ok());
+      auto l = (*session)->logits(0);
       all.insert(all.end(), l.begin(), l.end());
       runs.push_back(std::move(all));
     }

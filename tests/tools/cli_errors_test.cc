@@ -97,5 +97,18 @@ TEST(CliErrors, GenModelBadDtypeIsUsageError) {
   EXPECT_FALSE(exists(out));
 }
 
+// -t far above the machine's CPUs is capped at them with one warning, and the run completes.
+TEST(CliErrors, ThreadsAboveCpusAreCapped) {
+  MNEMO_REQUIRE_DATA("models/stories260K.gguf");
+  ProcessResult r = run_process({mnemo_bin(), "run", "-m", data_path("models/stories260K.gguf"), "-p", "Once", "-n", "4",
+                                 "--temp", "0", "-t", "100000"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  const std::string warning = "mnemo: warning: 100000 threads requested, more than the ";
+  const size_t at = r.err.find(warning);
+  ASSERT_NE(at, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("threads requested", at + warning.size()), std::string::npos) << "expected one warning: " << r.err;
+}
+
 }  // namespace
 }  // namespace mnemo::test
