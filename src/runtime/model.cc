@@ -123,6 +123,8 @@ Model::~Model() {
 }
 
 Expected<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelParams& params) {
+  MNEMO_RETURN_IF_ERROR(check_openable_file(path, "model file"));
+  if (!params.tokenizer_path.empty()) MNEMO_RETURN_IF_ERROR(check_openable_file(params.tokenizer_path, "tokenizer file"));
   MNEMO_ASSIGN_OR_RETURN(FileKind kind, sniff(path));
   auto impl = std::make_unique<Impl>();
   if (kind == FileKind::kGguf) {

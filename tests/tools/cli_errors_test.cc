@@ -97,6 +97,25 @@ TEST(CliErrors, GenModelBadDtypeIsUsageError) {
   EXPECT_FALSE(exists(out));
 }
 
+// A directory where a model or a text file is expected: one clear line, exit 1.
+TEST(CliErrors, DirectoryAsModelOrTextFile) {
+  const std::string dir = temp_dir();
+  const std::string want = dir + ": is a directory, expected a model file";
+  expect_error(run_process({mnemo_bin(), "info", "-m", dir}), 1, want);
+  expect_error(run_process({mnemo_bin(), "info", dir}), 1, want);
+  expect_error(run_process({mnemo_bin(), "run", "-m", dir, "-p", "x"}), 1, want);
+  expect_error(run_process({mnemo_bin(), "quantize", dir, dir + "/out.gguf", "--type", "q8_0"}), 1, want);
+  // Text inputs: a tokenizer (a tiny generated model's vocabulary), then a directory as the text.
+  const std::string model = dir + "/m.gguf";
+  ASSERT_EQ(run_process({mnemo_bin(), "gen-model", "--shape", "micro", "--dtype", "F32", "-o", model}).exit_code, 0);
+  expect_error(run_process({mnemo_bin(), "tokenize", dir, "-m", model, "-o", dir + "/t.bin"}), 1,
+               dir + ": is a directory, expected a text file");
+  expect_error(run_process({mnemo_bin(), "quantize", model, dir + "/q.gguf", "--type", "int4-sym", "--calib", dir}), 1,
+               dir + ": is a directory, expected a text file");
+  EXPECT_FALSE(exists(dir + "/t.bin"));
+  EXPECT_FALSE(exists(dir + "/q.gguf"));
+}
+
 // -t far above the machine's CPUs is capped at them with one warning, and the run completes.
 TEST(CliErrors, ThreadsAboveCpusAreCapped) {
   MNEMO_REQUIRE_DATA("models/stories260K.gguf");

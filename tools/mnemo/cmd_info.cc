@@ -103,7 +103,7 @@ Status run(const InfoOptions& o) {
 
 RunFn setup(CLI::App& app) {
   auto o = std::make_shared<InfoOptions>();
-  app.add_option("model", o->model, "Model file (GGUF or llama2.c .bin)")->required();
+  app.add_option("model,-m,--model", o->model, "Model file (GGUF or llama2.c .bin)")->required();
   app.add_option("-z,--tokenizer", o->tokenizer, "Tokenizer file (required for llama2.c checkpoints)");
   app.add_flag("--json", o->json, "Print JSON");
   app.add_flag("--tensors", o->tensors, "List every tensor");
