@@ -6,6 +6,7 @@
 
 #include "base/fp16.h"
 #include "base/strings.h"
+#include "model/config.h"
 #include "runtime/model_impl.h"
 
 namespace mnemo {
@@ -140,25 +141,27 @@ Status load_gguf_model(const std::string& path, const ModelParams& params, Model
   MNEMO_ASSIGN_OR_RETURN(uint64_t n_rot, f.get_u64_or(p + "rope.dimension_count", static_cast<uint64_t>(c.head_dim)));
   c.rope.n_rot = static_cast<int64_t>(n_rot);
   MNEMO_ASSIGN_OR_RETURN(double base, f.get_f64_or(p + "rope.freq_base", 10000.0));
-  if (!(base > 1.0)) return corrupt(str_printf("%s: %srope.freq_base: expected > 1, found %g", path.c_str(), p.c_str(), base));
-  c.rope.freq_base = static_cast<float>(base);
+  c.rope.freq_base = static_cast<float>(base);  // checked as mnemo uses it (gen-model writes it so)
+  MNEMO_RETURN_IF_ERROR(check_rope_freq_base(path + ": " + p + "rope.freq_base", c.rope.freq_base));
   c.rope.style = arch == "qwen2" ? kernels::RopeStyle::kNeox : kernels::RopeStyle::kNormal;
   // RoPE scaling: linear only ("rope.scaling.type" = linear with "rope.scaling.factor", or the
   // legacy "rope.scale_linear").
   double factor = 1.0;
+  std::string factor_key = p + "rope.scale_linear";
   if (const gguf::Value* v = f.find(p + "rope.scaling.type")) {
     auto type = v->as_string();
     if (!type) return corrupt(path + ": " + p + "rope.scaling.type: expected a string");
     if (*type == "linear") {
-      MNEMO_ASSIGN_OR_RETURN(factor, f.get_f64(p + "rope.scaling.factor"));
+      factor_key = p + "rope.scaling.factor";
+      MNEMO_ASSIGN_OR_RETURN(factor, f.get_f64(factor_key));
     } else if (*type != "none") {
       return unsupported(path + ": " + p + "rope.scaling.type: expected none or linear, found '" + std::string(*type) + "'");
     }
   } else {
-    MNEMO_ASSIGN_OR_RETURN(factor, f.get_f64_or(p + "rope.scale_linear", 1.0));
+    MNEMO_ASSIGN_OR_RETURN(factor, f.get_f64_or(factor_key, 1.0));
   }
-  if (factor == 0.0) factor = 1.0;
-  if (!(factor > 0.0)) return corrupt(path + ": rope scaling factor: expected a positive value");
+  if (factor == 0.0) factor = 1.0;  // llama.cpp: 0 means no scaling
+  MNEMO_RETURN_IF_ERROR(check_rope_scaling_factor(path + ": " + factor_key, factor));
   c.rope.freq_scale = static_cast<float>(1.0 / factor);
 
   GgufModelReader r(f, impl);

@@ -2,11 +2,12 @@
 // 3.1+ per-pair RoPE frequency factors) changes the logits exactly as the formula says, checked
 // against a scalar forward pass written here from the model's equations (model/llama.h) with
 // RoPE computed from theta_i = pos * base^(-2i/n_rot) / factor_i, not through mnemo's kernels;
-// a tensor it does not apply is an error naming it. Models are tiny random ones from
-// generate_model(), rewritten.
+// a tensor it does not apply is an error naming it. generate_model and the loader accept the
+// same RoPE values. Models are tiny random ones from generate_model(), rewritten.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include "formats/gguf.h"
 #include "mnemo/convert.h"
@@ -34,12 +35,15 @@ std::string micro_model(const std::string& dir, const std::string& arch = "llama
   return p.output;
 }
 
-// `in` rewritten to `out` with the same metadata and tensors, plus `extra` (appended).
-void rewrite_with(const std::string& in, const std::string& out, const std::vector<ExtraTensor>& extra) {
+// `in` rewritten to `out` with the same metadata and tensors, plus `extra` (appended) and the
+// metadata in `set` (replaced or added).
+void rewrite_with(const std::string& in, const std::string& out, const std::vector<ExtraTensor>& extra,
+                  const std::vector<std::pair<std::string, gguf::Value>>& set = {}) {
   auto f = gguf::GgufFile::open(in);
   ASSERT_TRUE(f.has_value()) << f.status().message();
   gguf::GgufWriter w((*f)->alignment());
   for (const auto& [key, value] : (*f)->metadata()) w.set(key, value);
+  for (const auto& [key, value] : set) w.set(key, value);
   for (const gguf::TensorInfo& t : (*f)->tensors()) {
     ASSERT_TRUE(w.add_tensor(t.name, t.type, std::span<const int64_t>(t.ne, t.n_dims), (*f)->tensor_bytes(t).data()).is_ok());
   }
@@ -278,6 +282,57 @@ TEST(LoadGguf, UnusedTensorIsAnError) {
     auto m = Model::load(p.output);
     ASSERT_TRUE(m.has_value()) << m.status().message();
     EXPECT_EQ((*m)->info().tied_output, tied == 1);
+  }
+}
+
+// generate_model writes exactly the RoPE values the loader accepts (one rule, model/config.h):
+// each value is either refused by both, before anything is written, or written and loaded.
+TEST(LoadGguf, GenModelAndLoaderShareTheRopeRule) {
+  const std::string dir = test::temp_dir();
+  const std::string plain = micro_model(dir);
+  const double inf = std::numeric_limits<double>::infinity();
+  for (double base : {0.5, 1.0, 1.0000001, 1.5, 10000.0, 1e30, 1e39, inf, -inf, std::nan(""), -3.0}) {
+    const std::string rewritten = dir + "/base.gguf";
+    rewrite_with(plain, rewritten, {}, {{"llama.rope.freq_base", gguf::Value::f64(base)}});
+    auto loaded = Model::load(rewritten);
+    GenModelParams p;
+    p.shape = "micro";
+    p.dtype = "F32";
+    p.rope_freq_base = base;
+    p.output = dir + "/gen.gguf";
+    std::remove(p.output.c_str());
+    Status s = generate_model(p);
+    EXPECT_EQ(s.is_ok(), loaded.has_value()) << "base " << base << ": gen-model says '" << s.message()
+                                             << "', the loader '" << loaded.status().message() << "'";
+    if (s.is_ok()) {
+      auto m = Model::load(p.output);
+      EXPECT_TRUE(m.has_value()) << "base " << base << ": " << m.status().message();
+    } else {
+      EXPECT_EQ(s.code(), StatusCode::kOutOfRange);
+      EXPECT_EQ(s.message().rfind("--rope-base: expected a finite RoPE frequency base > 1, found ", 0), 0u) << s.message();
+      EXPECT_NE(loaded.status().message().find(rewritten + ": llama.rope.freq_base: expected a finite RoPE frequency base > 1"),
+                std::string::npos) << loaded.status().message();
+      EXPECT_FALSE(test::exists(p.output)) << "base " << base << ": a file was left behind";
+    }
+  }
+  for (double factor : {-2.0, 1e-50, 1e-29, 0.25, 4.0, 1e29, 1e31, inf, std::nan("")}) {
+    const std::string rewritten = dir + "/factor.gguf";
+    rewrite_with(plain, rewritten, {},
+                 {{"llama.rope.scaling.type", gguf::Value::string("linear")},
+                  {"llama.rope.scaling.factor", gguf::Value::f64(factor)}});
+    auto loaded = Model::load(rewritten);
+    GenModelParams p;
+    p.shape = "micro";
+    p.dtype = "F32";
+    p.rope_scaling_factor = factor;
+    p.output = dir + "/gen.gguf";
+    std::remove(p.output.c_str());
+    Status s = generate_model(p);
+    EXPECT_EQ(s.is_ok(), loaded.has_value()) << "factor " << factor << ": gen-model says '" << s.message()
+                                             << "', the loader '" << loaded.status().message() << "'";
+    if (!s.is_ok()) {
+      EXPECT_FALSE(test::exists(p.output)) << "factor " << factor;
+    }
   }
 }
 

@@ -116,6 +116,36 @@ TEST(CliErrors, DirectoryAsModelOrTextFile) {
   EXPECT_FALSE(exists(dir + "/q.gguf"));
 }
 
+// gen-model refuses, before writing anything, the values its own loader would reject (one rule,
+// model/config.h), and those out of range: exit 1, no file.
+TEST(CliErrors, GenModelOutOfRangeParameters) {
+  const std::string dir = temp_dir();
+  const std::string out = dir + "/m.gguf";
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"--rope-base", "0.5"}, "--rope-base: expected a finite RoPE frequency base > 1, found 0.5"},
+      {{"--rope-base", "1"}, "--rope-base: expected a finite RoPE frequency base > 1, found 1"},
+      {{"--rope-base", "-3"}, "--rope-base: expected a finite RoPE frequency base > 1, found -3"},
+      {{"--rope-base", "1e39"}, "--rope-base: expected a finite RoPE frequency base > 1, found inf"},
+      {{"--rope-scaling", "-2"}, "--rope-scaling: expected a linear RoPE scaling factor between 1e-30 and 1e30, found -2"},
+      {{"--rope-scaling", "1e-50"}, "--rope-scaling: expected a linear RoPE scaling factor between 1e-30 and 1e30, found 0"},
+      {{"--tied", "3"}, "--tied: expected 0 or 1, found 3"},
+      {{"--n-head-kv", "3"}, "--n-head-kv: expected 0 (the shape's) or a divisor of the shape's 4 heads, found 3"},
+      {{"--n-head-kv", "-1"}, "--n-head-kv: expected 0 (the shape's) or a divisor of the shape's 4 heads, found -1"},
+  };
+  for (const auto& [flags, want] : cases) {
+    std::vector<std::string> argv = {mnemo_bin(), "gen-model", "--shape", "micro", "--dtype", "F32", "-o", out};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    expect_error(run_process(argv), 1, want);
+    EXPECT_FALSE(exists(out)) << flags[0] << " " << flags[1];
+  }
+  // The edge of what the loader accepts is written and loads.
+  ProcessResult r = run_process({mnemo_bin(), "gen-model", "--shape", "micro", "--dtype", "F32", "-o", out,
+                                 "--rope-base", "1.5", "--rope-scaling", "0.25"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_process({mnemo_bin(), "info", out});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 // -t far above the machine's CPUs is capped at them with one warning, and the run completes.
 TEST(CliErrors, ThreadsAboveCpusAreCapped) {
   MNEMO_REQUIRE_DATA("models/stories260K.gguf");
