@@ -116,6 +116,32 @@ TEST(CliErrors, DirectoryAsModelOrTextFile) {
   EXPECT_FALSE(exists(dir + "/q.gguf"));
 }
 
+// An unknown command is a usage error whatever follows it (CLI11 alone printed the main help
+// and exited 0 for `mnemo nosuch --help`).
+TEST(CliErrors, UnknownCommandIsUsageError) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"nosuch"}, {"nosuch", "--help"}, {"nosuch", "-h"}, {"nosuch", "run", "--help"},
+        {"--version-typo", "nosuch", "--help"}}) {
+    std::vector<std::string> argv = {mnemo_bin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessResult r = run_process(argv);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << " " << (args.size() > 1 ? args[1] : "") << ": " << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_NE(r.err.find("mnemo: error: "), std::string::npos) << r.err;
+  }
+  ProcessResult r = run_process({mnemo_bin(), "nosuch", "--help"});
+  EXPECT_NE(r.err.find("nosuch: expected a command ("), std::string::npos) << r.err;
+  // Help itself still works.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--help"}, {"run", "--help"}, {"gen-model", "-h"}}) {
+    std::vector<std::string> argv = {mnemo_bin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessResult h = run_process(argv);
+    EXPECT_EQ(h.exit_code, 0) << args[0] << ": " << h.err;
+    EXPECT_FALSE(h.out.empty());
+  }
+}
+
 // gen-model refuses, before writing anything, the values its own loader would reject (one rule,
 // model/config.h), and those out of range: exit 1, no file.
 TEST(CliErrors, GenModelOutOfRangeParameters) {
