@@ -18,8 +18,11 @@ build: bootstrap
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release -j $(JOBS)
 
-# Generates a story with the default model (see scripts/demo.sh for how it is chosen).
-demo: build
+# Generates a story with the default model (see scripts/demo.sh for how it is chosen). Builds only
+# the mnemo binary (the one target scripts/demo.sh runs), not the tests, benchmarks and fuzzers.
+demo: bootstrap
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS) --target mnemo_cli
 	@bash scripts/demo.sh $(MNEMO)
 
 # What CI runs: unit and model tests, then every fuzz target for $(FUZZ_SECONDS) s.

@@ -47,6 +47,7 @@ struct ModelInfo {
   int64_t n_rot = 0;
   float rope_freq_base = 0, rope_freq_scale = 1;
   std::string rope_style;  // "normal" or "neox"
+  bool rope_freq_factors = false;  // per-pair frequency factors (rope_freqs.weight, Llama 3.1+)
   float rms_eps = 0;
   bool tied_output = false;
   bool qkv_bias = false;
@@ -54,7 +55,7 @@ struct ModelInfo {
   uint64_t file_bytes = 0;
   uint64_t weight_bytes = 0;
   std::string weight_type;  // the type holding most bytes of the layers' matrices ("q4_0", "f16")
-  std::map<std::string, uint64_t> bytes_by_class;  // "token_embd", "attention", "ffn", "norm", "output"
+  std::map<std::string, uint64_t> bytes_by_class;  // "token_embd", "attention", "ffn", "norm", "output", "rope"
   std::map<std::string, uint64_t> bytes_by_type;   // "f32", "q4_0", ...
   std::vector<TensorSummary> tensors;
 };

@@ -1,5 +1,5 @@
 // mnemo/util.h: small utilities the tools share with the library (formatting, clocks, process
-// memory). Implemented in src/base/.
+// memory, reading text files). Implemented in src/base/.
 #pragma once
 
 #include <cstdint>
@@ -43,7 +43,10 @@ SystemMemory system_memory();
 // Monotonic clock in seconds.
 double now_seconds();
 
-// The whole of a text file. Errors: missing, a directory, unreadable.
+// The whole content of a text file (a prompt, an evaluation text), read to its end (regular files,
+// pipes, /dev/stdin). Errors name the path: "<path>: cannot open text file: no such file"
+// (kNotFound), "<path>: is a directory, expected a text file", or the OS's reason for refusing
+// to open or read it (kIoError).
 Expected<std::string> read_text_file(const std::string& path);
 
 }  // namespace mnemo

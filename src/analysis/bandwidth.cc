@@ -57,7 +57,7 @@ Expected<std::vector<BandwidthPoint>> measure_read_bandwidth(const BandwidthOpti
     }
     std::sort(rates.begin(), rates.end());
     BandwidthPoint p;
-    p.threads = nt;
+    p.threads = pool.size();  // capped at the online CPUs
     p.best_gb_s = rates.back();
     p.median_gb_s = rates[rates.size() / 2];
     out.push_back(p);

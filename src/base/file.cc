@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/strings.h"
+#include "mnemo/util.h"
 
 namespace mnemo {
 namespace {
@@ -32,6 +33,38 @@ size_t page_size() {
 
 }  // namespace
 
+Status check_openable_file(const std::string& path, const char* what) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return not_found(path + ": cannot open " + what + ": no such file");
+    return io_error(path + ": cannot open " + what + ": " + errno_text());
+  }
+  if (S_ISDIR(st.st_mode)) return io_error(path + ": is a directory, expected a " + what);
+  return Status::ok();
+}
+
+Expected<std::string> read_text_file(const std::string& path) {
+  MNEMO_RETURN_IF_ERROR(check_openable_file(path, "text file"));
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return io_error(path + ": cannot open text file: " + errno_text());
+  // read() until end of file, so that pipes and /dev/stdin work as well as regular files.
+  std::string text;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status s = io_error(path + ": read failed after " + std::to_string(text.size()) + " bytes: " + errno_text());
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
 Expected<FileBytes> FileBytes::open(const std::string& path, MapMode mode) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -43,6 +76,10 @@ Expected<FileBytes> FileBytes::open(const std::string& path, MapMode mode) {
     Status s = io_error(path + ": cannot stat: " + errno_text());
     ::close(fd);
     return s;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return io_error(path + ": is a directory, expected a file");
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);

@@ -60,6 +60,12 @@ class FileBytes {
 // Reads a whole file into a string (for text, JSON and small binaries).
 Expected<std::string> read_file(const std::string& path);
 
+// Whether `path` names something that can be opened as a file, before a loader sniffs it: a
+// missing path is kNotFound ("<path>: cannot open <what>: no such file"), a directory kIoError
+// ("<path>: is a directory, expected a <what>"). `what` names the expected file ("model file").
+// read_text_file (mnemo/util.h) and Model::load report through it.
+Status check_openable_file(const std::string& path, const char* what);
+
 // Writes a file so that readers see either the old content or the whole new content, never a
 // prefix: data goes to "<path>.tmp-<pid>-<n>" in the same directory, is fsynced, renamed over
 // `path`, and the directory is fsynced. If commit() is not reached the temporary is removed.

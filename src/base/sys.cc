@@ -1,9 +1,6 @@
 #include "base/sys.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <iterator>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -113,17 +110,6 @@ SystemMemory system_memory() {
     if (read_u64_file(dir + (v2 ? "/memory.current" : "/memory.usage_in_bytes"), &usage)) s.cgroup_usage_bytes = usage;
   }
   return s;
-}
-
-Expected<std::string> read_text_file(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return not_found(path + ": cannot open text file: no such file");
-  if (S_ISDIR(st.st_mode)) return io_error(path + ": is a directory, expected a text file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return io_error(path + ": cannot open text file");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return io_error(path + ": read error");
-  return text;
 }
 
 double now_seconds() {

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "base/check.h"
+#include "base/log.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -17,8 +20,23 @@ constexpr int kSpinIterations = 1 << 15;  // worker polls before sleeping on the
 constexpr int kWaitSpins = 1 << 12;       // caller polls before yielding while workers finish
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) {
-  if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+int ThreadPool::online_cpus() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+int ThreadPool::resolve_threads(int requested) {
+  const int cpus = online_cpus();
+  if (requested <= 0) return cpus;
+  if (requested <= cpus) return requested;
+  static std::atomic<bool> warned{false};
+  if (!warned.exchange(true)) {
+    MNEMO_LOG_WARN("%d threads requested, more than the %d online CPUs: using %d", requested, cpus, cpus);
+  }
+  return cpus;
+}
+
+ThreadPool::ThreadPool(int n_threads) : ThreadPool(resolve_threads(n_threads), kExact) {}
+
+ThreadPool::ThreadPool(int n_threads, Exact) {
+  MNEMO_CHECK(n_threads >= 1);
   n_threads_ = n_threads;
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_main(i); });

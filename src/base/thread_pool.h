@@ -24,13 +24,27 @@ namespace mnemo {
 
 class ThreadPool {
  public:
-  // n_threads <= 0 means the number of online CPUs.
+  // resolve_threads(n_threads) threads: n_threads <= 0 means every online CPU, and more than the
+  // online CPUs is capped at them with a warning. Use this for any count that comes from a user.
   explicit ThreadPool(int n_threads);
+  // Exactly n_threads (>= 1) threads, even more than the CPUs: for tests that check that results
+  // do not depend on the thread count on machines with fewer cores than the counts they try.
+  struct Exact {};
+  static constexpr Exact kExact{};
+  ThreadPool(int n_threads, Exact);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
+
+  // The number of threads a pool asked for `requested` gets: the online CPUs when requested <= 0
+  // or above them (more threads than cores only take turns on the cores and wait for each other
+  // at every barrier; 100000 would exhaust the process). The first cap in a process is reported
+  // by one warning on stderr. Thread-safe.
+  static int resolve_threads(int requested);
+  // Online CPUs (at least 1).
+  static int online_cpus();
 
   // Runs fn(ith, nth) on all threads; blocks until every call has returned.
   template <typename Fn>

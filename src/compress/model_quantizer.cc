@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -67,12 +66,6 @@ struct Planned {
   const std::vector<float>* scale = nullptr;  // AWQ channel scales of this weight
   double alpha = -1;
 };
-
-Expected<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found(path + ": cannot open calibration text");
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 }  // namespace
 
@@ -253,7 +246,7 @@ Status quantize_source(const SourceModel& src, const QuantizeParams& p, Quantize
   ThreadPool pool(p.n_threads);
   if (!p.calib_file.empty()) {
     if (src.tokenizer == nullptr) return invalid_argument("--calib: the model has no tokenizer");
-    MNEMO_ASSIGN_OR_RETURN(std::string text, read_text(p.calib_file));
+    MNEMO_ASSIGN_OR_RETURN(std::string text, read_text_file(p.calib_file));
     std::vector<Token> tokens = src.tokenizer->encode(text, /*add_bos=*/true);
     if (static_cast<int64_t>(tokens.size()) < kMinCalibTokens) {
       return out_of_range(str_printf("%s: expected at least %lld tokens of calibration text, found %zu", p.calib_file.c_str(),

@@ -177,7 +177,9 @@ void softmax(float* x, int64_t n);
 //
 // x holds n_heads heads of head_dim floats; the first n_rot dims of each head are rotated.
 // Pairs: normal (GPT-J / llama) style rotates (x[2i], x[2i+1]); NeoX style rotates
-// (x[i], x[i + n_rot/2]). theta_i = pos * freq_scale * base^(-2i/n_rot).
+// (x[i], x[i + n_rot/2]). theta_i = pos * freq_scale * base^(-2i/n_rot) / freq_factors[i], the
+// factors (when given) dividing each pair's angle in both styles, as ggml_rope_ext does with its
+// third tensor (llama.cpp's rope_freqs.weight: Llama 3.1's "llama3" frequency scaling).
 // n_rot must be even, <= head_dim and <= kRopeMaxRot. cos/sin are computed in double (reference.h).
 constexpr int64_t kRopeMaxRot = 1024;
 enum class RopeStyle { kNormal, kNeox };
@@ -186,6 +188,9 @@ struct RopeParams {
   float freq_base = 10000.0f;
   float freq_scale = 1.0f;  // linear scaling: 1 / factor
   RopeStyle style = RopeStyle::kNormal;
+  // n_rot/2 positive, finite divisors of theta_i, or null (all 1). Not owned: the caller keeps
+  // them alive while these params are used.
+  const float* freq_factors = nullptr;
 };
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const RopeParams& p);
 

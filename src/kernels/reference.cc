@@ -176,9 +176,10 @@ void softmax_ref(float* x, int64_t n) {
 void rope_angles(int64_t pos, const RopeParams& p, float* cos_out, float* sin_out) {
   const int64_t half = p.n_rot / 2;
   for (int64_t i = 0; i < half; ++i) {
+    const double ff = p.freq_factors != nullptr ? static_cast<double>(p.freq_factors[i]) : 1.0;
     const double theta = static_cast<double>(pos) * static_cast<double>(p.freq_scale) *
                          std::pow(static_cast<double>(p.freq_base),
-                                  -2.0 * static_cast<double>(i) / static_cast<double>(p.n_rot));
+                                  -2.0 * static_cast<double>(i) / static_cast<double>(p.n_rot)) / ff;
     cos_out[i] = static_cast<float>(std::cos(theta));
     sin_out[i] = static_cast<float>(std::sin(theta));
   }

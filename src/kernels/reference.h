@@ -43,7 +43,8 @@ void rope_ref(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const Ro
 void attention_ref(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V,
                    int64_t kv_stride, const AttentionShape& shape, float scale, float* out);
 
-// cos and sin of theta_i = pos * freq_scale * freq_base^(-2i/n_rot) for i in [0, n_rot/2),
+// cos and sin of theta_i = pos * freq_scale * freq_base^(-2i/n_rot) / freq_factors[i] (factor 1
+// without freq_factors) for i in [0, n_rot/2),
 // computed in double and rounded to float. Shared by rope_ref and the SIMD rope so that both
 // rotate by the same angles.
 void rope_angles(int64_t pos, const RopeParams& p, float* cos_out, float* sin_out);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernels/kernels.h"
+#include "mnemo/status.h"
 
 namespace mnemo {
 
@@ -26,5 +27,12 @@ struct LlamaConfig {
   int64_t n_embd_q() const { return n_head * head_dim; }
   int64_t n_embd_kv() const { return n_head_kv * head_dim; }
 };
+
+// The RoPE settings mnemo accepts, one rule for the GGUF loader and for generate_model, so that
+// mnemo never writes a model it refuses to load: a frequency base finite and > 1, a linear scaling
+// factor in [1e-30, 1e30] (so that it and its inverse are normal f32 values). Errors are kOutOfRange, "<subject>: expected ..., found ...", the subject
+// naming where the value came from (a file and its key, or a flag).
+Status check_rope_freq_base(const std::string& subject, double base);
+Status check_rope_scaling_factor(const std::string& subject, double factor);
 
 }  // namespace mnemo

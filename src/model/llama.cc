@@ -186,7 +186,9 @@ Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<con
   s->block_ = block.data();
   MNEMO_ASSIGN_OR_RETURN(s->kv_, KvCache::create(c.n_layer, layout.shape.n_ctx, c.n_embd_kv()));
   s->max_logits_ = layout.shape.logits_all ? layout.shape.n_batch : 1;
-  kernels::rope_table(c.rope, layout.shape.n_ctx, s->f32(layout.rope));
+  kernels::RopeParams rope = c.rope;
+  rope.freq_factors = s->model_->weights().rope_freqs;  // Llama 3.1/3.2 rope_freqs.weight, or null
+  kernels::rope_table(rope, layout.shape.n_ctx, s->f32(layout.rope));
   return s;
 }
 

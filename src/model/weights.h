@@ -5,7 +5,7 @@
 //   token_embd {n_embd, n_vocab}     output {n_embd, n_vocab} (the embedding when tied)
 //   attn_q {n_embd, n_embd_q}  attn_k, attn_v {n_embd, n_embd_kv}  attn_output {n_embd_q, n_embd}
 //   ffn_gate, ffn_up {n_embd, n_ff}  ffn_down {n_ff, n_embd}
-//   norms and biases: F32 vectors.
+//   norms, biases and rope_freqs: F32 vectors.
 // The views point into memory owned elsewhere (a file mapping, or storage the loader keeps).
 #pragma once
 
@@ -30,6 +30,9 @@ struct LlamaWeights {
   std::vector<LlamaLayerWeights> layers;
   const float* output_norm = nullptr;  // (n_embd)
   TensorView output;
+  // (n_rot/2) divisors of RoPE's per-pair angles, shared by every layer (GGUF rope_freqs.weight:
+  // Llama 3.1's "llama3" frequency scaling); null when the model has none.
+  const float* rope_freqs = nullptr;
 };
 
 }  // namespace mnemo

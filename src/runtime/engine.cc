@@ -1,9 +1,6 @@
 // runtime/engine.cc: Engine = a Budget, a ThreadPool, and the runtime's own lease.
 #include "mnemo/engine.h"
 
-#include <thread>
-
-#include "base/log.h"
 #include "base/strings.h"
 #include "base/sys.h"
 #include "runtime/engine_impl.h"
@@ -34,20 +31,16 @@ Expected<std::shared_ptr<Engine>> Engine::create(const EngineParams& params) {
     return out_of_range(str_printf("memory budget %s: above the machine's %s", format_bytes(budget).c_str(),
                                    format_bytes(sys.physical_bytes()).c_str()));
   }
-  int n_threads = params.n_threads;
-  const int online = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (n_threads <= 0) n_threads = online;
-  if (n_threads > online && params.cap_threads_at_cpus) {
-    MNEMO_LOG_WARN("%d threads asked for, %d CPUs online: using %d", n_threads, online, online);
-    n_threads = online;
-  }
+  // Capped at the online CPUs with one warning (ThreadPool::resolve_threads), unless asked not to.
+  const int n_threads = params.cap_threads_at_cpus || params.n_threads <= 0 ? ThreadPool::resolve_threads(params.n_threads)
+                                                                            : params.n_threads;
   auto impl = std::make_unique<Impl>();
   impl->budget = Budget::create(budget);
   // The runtime's own footprint (binary, libraries, heap so far) counts against the budget.
   // Rounded up to whole MiB: the measure moves by a few pages from run to run.
   const uint64_t rss = (process_memory().rss_bytes + (1 << 20) - 1) >> 20 << 20;
   MNEMO_ASSIGN_OR_RETURN(impl->runtime, impl->budget->acquire("runtime", rss));
-  impl->pool = std::make_unique<ThreadPool>(n_threads);
+  impl->pool = std::make_unique<ThreadPool>(n_threads, ThreadPool::kExact);  // capped above, as asked
   return std::shared_ptr<Engine>(new Engine(std::move(impl)));
 }
 

@@ -7,6 +7,7 @@
 #include "compress/ggml_quantize.h"
 #include "formats/gguf.h"
 #include "mnemo/convert.h"
+#include "model/config.h"
 #include "runtime/synthetic_vocab.h"
 #include "tensor/dtype.h"
 
@@ -57,9 +58,20 @@ Status generate_model(const GenModelParams& p, const ProgressFn& progress) {
   }
   const std::string arch = p.arch.empty() ? "llama" : p.arch;
   if (arch != "llama" && arch != "qwen2") return invalid_argument("--arch: expected llama or qwen2, found '" + arch + "'");
+  if (p.n_head_kv < 0 || p.n_head_kv > shape->n_head || (p.n_head_kv > 0 && shape->n_head % p.n_head_kv != 0)) {
+    return out_of_range(str_printf("--n-head-kv: expected 0 (the shape's) or a divisor of the shape's %lld heads, found %lld",
+                                   static_cast<long long>(shape->n_head), static_cast<long long>(p.n_head_kv)));
+  }
   const int64_t n_head_kv = p.n_head_kv > 0 ? p.n_head_kv : shape->n_head_kv;
-  if (shape->n_head % n_head_kv != 0) return invalid_argument("--n-head-kv: must divide the number of heads");
+  if (p.tied_output < -1 || p.tied_output > 1) {
+    return out_of_range(str_printf("--tied: expected 0 or 1, found %d", p.tied_output));
+  }
   const bool tied = p.tied_output < 0 ? shape->tied_output : p.tied_output == 1;
+  // RoPE values as they will be stored (f32), checked by the loader's own rule.
+  const float rope_base = static_cast<float>(p.rope_freq_base != 0 ? p.rope_freq_base : 10000.0);
+  MNEMO_RETURN_IF_ERROR(check_rope_freq_base("--rope-base", rope_base));
+  const float rope_factor = static_cast<float>(p.rope_scaling_factor);
+  if (p.rope_scaling_factor != 0) MNEMO_RETURN_IF_ERROR(check_rope_scaling_factor("--rope-scaling", rope_factor));
   const int64_t d = shape->n_embd, hd = d / shape->n_head, dkv = n_head_kv * hd, ff = shape->n_ff, nv = shape->n_vocab;
   const int64_t block = traits(*dtype).block_elems;
   if (d % block != 0 || ff % block != 0) {
@@ -81,10 +93,10 @@ Status generate_model(const GenModelParams& p, const ProgressFn& progress) {
   w.set(a + "attention.head_count_kv", gguf::Value::u32(static_cast<uint32_t>(n_head_kv)));
   w.set(a + "attention.layer_norm_rms_epsilon", gguf::Value::f32(arch == "qwen2" ? 1e-6f : 1e-5f));
   w.set(a + "rope.dimension_count", gguf::Value::u32(static_cast<uint32_t>(hd)));
-  w.set(a + "rope.freq_base", gguf::Value::f32(static_cast<float>(p.rope_freq_base > 0 ? p.rope_freq_base : 10000.0)));
-  if (p.rope_scaling_factor > 0) {
+  w.set(a + "rope.freq_base", gguf::Value::f32(rope_base));
+  if (p.rope_scaling_factor != 0) {
     w.set(a + "rope.scaling.type", gguf::Value::string("linear"));
-    w.set(a + "rope.scaling.factor", gguf::Value::f32(static_cast<float>(p.rope_scaling_factor)));
+    w.set(a + "rope.scaling.factor", gguf::Value::f32(rope_factor));
   }
   SpmVocab vocab = synthetic_spm_vocab(nv);
   w.set("tokenizer.ggml.model", gguf::Value::string("llama"));

@@ -1,9 +1,12 @@
 // runtime/load_gguf.cc: a llama-family model from GGUF metadata and tensors (llama.cpp's key and
 // tensor names), weights left in the mapping in their stored types.
+#include <cmath>
 #include <cstring>
+#include <set>
 
 #include "base/fp16.h"
 #include "base/strings.h"
+#include "model/config.h"
 #include "runtime/model_impl.h"
 
 namespace mnemo {
@@ -19,6 +22,7 @@ class GgufModelReader {
       if (!required) return TensorView{};
       return corrupt(f_.path() + ": tensor '" + name + "': missing");
     }
+    used_.insert(name);
     return f_.view(*t);
   }
 
@@ -29,6 +33,7 @@ class GgufModelReader {
       if (!required) return static_cast<const float*>(nullptr);
       return corrupt(f_.path() + ": tensor '" + name + "': missing");
     }
+    used_.insert(name);
     TensorView v = f_.view(*t);
     if (v.n_elements() != n || v.ne[0] != n) {
       return corrupt(str_printf("%s: tensor '%s': expected %lld elements, found shape [%lld, %lld]", f_.path().c_str(),
@@ -52,9 +57,25 @@ class GgufModelReader {
     return static_cast<const float*>(impl_->owned.back().view().data);
   }
 
+  // Every tensor of the file must have been taken by matrix() or vector(): one that is not would
+  // be silently ignored, and the model would compute something other than what the file says
+  // (attn_output.bias, ffn biases, experts, another architecture's tensors). No tensor is ignored
+  // on purpose: llama.cpp refuses a file with a tensor its architecture does not create
+  // (llama_model_loader::done_getting_tensors), so none is known to be harmless.
+  Status check_all_used(const std::string& arch) const {
+    for (const gguf::TensorInfo& t : f_.tensors()) {
+      if (used_.count(t.name) == 0) {
+        return unsupported(f_.path() + ": tensor '" + t.name + "': not supported for architecture " + arch +
+                           " (mnemo would have to ignore it)");
+      }
+    }
+    return Status::ok();
+  }
+
  private:
   const gguf::GgufFile& f_;
   Model::Impl* impl_;
+  std::set<std::string, std::less<>> used_;  // names of the tensors taken
 };
 
 Expected<int64_t> positive_key(const gguf::GgufFile& f, const std::string& key) {
@@ -64,6 +85,17 @@ Expected<int64_t> positive_key(const gguf::GgufFile& f, const std::string& key) 
                               static_cast<unsigned long long>(v)));
   }
   return static_cast<int64_t>(v);
+}
+
+// Every factor divides an angle: it must be a positive, finite number.
+Status check_rope_freqs(const std::string& path, const float* f, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!(f[i] > 0.0f && std::isfinite(f[i]))) {
+      return corrupt(str_printf("%s: tensor 'rope_freqs.weight': element %lld: expected a positive finite factor, found %g",
+                                path.c_str(), static_cast<long long>(i), static_cast<double>(f[i])));
+    }
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -109,25 +141,27 @@ Status load_gguf_model(const std::string& path, const ModelParams& params, Model
   MNEMO_ASSIGN_OR_RETURN(uint64_t n_rot, f.get_u64_or(p + "rope.dimension_count", static_cast<uint64_t>(c.head_dim)));
   c.rope.n_rot = static_cast<int64_t>(n_rot);
   MNEMO_ASSIGN_OR_RETURN(double base, f.get_f64_or(p + "rope.freq_base", 10000.0));
-  if (!(base > 1.0)) return corrupt(str_printf("%s: %srope.freq_base: expected > 1, found %g", path.c_str(), p.c_str(), base));
-  c.rope.freq_base = static_cast<float>(base);
+  c.rope.freq_base = static_cast<float>(base);  // checked as mnemo uses it (gen-model writes it so)
+  MNEMO_RETURN_IF_ERROR(check_rope_freq_base(path + ": " + p + "rope.freq_base", c.rope.freq_base));
   c.rope.style = arch == "qwen2" ? kernels::RopeStyle::kNeox : kernels::RopeStyle::kNormal;
   // RoPE scaling: linear only ("rope.scaling.type" = linear with "rope.scaling.factor", or the
   // legacy "rope.scale_linear").
   double factor = 1.0;
+  std::string factor_key = p + "rope.scale_linear";
   if (const gguf::Value* v = f.find(p + "rope.scaling.type")) {
     auto type = v->as_string();
     if (!type) return corrupt(path + ": " + p + "rope.scaling.type: expected a string");
     if (*type == "linear") {
-      MNEMO_ASSIGN_OR_RETURN(factor, f.get_f64(p + "rope.scaling.factor"));
+      factor_key = p + "rope.scaling.factor";
+      MNEMO_ASSIGN_OR_RETURN(factor, f.get_f64(factor_key));
     } else if (*type != "none") {
       return unsupported(path + ": " + p + "rope.scaling.type: expected none or linear, found '" + std::string(*type) + "'");
     }
   } else {
-    MNEMO_ASSIGN_OR_RETURN(factor, f.get_f64_or(p + "rope.scale_linear", 1.0));
+    MNEMO_ASSIGN_OR_RETURN(factor, f.get_f64_or(factor_key, 1.0));
   }
-  if (factor == 0.0) factor = 1.0;
-  if (!(factor > 0.0)) return corrupt(path + ": rope scaling factor: expected a positive value");
+  if (factor == 0.0) factor = 1.0;  // llama.cpp: 0 means no scaling
+  MNEMO_RETURN_IF_ERROR(check_rope_scaling_factor(path + ": " + factor_key, factor));
   c.rope.freq_scale = static_cast<float>(1.0 / factor);
 
   GgufModelReader r(f, impl);
@@ -140,6 +174,11 @@ Status load_gguf_model(const std::string& path, const ModelParams& params, Model
     c.tied_output = true;
   }
   MNEMO_ASSIGN_OR_RETURN(w.output_norm, r.vector("output_norm.weight", c.n_embd));
+  if (arch == "llama") {
+    // Llama 3.1+ frequency scaling, as llama.cpp applies it (ggml_rope_ext's freq_factors).
+    MNEMO_ASSIGN_OR_RETURN(w.rope_freqs, r.vector("rope_freqs.weight", c.rope.n_rot / 2, /*required=*/false));
+    if (w.rope_freqs != nullptr) MNEMO_RETURN_IF_ERROR(check_rope_freqs(path, w.rope_freqs, c.rope.n_rot / 2));
+  }
   c.qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr;
   for (int64_t i = 0; i < c.n_layer; ++i) {
     const std::string b = str_printf("blk.%lld.", static_cast<long long>(i));
@@ -160,6 +199,7 @@ Status load_gguf_model(const std::string& path, const ModelParams& params, Model
     MNEMO_ASSIGN_OR_RETURN(l.ffn_down, r.matrix(b + "ffn_down.weight"));
     w.layers.push_back(l);
   }
+  MNEMO_RETURN_IF_ERROR(r.check_all_used(arch));
   auto model = LlamaModel::create(c, std::move(w));
   if (!model) return model.status().with_context(path);
   impl->model = std::move(model).value();

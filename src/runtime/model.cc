@@ -44,6 +44,7 @@ const char* tensor_class(const std::string& name) {
   if (name.find("norm") != std::string::npos) return "norm";
   if (name.find("attn_") != std::string::npos) return "attention";
   if (name.find("ffn_") != std::string::npos) return "ffn";
+  if (name == "rope_freqs.weight") return "rope";
   return "other";
 }
 
@@ -92,6 +93,7 @@ void describe_model(Model::Impl* impl, const std::string& path, const std::strin
   info.rope_freq_base = c.rope.freq_base;
   info.rope_freq_scale = c.rope.freq_scale;
   info.rope_style = c.rope.style == kernels::RopeStyle::kNeox ? "neox" : "normal";
+  info.rope_freq_factors = w.rope_freqs != nullptr;
   info.rms_eps = c.rms_eps;
   info.tied_output = c.tied_output;
   info.qkv_bias = c.qkv_bias;
@@ -117,6 +119,7 @@ void describe_model(Model::Impl* impl, const std::string& path, const std::strin
   }
   add_tensor(info, "output_norm.weight", f32_vector(w.output_norm, c.n_embd));
   if (!c.tied_output) add_tensor(info, "output.weight", w.output);
+  if (w.rope_freqs != nullptr) add_tensor(info, "rope_freqs.weight", f32_vector(w.rope_freqs, c.rope.n_rot / 2));
 }
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -163,6 +166,8 @@ Status lease_loaded_model(Model::Impl* impl, const ModelParams& params, uint64_t
 }  // namespace
 
 Expected<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelParams& params) {
+  MNEMO_RETURN_IF_ERROR(check_openable_file(path, "model file"));
+  if (!params.tokenizer_path.empty()) MNEMO_RETURN_IF_ERROR(check_openable_file(params.tokenizer_path, "tokenizer file"));
   MNEMO_ASSIGN_OR_RETURN(FileKind kind, sniff(path));
   auto impl = std::make_unique<Impl>();
   impl->engine = params.engine;

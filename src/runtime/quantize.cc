@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/file.h"
 #include "compress/model_quantizer.h"
 #include "mnemo/convert.h"
 #include "mnemo/quantize.h"
@@ -39,9 +40,7 @@ Status quantize_model(const QuantizeParams& params, QuantizeReport* report, cons
   MNEMO_RETURN_IF_ERROR(compress::parse_type(params.type, params.group, 0).status());
   std::string input = params.input;
   RemoveOnExit temp;
-  FILE* probe = std::fopen(input.c_str(), "rb");
-  if (probe == nullptr) return not_found(input + ": cannot open model file");
-  std::fclose(probe);
+  MNEMO_RETURN_IF_ERROR(check_openable_file(input, "model file"));
   if (!starts_with_gguf_magic(input)) {
     ConvertParams cp;
     cp.input = input;

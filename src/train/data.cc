@@ -101,8 +101,8 @@ Expected<TokenData> tokenize_text(const std::vector<std::string>& paths, const T
     out.doc_start.push_back(out.n_tokens());
   };
   for (const std::string& path : paths) {
-    MNEMO_ASSIGN_OR_RETURN(FileBytes fb, FileBytes::open(path, MapMode::kRead));
-    const std::string_view text(reinterpret_cast<const char*>(fb.data()), fb.size());
+    MNEMO_ASSIGN_OR_RETURN(const std::string content, read_text_file(path));
+    const std::string_view text(content);
     if (split == "none") {
       add_doc(text);
       continue;

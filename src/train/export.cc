@@ -137,7 +137,7 @@ Expected<TrainShape> shape_of(const Model& model) {
   if (i.arch != "llama") return unsupported(path + ": architecture: training supports llama, found " + i.arch);
   if (i.qkv_bias) return unsupported(path + ": attention biases are not supported by training");
   if (i.head_dim * i.n_head != i.n_embd || i.n_rot != i.head_dim || i.rope_style != "normal" ||
-      i.rope_freq_scale != 1.0f) {
+      i.rope_freq_scale != 1.0f || i.rope_freq_factors) {
     return unsupported(path + ": training needs head_dim = n_embd / n_head and full, unscaled, llama-style RoPE");
   }
   TrainShape s;

@@ -3,9 +3,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <thread>
 
 #include "base/strings.h"
+#include "base/thread_pool.h"
 #include "train/data.h"
 #include "train/export.h"
 #include "train/graph.h"
@@ -114,7 +114,7 @@ Expected<RunSetup> prepare_run(const TrainConfig& c, int32_t threads_override) {
   s.sched.total = c.steps;
   s.sched.kind = c.schedule.kind;
   const int32_t t = threads_override >= 0 ? threads_override : c.threads;
-  s.n_threads = t > 0 ? t : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  s.n_threads = ThreadPool::resolve_threads(t);  // the trainer's pool has exactly this many
   s.B = c.batch_size;
   s.T = c.seq_len;
   s.accum = c.grad_accum;

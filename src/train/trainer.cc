@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "base/file.h"
 #include "base/strings.h"
 #include "base/thread_pool.h"
 #include "mnemo/train.h"
@@ -290,10 +291,10 @@ Expected<TokenizeReport> tokenize_files(const TokenizeParams& p) {
   MNEMO_ASSIGN_OR_RETURN(auto tok, Tokenizer::load(p.tokenizer));
   TokenizeReport r;
   for (const std::string& in : p.inputs) {
+    MNEMO_RETURN_IF_ERROR(check_openable_file(in, "text file"));
     std::error_code ec;
     const auto size = std::filesystem::file_size(in, ec);
-    if (ec) return not_found(in + ": cannot open: no such file");
-    r.text_bytes += size;
+    if (!ec) r.text_bytes += size;  // a pipe has no size: its text is read but not counted here
   }
   MNEMO_ASSIGN_OR_RETURN(TokenData d, tokenize_text(p.inputs, *tok, p.split));
   if (d.n_docs() == 0) return invalid_argument(p.inputs.front() + ": expected at least one document, found none");

@@ -301,7 +301,7 @@ TEST(QuantizeModel, BadInputFailsBeforeWriting) {
       {f32, "q4_0", 64, "", StatusCode::kInvalidArgument, "--group: only mnemo's group types take a group size"},
       {f32, "bipolar:9", 0, "", StatusCode::kInvalidArgument, "--type: expected bipolar:W with W in 1..8"},
       {f32, "fp4", 32, dir + "/short.txt", StatusCode::kOutOfRange, "expected at least 1024 tokens of calibration text"},
-      {f32, "fp4", 32, dir + "/missing.txt", StatusCode::kNotFound, "cannot open calibration text"},
+      {f32, "fp4", 32, dir + "/missing.txt", StatusCode::kNotFound, "missing.txt: cannot open text file: no such file"},
       {test::data_path("models/stories260K-Q4_0.gguf"), "q4_0", 0, "", StatusCode::kInvalidArgument,
        "is q4_0: quantizing needs f32, f16 or bf16 weights"},
   };

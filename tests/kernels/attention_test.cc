@@ -75,7 +75,7 @@ TEST_P(AttentionTest, MatchesReference) {
 
 TEST_P(AttentionTest, BitIdenticalAcrossThreadCounts) {
   MNEMO_SEEDED_RNG(rng);
-  ThreadPool p1(1), p2(2), p3(3);
+  ThreadPool p1(1, ThreadPool::kExact), p2(2, ThreadPool::kExact), p3(3, ThreadPool::kExact);
   for (const Case& c : {Case{8, 2, 128, 9, 40}, Case{5, 5, 64, 1, 200}}) {
     const Inputs in = make_inputs(rng, c, 2.0f);
     const auto o1 = run(in, c, p1);

@@ -225,7 +225,7 @@ TEST_P(MatmulTest, EdgeBlocks) {
 // More tokens than any tile, odd row count, a panel boundary (n large enough for several panels).
 TEST_P(MatmulTest, ManyTokens) {
   MNEMO_SEEDED_RNG(rng);
-  ThreadPool pool(3);
+  ThreadPool pool(3, ThreadPool::kExact);
   for (DType type : {DType::F32, DType::Q4_K, DType::Q8_0}) {
     const int64_t n = 256, m = 19, T = 70;
     const auto bytes = random_matrix(rng, type, n, m);
@@ -281,7 +281,7 @@ TEST_P(MatmulTest, DecodeEqualsPrefillForFloatActivations) {
 
 TEST_P(MatmulTest, BitIdenticalAcrossThreadCounts) {
   MNEMO_SEEDED_RNG(rng);
-  ThreadPool p1(1), p2(2), p3(3);
+  ThreadPool p1(1, ThreadPool::kExact), p2(2, ThreadPool::kExact), p3(3, ThreadPool::kExact);
   for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
     const int64_t n = 2304, m = 2 * kBlasRowChunk + 45;  // several OpenBLAS chunks, a partial one
     const auto bytes = random_matrix(rng, type, n, m);

@@ -153,6 +153,66 @@ TEST_P(OpsTest, RopeTableEqualsRope) {
   }
 }
 
+// Per-pair frequency factors (llama.cpp's rope_freqs.weight) divide each angle in both styles:
+// theta_i = pos * freq_scale * base^(-2i/n_rot) / factor_i, evaluated here from that formula in
+// double (not through rope_angles), against rope(), rope_with_table() and rope_ref().
+TEST_P(OpsTest, RopeFreqFactors) {
+  MNEMO_SEEDED_RNG(rng);
+  const int64_t n_heads = 3, head_dim = 64;
+  for (RopeStyle style : {RopeStyle::kNormal, RopeStyle::kNeox}) {
+    for (int64_t n_rot : {int64_t{64}, int64_t{40}}) {
+      // Llama 3.1's factors: 1 for short wavelengths, 8 for long ones, a smooth ramp between.
+      std::vector<float> factors(static_cast<size_t>(n_rot / 2));
+      for (size_t i = 0; i < factors.size(); ++i) {
+        factors[i] = i < factors.size() / 3 ? 1.0f : i < 2 * factors.size() / 3 ? 1.0f + 0.5f * static_cast<float>(i) : 8.0f;
+      }
+      RopeParams p;
+      p.n_rot = n_rot;
+      p.freq_base = 500000.0f;
+      p.freq_scale = 0.5f;
+      p.style = style;
+      p.freq_factors = factors.data();
+      const int64_t n_pos = 1100;
+      std::vector<float> table(static_cast<size_t>(n_pos * n_rot));
+      rope_table(p, n_pos, table.data());
+      for (int64_t pos : {int64_t{0}, int64_t{1}, int64_t{31}, int64_t{1099}}) {
+        const auto orig = random_floats(rng, n_heads * head_dim, -2, 2);
+        std::vector<double> want(orig.begin(), orig.end());
+        for (int64_t h = 0; h < n_heads; ++h) {
+          for (int64_t i = 0; i < n_rot / 2; ++i) {
+            const double theta = static_cast<double>(pos) * 0.5 *
+                                 std::pow(500000.0, -2.0 * static_cast<double>(i) / static_cast<double>(n_rot)) /
+                                 static_cast<double>(factors[static_cast<size_t>(i)]);
+            const int64_t i0 = h * head_dim + (style == RopeStyle::kNormal ? 2 * i : i);
+            const int64_t i1 = h * head_dim + (style == RopeStyle::kNormal ? 2 * i + 1 : i + n_rot / 2);
+            want[i0] = orig[i0] * std::cos(theta) - orig[i1] * std::sin(theta);
+            want[i1] = orig[i0] * std::sin(theta) + orig[i1] * std::cos(theta);
+          }
+        }
+        auto a = orig, b = orig, r = orig;
+        rope(a.data(), n_heads, head_dim, pos, p);
+        rope_with_table(b.data(), n_heads, head_dim, table.data() + pos * n_rot, p);
+        rope_ref(r.data(), n_heads, head_dim, pos, p);
+        for (size_t k = 0; k < orig.size(); ++k) {
+          const double tol = 0x1p-21 * 4.0;  // |x0| + |x1| <= 4
+          ASSERT_NEAR(a[k], want[k], tol) << "rope, pos " << pos << " n_rot " << n_rot << " element " << k;
+          ASSERT_NEAR(b[k], want[k], tol) << "rope_with_table, pos " << pos << " n_rot " << n_rot << " element " << k;
+          ASSERT_NEAR(r[k], want[k], tol) << "rope_ref, pos " << pos << " n_rot " << n_rot << " element " << k;
+        }
+      }
+    }
+  }
+  // By hand: pos 1, n_rot 2, factor 4: theta = 1/4 rad.
+  float x[2] = {1.0f, 0.0f};
+  const float four = 4.0f;
+  RopeParams p;
+  p.n_rot = 2;
+  p.freq_factors = &four;
+  rope(x, 1, 2, 1, p);
+  EXPECT_FLOAT_EQ(x[0], std::cos(0.25f));
+  EXPECT_FLOAT_EQ(x[1], std::sin(0.25f));
+}
+
 // rope_ref on a hand-computed case: pos 1, n_rot 2, theta = 1 rad.
 TEST(RopeRef, HandComputed) {
   float x[2] = {1.0f, 0.0f};

@@ -166,6 +166,20 @@ TEST(Runtime, KvGrowsWithTokens) {
   EXPECT_EQ(ctx->memory().kv_used_bytes, 2ull * 5 * 8 * 32 * 4);
 }
 
+TEST(Runtime, DirectoryAsModelIsAClearError) {
+  const std::string dir = test::temp_dir();
+  auto m = Model::load(dir);
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.status().code(), StatusCode::kIoError);
+  EXPECT_EQ(m.status().message(), dir + ": is a directory, expected a model file");
+  ModelParams p;
+  p.tokenizer_path = dir;
+  MNEMO_REQUIRE_DATA("models/stories260K.bin");
+  m = Model::load(test::data_path("models/stories260K.bin"), p);
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.status().message(), dir + ": is a directory, expected a tokenizer file");
+}
+
 TEST(Runtime, LoadErrors) {
   auto missing = Model::load("/nonexistent.gguf");
   ASSERT_FALSE(missing.has_value());

@@ -27,6 +27,7 @@
 #include "base/sha256.h"
 #include "mnemo/convert.h"
 #include "mnemo/mnemo.h"
+#include "runtime/model_impl.h"
 #include "test_util.h"
 
 namespace mnemo {

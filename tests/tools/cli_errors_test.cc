@@ -97,5 +97,93 @@ TEST(CliErrors, GenModelBadDtypeIsUsageError) {
   EXPECT_FALSE(exists(out));
 }
 
+// A directory where a model or a text file is expected: one clear line, exit 1.
+TEST(CliErrors, DirectoryAsModelOrTextFile) {
+  const std::string dir = temp_dir();
+  const std::string want = dir + ": is a directory, expected a model file";
+  expect_error(run_process({mnemo_bin(), "info", "-m", dir}), 1, want);
+  expect_error(run_process({mnemo_bin(), "info", dir}), 1, want);
+  expect_error(run_process({mnemo_bin(), "run", "-m", dir, "-p", "x"}), 1, want);
+  expect_error(run_process({mnemo_bin(), "quantize", dir, dir + "/out.gguf", "--type", "q8_0"}), 1, want);
+  // Text inputs: a tokenizer (a tiny generated model's vocabulary), then a directory as the text.
+  const std::string model = dir + "/m.gguf";
+  ASSERT_EQ(run_process({mnemo_bin(), "gen-model", "--shape", "micro", "--dtype", "F32", "-o", model}).exit_code, 0);
+  expect_error(run_process({mnemo_bin(), "tokenize", dir, "-m", model, "-o", dir + "/t.bin"}), 1,
+               dir + ": is a directory, expected a text file");
+  expect_error(run_process({mnemo_bin(), "quantize", model, dir + "/q.gguf", "--type", "int4-sym", "--calib", dir}), 1,
+               dir + ": is a directory, expected a text file");
+  EXPECT_FALSE(exists(dir + "/t.bin"));
+  EXPECT_FALSE(exists(dir + "/q.gguf"));
+}
+
+// An unknown command is a usage error whatever follows it (CLI11 alone printed the main help
+// and exited 0 for `mnemo nosuch --help`).
+TEST(CliErrors, UnknownCommandIsUsageError) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"nosuch"}, {"nosuch", "--help"}, {"nosuch", "-h"}, {"nosuch", "run", "--help"},
+        {"--version-typo", "nosuch", "--help"}}) {
+    std::vector<std::string> argv = {mnemo_bin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessResult r = run_process(argv);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << " " << (args.size() > 1 ? args[1] : "") << ": " << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_NE(r.err.find("mnemo: error: "), std::string::npos) << r.err;
+  }
+  ProcessResult r = run_process({mnemo_bin(), "nosuch", "--help"});
+  EXPECT_NE(r.err.find("nosuch: expected a command ("), std::string::npos) << r.err;
+  // Help itself still works.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--help"}, {"run", "--help"}, {"gen-model", "-h"}}) {
+    std::vector<std::string> argv = {mnemo_bin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessResult h = run_process(argv);
+    EXPECT_EQ(h.exit_code, 0) << args[0] << ": " << h.err;
+    EXPECT_FALSE(h.out.empty());
+  }
+}
+
+// gen-model refuses, before writing anything, the values its own loader would reject (one rule,
+// model/config.h), and those out of range: exit 1, no file.
+TEST(CliErrors, GenModelOutOfRangeParameters) {
+  const std::string dir = temp_dir();
+  const std::string out = dir + "/m.gguf";
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"--rope-base", "0.5"}, "--rope-base: expected a finite RoPE frequency base > 1, found 0.5"},
+      {{"--rope-base", "1"}, "--rope-base: expected a finite RoPE frequency base > 1, found 1"},
+      {{"--rope-base", "-3"}, "--rope-base: expected a finite RoPE frequency base > 1, found -3"},
+      {{"--rope-base", "1e39"}, "--rope-base: expected a finite RoPE frequency base > 1, found inf"},
+      {{"--rope-scaling", "-2"}, "--rope-scaling: expected a linear RoPE scaling factor between 1e-30 and 1e30, found -2"},
+      {{"--rope-scaling", "1e-50"}, "--rope-scaling: expected a linear RoPE scaling factor between 1e-30 and 1e30, found 0"},
+      {{"--tied", "3"}, "--tied: expected 0 or 1, found 3"},
+      {{"--n-head-kv", "3"}, "--n-head-kv: expected 0 (the shape's) or a divisor of the shape's 4 heads, found 3"},
+      {{"--n-head-kv", "-1"}, "--n-head-kv: expected 0 (the shape's) or a divisor of the shape's 4 heads, found -1"},
+  };
+  for (const auto& [flags, want] : cases) {
+    std::vector<std::string> argv = {mnemo_bin(), "gen-model", "--shape", "micro", "--dtype", "F32", "-o", out};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    expect_error(run_process(argv), 1, want);
+    EXPECT_FALSE(exists(out)) << flags[0] << " " << flags[1];
+  }
+  // The edge of what the loader accepts is written and loads.
+  ProcessResult r = run_process({mnemo_bin(), "gen-model", "--shape", "micro", "--dtype", "F32", "-o", out,
+                                 "--rope-base", "1.5", "--rope-scaling", "0.25"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_process({mnemo_bin(), "info", out});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// -t far above the machine's CPUs is capped at them with one warning, and the run completes.
+TEST(CliErrors, ThreadsAboveCpusAreCapped) {
+  MNEMO_REQUIRE_DATA("models/stories260K.gguf");
+  ProcessResult r = run_process({mnemo_bin(), "run", "-m", data_path("models/stories260K.gguf"), "-p", "Once", "-n", "4",
+                                 "--temp", "0", "-t", "100000"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  const std::string warning = "mnemo: warning: 100000 threads requested, more than the ";
+  const size_t at = r.err.find(warning);
+  ASSERT_NE(at, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("threads requested", at + warning.size()), std::string::npos) << "expected one warning: " << r.err;
+}
+
 }  // namespace
 }  // namespace mnemo::test

@@ -147,7 +147,7 @@ TEST(TrainOptimizer, GlobalNormDoesNotDependOnThreads) {
   std::vector<float> x(100003);
   Rng rng(5);
   for (auto& v : x) v = static_cast<float>(rng.normal());
-  ThreadPool p1(1), p2(2), p3(3);
+  ThreadPool p1(1, ThreadPool::kExact), p2(2, ThreadPool::kExact), p3(3, ThreadPool::kExact);
   const double a = global_norm(x.data(), static_cast<int64_t>(x.size()), p1);
   EXPECT_EQ(a, global_norm(x.data(), static_cast<int64_t>(x.size()), p2));
   EXPECT_EQ(a, global_norm(x.data(), static_cast<int64_t>(x.size()), p3));

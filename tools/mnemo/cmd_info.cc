@@ -42,7 +42,7 @@ Status run(const InfoOptions& o) {
     j["n_ff"] = i.n_ff;
     j["n_ctx_train"] = i.n_ctx_train;
     j["rope"] = {{"n_rot", i.n_rot}, {"freq_base", i.rope_freq_base}, {"freq_scale", i.rope_freq_scale},
-                 {"style", i.rope_style}};
+                 {"style", i.rope_style}, {"freq_factors", i.rope_freq_factors}};
     j["rms_eps"] = i.rms_eps;
     j["tied_output"] = i.tied_output;
     j["qkv_bias"] = i.qkv_bias;
@@ -72,8 +72,9 @@ Status run(const InfoOptions& o) {
               static_cast<long long>(i.n_vocab), static_cast<long long>(i.n_embd), static_cast<long long>(i.n_layer),
               static_cast<long long>(i.n_head), static_cast<long long>(i.n_head_kv), static_cast<long long>(i.head_dim),
               static_cast<long long>(i.n_ff), static_cast<long long>(i.n_ctx_train));
-  std::printf("  rope %s, %lld dims, base %g, scale %g | rms eps %g | output %s%s\n", i.rope_style.c_str(),
-              static_cast<long long>(i.n_rot), i.rope_freq_base, i.rope_freq_scale, i.rms_eps,
+  std::printf("  rope %s, %lld dims, base %g, scale %g%s | rms eps %g | output %s%s\n", i.rope_style.c_str(),
+              static_cast<long long>(i.n_rot), i.rope_freq_base, i.rope_freq_scale,
+              i.rope_freq_factors ? ", per-pair frequency factors" : "", i.rms_eps,
               i.tied_output ? "tied to the embedding" : "separate", i.qkv_bias ? " | qkv bias" : "");
   std::printf("  %.3f M parameters, %s of weights in a %s file\n", i.n_params / 1e6, format_bytes(i.weight_bytes).c_str(),
               format_bytes(i.file_bytes).c_str());
@@ -102,7 +103,7 @@ Status run(const InfoOptions& o) {
 
 RunFn setup(CLI::App& app) {
   auto o = std::make_shared<InfoOptions>();
-  app.add_option("model", o->model, "Model file (GGUF or llama2.c .bin)")->required();
+  app.add_option("model,-m,--model", o->model, "Model file (GGUF or llama2.c .bin)")->required();
   app.add_option("-z,--tokenizer", o->tokenizer, "Tokenizer file (required for llama2.c checkpoints)");
   app.add_flag("--json", o->json, "Print JSON");
   app.add_flag("--tensors", o->tensors, "List every tensor");

@@ -35,6 +35,10 @@ struct CommandRegistrar {
 // Usage errors found after parsing (conflicting flags, a .bin model without -z): exit code 2.
 Status usage_error(std::string message);
 
+// The command word of argv (its first argument that is not an option) when it names no command
+// of `registry`; null when it names one or there is none.
+const char* unknown_command(int argc, char** argv, const std::vector<CommandSpec>& registry);
+
 }  // namespace mnemo::cli
 
 #define MNEMO_COMMAND(name, description, setup) \

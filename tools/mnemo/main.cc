@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <string>
 
 #include "command.h"
 
@@ -13,6 +14,18 @@ std::vector<CommandSpec>& command_registry() {
 }
 
 Status usage_error(std::string message) { return Status(StatusCode::kInvalidArgument, std::move(message)); }
+
+const char* unknown_command(int argc, char** argv, const std::vector<CommandSpec>& registry) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.empty() || arg[0] == '-') continue;
+    for (const auto& spec : registry) {
+      if (arg == spec.name) return nullptr;
+    }
+    return argv[i];
+  }
+  return nullptr;
+}
 
 }  // namespace mnemo::cli
 
@@ -30,6 +43,17 @@ int main(int argc, char** argv) {
   for (const auto& spec : registry) {
     CLI::App* sub = app.add_subcommand(spec.name, spec.description);
     runs[sub] = spec.setup(*sub);
+  }
+
+  // The command is the first argument that is not an option (mnemo itself takes only --help and
+  // --version). An unknown one is a usage error whatever follows it: CLI11 alone would let a later
+  // --help print the main help and exit 0, as if `mnemo nosuch --help` were valid.
+  if (const char* unknown = cli::unknown_command(argc, argv, registry)) {
+    std::string names;
+    for (const auto& spec : registry) names += std::string(names.empty() ? "" : ", ") + spec.name;
+    std::fprintf(stderr, "mnemo: error: %s: expected a command (%s), found an unknown one\n", unknown, names.c_str());
+    std::fprintf(stderr, "Run 'mnemo --help' for usage.\n");
+    return 2;
   }
 
   try {
