@@ -1,11 +1,16 @@
-// mnemo hw: DRAM read bandwidth per thread count and, for a model, the decode roofline it implies
-// (bytes read per token and the maximum tokens/s). See include/mnemo/hw.h.
+// mnemo hw: this machine's hardware profile (DRAM read bandwidth per thread count and the compute
+// roofs of mnemo's kernels per weight type, batch and thread count), saved for `mnemo roofline`;
+// or a saved or built-in profile shown. With a model, also its decode roofline (bytes read per
+// token and the maximum tokens/s). See include/mnemo/hw.h and include/mnemo/hw_profile.h.
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "command.h"
 #include "mnemo/hw.h"
+#include "mnemo/hw_profile.h"
 #include "mnemo/mnemo.h"
 
 namespace mnemo::cli {
@@ -19,41 +24,140 @@ struct HwOptions {
   int reps = 5;
   int64_t n_prompt = 0;
   int64_t n_gen = 128;
+  std::string types;
+  std::string batches;
+  bool no_compute = false;
+  std::string name = "this-machine";
+  std::string save;
+  std::string load;
+  bool list = false;
   bool json = false;
 };
 
-Expected<std::vector<int>> parse_threads(const std::string& s) {
-  std::vector<int> out;
+// A comma-separated list of positive integers.
+template <typename T>
+Expected<std::vector<T>> parse_counts(const std::string& flag, const std::string& s) {
+  std::vector<T> out;
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
     try {
       size_t used = 0;
-      const int v = std::stoi(item, &used);
+      const long long v = std::stoll(item, &used);
       if (used != item.size() || v < 1) throw std::invalid_argument(item);
-      out.push_back(v);
+      out.push_back(static_cast<T>(v));
     } catch (const std::exception&) {
-      return usage_error("-t: expected a comma-separated list of positive integers, found '" + s + "'");
+      return usage_error(flag + ": expected a comma-separated list of positive integers, found '" + s + "'");
     }
   }
   return out;
 }
 
-Status run(const HwOptions& o) {
-  BandwidthOptions bo;
-  if (!o.threads.empty()) {
-    MNEMO_ASSIGN_OR_RETURN(bo.threads, parse_threads(o.threads));
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  return out;
+}
+
+void print_profile(const HardwareProfile& p) {
+  std::printf("profile %s: %s\n", p.name.c_str(), p.source.c_str());
+  if (!p.notes.empty()) std::printf("notes: %s\n", p.notes.c_str());
+  std::printf("\n| threads | bandwidth GB/s |\n|---------|----------------|\n");
+  for (const BandwidthFigure& b : p.bandwidth) {
+    std::printf("| %7s | %14.2f |\n", b.threads == 0 ? "any" : std::to_string(b.threads).c_str(), b.gb_s);
   }
-  bo.buffer_bytes = o.size_mib << 20;
-  bo.repetitions = o.reps;
+  // Compute: one row per (kind, batch), one column per thread count.
+  std::set<int> threads;
+  std::map<std::pair<std::string, int64_t>, std::map<int, double>> rows;
+  std::vector<std::pair<std::string, int64_t>> order;
+  for (const ComputeFigure& c : p.compute) {
+    threads.insert(c.threads);
+    const auto key = std::make_pair(c.kind, c.batch);
+    if (rows.count(key) == 0) order.push_back(key);
+    rows[key][c.threads] = c.gflop_s;
+  }
+  std::printf("\ncompute roofs, GFLOP/s\n| kind | batch |");
+  for (int t : threads) std::printf(" %s |", t == 0 ? "device" : (std::to_string(t) + " thr").c_str());
+  std::printf("\n|------|-------|");
+  for (size_t i = 0; i < threads.size(); ++i) std::printf("------|");
+  std::printf("\n");
+  for (const auto& key : order) {
+    std::printf("| %s | %lld |", key.first.c_str(), static_cast<long long>(key.second));
+    for (int t : threads) {
+      auto it = rows[key].find(t);
+      if (it == rows[key].end()) {
+        std::printf(" - |");
+      } else {
+        std::printf(" %.1f |", it->second);
+      }
+    }
+    std::printf("\n");
+  }
+}
+
+void print_decode_roofline(const ModelInfo& info, const std::vector<BandwidthFigure>& bw, const HwOptions& o) {
+  const DecodeRoofline r = decode_roofline(info, 0.0, o.n_prompt, o.n_gen);
+  std::printf("\ndecode roofline of %s (tg%lld after %lld positions)\n", info.path.c_str(),
+              static_cast<long long>(o.n_gen), static_cast<long long>(o.n_prompt));
+  std::printf("bytes per token: %s weights (all but the token embedding, plus one row) + %s KV (F32) = %s\n",
+              format_bytes(r.weight_bytes).c_str(), format_bytes(r.kv_bytes).c_str(), format_bytes(r.bytes_per_token).c_str());
+  std::printf("| threads | bandwidth GB/s | max tokens/s |\n|---------|----------------|--------------|\n");
+  for (const BandwidthFigure& b : bw) {
+    const DecodeRoofline rp = decode_roofline(info, b.gb_s, o.n_prompt, o.n_gen);
+    std::printf("| %7d | %14.2f | %12.2f |\n", b.threads, b.gb_s, rp.max_tokens_per_s);
+  }
+}
+
+Status run(const HwOptions& o) {
+  if (o.list) {
+    for (const HardwareProfile& p : builtin_hardware_profiles()) std::printf("%-12s %s\n", p.name.c_str(), p.source.c_str());
+    return Status::ok();
+  }
   std::unique_ptr<Model> model;
   if (!o.model.empty()) {
     ModelParams p;
     p.tokenizer_path = o.tokenizer;
     MNEMO_ASSIGN_OR_RETURN(model, Model::load(o.model, p));
   }
+  if (!o.load.empty()) {  // show a saved or built-in profile
+    MNEMO_ASSIGN_OR_RETURN(HardwareProfile p, resolve_hardware_profile(o.load));
+    if (o.json) {
+      std::printf("%s", hardware_profile_to_json(p).c_str());
+      return Status::ok();
+    }
+    print_profile(p);
+    if (model) print_decode_roofline(model->info(), p.bandwidth, o);
+    return Status::ok();
+  }
+
+  BandwidthOptions bo;
+  ComputeOptions co;
+  if (!o.threads.empty()) {
+    MNEMO_ASSIGN_OR_RETURN(bo.threads, parse_counts<int>("-t", o.threads));
+    co.threads = bo.threads;
+  }
+  if (!o.types.empty()) co.types = split(o.types);
+  if (!o.batches.empty()) {
+    MNEMO_ASSIGN_OR_RETURN(co.batches, parse_counts<int64_t>("--batches", o.batches));
+  }
+  bo.buffer_bytes = o.size_mib << 20;
+  bo.repetitions = o.reps;
   std::fprintf(stderr, "reading %s %d times per thread count...\n", format_bytes(bo.buffer_bytes).c_str(), bo.repetitions);
   MNEMO_ASSIGN_OR_RETURN(std::vector<BandwidthPoint> bw, measure_read_bandwidth(bo));
+  std::vector<ComputeFigure> figures;
+  if (!o.no_compute) {
+    std::fprintf(stderr, "timing mnemo's kernels (%zu types x %zu batches, attention, RMSNorm) per thread count...\n",
+                 co.types.size(), co.batches.size());
+    MNEMO_ASSIGN_OR_RETURN(figures, measure_compute(co));
+  }
+  const HardwareProfile profile = measured_hardware_profile(o.name, bw, bo, figures, co);
+  if (!o.save.empty()) {
+    if (o.no_compute) return usage_error("--save: a profile needs the compute roofs; drop --no-compute");
+    MNEMO_RETURN_IF_ERROR(save_hardware_profile(profile, o.save));
+    std::fprintf(stderr, "saved the profile to %s\n", o.save.c_str());
+  }
 
   if (o.json) {
     nlohmann::ordered_json j;
@@ -62,10 +166,7 @@ Status run(const HwOptions& o) {
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     for (const BandwidthPoint& p : bw) {
       nlohmann::ordered_json e = {{"threads", p.threads}, {"best_gb_s", p.best_gb_s}, {"median_gb_s", p.median_gb_s}};
-      if (model) {
-        const DecodeRoofline r = decode_roofline(model->info(), p.best_gb_s, o.n_prompt, o.n_gen);
-        e["max_tokens_per_s"] = r.max_tokens_per_s;
-      }
+      if (model) e["max_tokens_per_s"] = decode_roofline(model->info(), p.best_gb_s, o.n_prompt, o.n_gen).max_tokens_per_s;
       arr.push_back(e);
     }
     j["bandwidth"] = arr;
@@ -78,6 +179,7 @@ Status run(const HwOptions& o) {
                     {"kv_bytes_per_token", r.kv_bytes},
                     {"bytes_per_token", r.bytes_per_token}};
     }
+    if (!o.no_compute) j["profile"] = nlohmann::ordered_json::parse(hardware_profile_to_json(profile));
     std::printf("%s\n", j.dump(2).c_str());
     return Status::ok();
   }
@@ -85,19 +187,11 @@ Status run(const HwOptions& o) {
               bo.repetitions);
   std::printf("| threads | best GB/s | median GB/s |\n|---------|-----------|-------------|\n");
   for (const BandwidthPoint& p : bw) std::printf("| %7d | %9.2f | %11.2f |\n", p.threads, p.best_gb_s, p.median_gb_s);
-  if (model) {
-    const DecodeRoofline r = decode_roofline(model->info(), 0.0, o.n_prompt, o.n_gen);
-    std::printf("\ndecode roofline of %s (tg%lld after %lld positions)\n", model->info().path.c_str(),
-                static_cast<long long>(o.n_gen), static_cast<long long>(o.n_prompt));
-    std::printf("bytes per token: %s weights (all but the token embedding, plus one row) + %s KV (F32) = %s\n",
-                format_bytes(r.weight_bytes).c_str(), format_bytes(r.kv_bytes).c_str(),
-                format_bytes(r.bytes_per_token).c_str());
-    std::printf("| threads | bandwidth GB/s | max tokens/s |\n|---------|----------------|--------------|\n");
-    for (const BandwidthPoint& p : bw) {
-      const DecodeRoofline rp = decode_roofline(model->info(), p.best_gb_s, o.n_prompt, o.n_gen);
-      std::printf("| %7d | %14.2f | %12.2f |\n", p.threads, p.best_gb_s, rp.max_tokens_per_s);
-    }
+  if (!o.no_compute) {
+    std::printf("\n");
+    print_profile(profile);
   }
+  if (model) print_decode_roofline(model->info(), profile.bandwidth, o);
   return Status::ok();
 }
 
@@ -110,12 +204,20 @@ RunFn setup(CLI::App& app) {
   app.add_option("-r,--repetitions", o->reps, "Passes per thread count")->capture_default_str();
   app.add_option("-p,--n-prompt", o->n_prompt, "Roofline: positions already cached")->capture_default_str();
   app.add_option("-n,--n-gen", o->n_gen, "Roofline: tokens generated (the KV read is averaged over them)")->capture_default_str();
+  app.add_option("--types", o->types,
+                 "Weight types whose matrix products are timed, comma-separated (default: f32,f16,bf16,q8_0,q4_0,q4_k,q6_k)");
+  app.add_option("--batches", o->batches, "Tokens per product timed, comma-separated (default: 1,8,32,512)");
+  app.add_flag("--no-compute", o->no_compute, "Measure the bandwidth only (no kernel timing)");
+  app.add_option("--name", o->name, "Name of the measured profile")->capture_default_str();
+  app.add_option("--save", o->save, "Write the measured profile to this JSON file (for mnemo roofline --hw FILE)");
+  app.add_option("--load", o->load, "Show a saved profile (JSON file) or a built-in one (see --list) instead of measuring");
+  app.add_flag("--list", o->list, "List the built-in profiles of other devices");
   app.add_flag("--json", o->json, "Print JSON");
   return [o] { return run(*o); };
 }
 
 }  // namespace
 
-MNEMO_COMMAND("hw", "Memory bandwidth per thread count and a model's decode roofline", setup);
+MNEMO_COMMAND("hw", "Hardware profile: memory bandwidth and kernel compute roofs; a model's decode roofline", setup);
 
 }  // namespace mnemo::cli
