@@ -24,6 +24,9 @@ struct ContextParams {
   int64_t n_ctx_min = 0;     // > 0: the planner may shorten the context down to this to fit the budget
   int64_t n_batch = 512;     // tokens per forward pass (capped at n_ctx; may be lowered to fit)
   int64_t n_batch_min = 1;   // the planner never lowers the batch below this (perplexity: a whole chunk)
+  int64_t n_batch_floor = 1; // to fit, the batch is lowered to this before the context is shortened:
+                             // the roofline's ridge batch (prefill_ridge_batch), below which prefill
+                             // becomes memory-bound
   bool logits_all = false;   // keep logits of every token of a batch (perplexity, scoring)
 };
 

@@ -33,6 +33,7 @@ Expected<std::unique_ptr<Context>> Context::create(const Model& model, const Con
   req.shape.n_threads = e.pool->size();
   req.n_ctx_min = params.n_ctx_min;
   req.n_batch_min = params.n_batch_min;
+  req.n_batch_floor = params.n_batch_floor;
   MNEMO_ASSIGN_OR_RETURN(SessionPlan plan, plan_session(*m.model, req, e.budget->available()));
   auto impl = std::make_unique<Impl>();
   impl->engine = m.engine;

@@ -27,8 +27,9 @@ struct BenchOptions {
 };
 
 struct Row;
-Status bench_threads(const BenchOptions& o, const Model& model, const std::vector<int>& pps, const std::vector<int>& tgs,
-                     std::mt19937& rng, std::vector<Row>& rows, uint64_t* minimum);
+Status bench_threads(const BenchOptions& o, const Model& model, const std::optional<HardwareProfile>& hw,
+                     const std::vector<int>& pps, const std::vector<int>& tgs, std::mt19937& rng, std::vector<Row>& rows,
+                     uint64_t* minimum);
 void print_json(const std::vector<Row>& rows);
 
 Expected<std::vector<int>> parse_list(const std::string& flag, const std::string& s) {
@@ -62,6 +63,7 @@ Status run(const BenchOptions& o) {
   MNEMO_ASSIGN_OR_RETURN(std::vector<int> tgs, parse_list("-n", o.n_gen));
   MNEMO_ASSIGN_OR_RETURN(std::vector<int> ths, parse_list("-t", o.threads));
   if (o.reps < 1) return usage_error("-r: expected at least 1 repetition");
+  MNEMO_ASSIGN_OR_RETURN(const std::optional<HardwareProfile> hw, o.engine.profile());
   std::mt19937 rng(42);
   std::vector<Row> rows;
   for (int nt : ths) {
@@ -69,15 +71,16 @@ Status run(const BenchOptions& o) {
     MNEMO_ASSIGN_OR_RETURN(auto engine, o.engine.create(nt));
     MNEMO_ASSIGN_OR_RETURN(auto model, Model::load(o.model.model, o.model.params(engine)));
     uint64_t minimum = 0;
-    MNEMO_RETURN_IF_ERROR(bench_threads(o, *model, pps, tgs, rng, rows, &minimum));
+    MNEMO_RETURN_IF_ERROR(bench_threads(o, *model, hw, pps, tgs, rng, rows, &minimum));
     if (o.verbose || !o.engine.mem.empty()) print_memory_report(*engine, nullptr, minimum);
   }
   if (o.json) print_json(rows);
   return Status::ok();
 }
 
-Status bench_threads(const BenchOptions& o, const Model& model_ref, const std::vector<int>& pps, const std::vector<int>& tgs,
-                     std::mt19937& rng, std::vector<Row>& rows, uint64_t* minimum) {
+Status bench_threads(const BenchOptions& o, const Model& model_ref, const std::optional<HardwareProfile>& hw,
+                     const std::vector<int>& pps, const std::vector<int>& tgs, std::mt19937& rng, std::vector<Row>& rows,
+                     uint64_t* minimum) {
   const Model* model = &model_ref;
   const ModelInfo& info = model->info();
   const Tokenizer& tok = model->tokenizer();
@@ -95,6 +98,7 @@ Status bench_threads(const BenchOptions& o, const Model& model_ref, const std::v
       ContextParams cp;
       cp.n_ctx = std::max(np, ng) + 1;
       cp.n_batch = std::max(np, 1);
+      cp.n_batch_floor = ridge_batch(hw, *model, cp.n_batch);
       MNEMO_ASSIGN_OR_RETURN(auto ctx, Context::create(*model, cp));
       *minimum = std::max(*minimum, minimum_budget(model->engine(), ctx.get()));
       std::vector<double> ts;

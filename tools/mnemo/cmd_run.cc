@@ -61,6 +61,38 @@ void print_report(const RunOptions& o, const Model& model, const Context& ctx, c
   if (o.verbose || !o.engine.mem.empty()) print_memory_report(model.engine(), &ctx);
 }
 
+// Predicted (roofline on the hardware profile) against measured tokens/s of this run.
+void print_roofline_check(const std::optional<HardwareProfile>& hw, const Model& model, const Context& ctx,
+                          const GenerateStats& st) {
+  if (!hw) {
+    std::fprintf(stderr, "mnemo: no hardware profile: `mnemo hw --save %s` lets the planner predict speed\n",
+                 EngineOptions::default_profile_path().c_str());
+    return;
+  }
+  RooflineRequest pre;
+  pre.stage = Stage::kPrefill;
+  pre.n_tokens = st.n_prompt;
+  pre.n_batch = ctx.n_batch();
+  pre.n_threads = ctx.n_threads();
+  RooflineRequest dec;
+  dec.stage = Stage::kDecode;
+  dec.n_tokens = std::max<int64_t>(st.n_generated - 1, 1);  // steps evaluated after the prompt
+  dec.n_ctx = st.n_prompt;
+  dec.n_threads = ctx.n_threads();
+  auto p = predict(*hw, model.info(), pre);
+  auto d = predict(*hw, model.info(), dec);
+  if (!p.has_value() || !d.has_value()) {
+    std::fprintf(stderr, "mnemo: roofline: %s\n", (!p.has_value() ? p.status() : d.status()).message().c_str());
+    return;
+  }
+  const double gen_measured = st.generate_seconds > 0 ? std::max<int64_t>(st.n_generated - 1, 0) / st.generate_seconds : 0;
+  std::fprintf(stderr,
+               "mnemo: roofline on %s: prompt predicted %.1f tok/s, measured %.1f | generation predicted %.1f tok/s, "
+               "measured %.1f (batch %lld)\n",
+               hw->name.c_str(), p->tokens_per_s, st.prompt_tokens_per_s(), d->tokens_per_s, gen_measured,
+               static_cast<long long>(ctx.n_batch()));
+}
+
 Status run(const RunOptions& o) {
   if (!o.prompt_file.empty() && !o.prompt.empty()) return usage_error("-p and -f: give the prompt one way, not both");
   std::string prompt = o.prompt;
@@ -73,6 +105,7 @@ Status run(const RunOptions& o) {
   MNEMO_RETURN_IF_ERROR(validate(gp.sampling));
 
   const double t0 = now_seconds();
+  MNEMO_ASSIGN_OR_RETURN(auto hw, o.engine.profile());
   MNEMO_ASSIGN_OR_RETURN(auto engine, o.engine.create());
   MNEMO_ASSIGN_OR_RETURN(auto model, Model::load(o.model.model, o.model.params(engine)));
   const double t_load = now_seconds() - t0;
@@ -83,6 +116,7 @@ Status run(const RunOptions& o) {
 
   ContextParams cp;
   cp.n_ctx = o.context.n_ctx;
+  cp.n_batch_floor = ridge_batch(hw, *model, cp.n_batch);
   // Without -c the planner may shorten the context to fit the budget, down to what this run needs.
   if (o.context.n_ctx == 0) {
     const int64_t need = static_cast<int64_t>(tokens.size()) + std::max<int64_t>(o.n_predict, 0) + 1;
@@ -109,6 +143,7 @@ Status run(const RunOptions& o) {
                  static_cast<long long>(ctx->n_ctx()));
   }
   if (!o.quiet) print_report(o, *model, *ctx, st, t_load, gp.sampling.seed);
+  if (!o.quiet && (o.verbose || !o.engine.mem.empty())) print_roofline_check(hw, *model, *ctx, st);
   return Status::ok();
 }
 

@@ -5,16 +5,21 @@
 
 #include <CLI/CLI.hpp>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "mnemo/mnemo.h"
+#include "mnemo/roofline.h"
 
 namespace mnemo::cli {
 
 struct EngineOptions {
   int threads = 0;
   std::string mem;
+  std::string hw;
 
   void add_to(CLI::App& app, bool with_threads = true) {
     if (with_threads) {
@@ -25,6 +30,25 @@ struct EngineOptions {
     app.add_option("--mem", mem,
                    "Memory budget: 600M, 2G, 1.5GiB, 80% (of physical memory). Everything mnemo holds (the runtime, "
                    "weights, KV cache, activations) is planned within it; default: what the machine has available");
+    app.add_option("--hw", hw,
+                   "Hardware profile for the roofline planner: a JSON file from `mnemo hw --save`, or a built-in "
+                   "name; default: " + default_profile_path() + " when it exists");
+  }
+  static std::string default_profile_path() {
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    const char* home = std::getenv("HOME");
+    const std::string dir = xdg && *xdg ? std::string(xdg) : std::string(home ? home : ".") + "/.cache";
+    return dir + "/mnemo/hw.json";
+  }
+  // The profile the planner uses: --hw, else the saved one, else none (nullopt).
+  Expected<std::optional<HardwareProfile>> profile() const {
+    if (!hw.empty()) {
+      MNEMO_ASSIGN_OR_RETURN(HardwareProfile p, resolve_hardware_profile(hw));
+      return std::optional<HardwareProfile>(std::move(p));
+    }
+    if (!std::ifstream(default_profile_path()).good()) return std::optional<HardwareProfile>();
+    MNEMO_ASSIGN_OR_RETURN(HardwareProfile p, load_hardware_profile(default_profile_path()));
+    return std::optional<HardwareProfile>(std::move(p));
   }
   // The engine every model of the command is loaded with. A bad budget exits 1 (not a usage error).
   Expected<std::shared_ptr<Engine>> create(int n_threads_override = -1) const {
@@ -84,6 +108,14 @@ struct ContextOptions {
     return Status::ok();
   }
 };
+
+// The batch the planner lowers to first when the budget is short: the roofline's ridge (1 without
+// a profile, or when no batch up to `n_batch` is compute-bound).
+inline int64_t ridge_batch(const std::optional<HardwareProfile>& hw, const Model& model, int64_t n_batch) {
+  if (!hw) return 1;
+  auto r = prefill_ridge_batch(*hw, model.info(), model.engine().n_threads(), n_batch);
+  return r.has_value() && *r > 0 ? *r : 1;
+}
 
 struct JsonOption {
   bool json = false;
