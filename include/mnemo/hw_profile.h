@@ -7,6 +7,12 @@
 // (a datacenter GPU, a PIM-GPT-style near-memory device). Roofs are "achievable", not theoretical:
 // for this machine they are what mnemo's kernels reach, so the cost model predicts mnemo's speed.
 //
+// Memory roofs: the bandwidth of a plain read (kernels::read_bytes, many independent streams: the
+// most this memory delivers) applies to activations, the KV cache and element-wise work; a weight
+// type may have its own, lower, roof: the rate at which mnemo's matrix-vector kernel of that type
+// streams weights far larger than the caches (measured: 55-70% of the plain read on this machine's
+// 2 cores), the memory roof of its matrix products.
+//
 // Compute kinds:
 //   a weight type name ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", ...): matrix products with
 //       weights of that type, at `batch` tokens per product (1: decode GEMV; 512: prefill GEMM)
@@ -27,6 +33,7 @@ namespace mnemo {
 struct BandwidthFigure {
   int threads = 0;    // CPU threads that reach it; 0: the device as a whole (any thread count)
   double gb_s = 0;    // 1e9 bytes per second read from memory
+  std::string kind;   // "": any access; a weight type: its matrix products' streaming rate
 };
 
 struct ComputeFigure {
@@ -43,10 +50,11 @@ struct HardwareProfile {
   std::vector<BandwidthFigure> bandwidth;
   std::vector<ComputeFigure> compute;
 
-  // Bandwidth at `threads` (>= 1): the figure of that thread count, linearly interpolated between
-  // measured counts, the highest measured count's figure above it, the lowest below it; device-wide
-  // figures (threads 0) apply to any count. Errors: no bandwidth figure.
-  Expected<double> bandwidth_gb_s(int threads) const;
+  // Bandwidth at `threads` (>= 1) for `kind` (its own figures when the profile has some, else the
+  // general ones): the figure of that thread count, linearly interpolated between measured counts,
+  // the highest measured count's figure above it, the lowest below it; device-wide figures
+  // (threads 0) apply to any count. Errors: no general bandwidth figure.
+  Expected<double> bandwidth_gb_s(int threads, const std::string& kind = "") const;
   // Compute of `kind` at `batch` tokens and `threads`: among the figures of that kind (else "*"),
   // thread counts resolved as for bandwidth, then interpolated linearly in log(batch) between
   // measured batches and clamped outside them. Errors: neither the kind nor "*" is listed.
@@ -79,9 +87,10 @@ struct ComputeOptions {
   int64_t n = 2048;               // row length of the weights (and head count x head dim of attention)
   int repetitions = 3;            // timed passes per figure after one warm-up; the best is kept
   bool attention = true;          // also time attention (kind "attention") and RMSNorm ("vector")
+  uint64_t stream_bytes = 256ull << 20;  // weights of the streaming (memory roof) measurement
 };
 
-// Times mnemo's kernels on this machine. Matrix products go through kernels::matmul_rows, the entry
+// Times mnemo's compute roofs on this machine. Matrix products go through kernels::matmul_rows, the entry
 // the forward pass uses: below 16 tokens on a matrix that stays in this core's L2 cache (about 512
 // KiB of weights per thread, each thread multiplying its own rows again and again), so that the
 // figure is the kernel's compute roof and not DRAM's; from 16 tokens through kernels::matmul on a
@@ -94,9 +103,14 @@ Expected<std::vector<ComputeFigure>> measure_compute(const ComputeOptions& optio
 // notes saying how they were measured.
 HardwareProfile measured_hardware_profile(const std::string& name, const std::vector<BandwidthPoint>& bandwidth,
                                           const BandwidthOptions& bandwidth_options, std::vector<ComputeFigure> compute,
-                                          const ComputeOptions& compute_options);
+                                          std::vector<BandwidthFigure> streaming, const ComputeOptions& compute_options);
 
-// measure_read_bandwidth + measure_compute, as a profile named `name`.
+// The memory roof of each weight type: kernels::matmul of one token (the decode GEMV) over
+// options.stream_bytes of weights (rows of options.n), far beyond the caches, per thread count;
+// bytes of weights per second, as bandwidth figures of that kind.
+Expected<std::vector<BandwidthFigure>> measure_streaming(const ComputeOptions& options);
+
+// measure_read_bandwidth + measure_compute + measure_streaming, as a profile named `name`.
 Expected<HardwareProfile> measure_hardware_profile(const std::string& name, const BandwidthOptions& bandwidth,
                                                    const ComputeOptions& compute);
 

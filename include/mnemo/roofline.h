@@ -59,6 +59,8 @@ struct OpCost {
   double memory_seconds = 0;   // sum over steps of bytes / bandwidth
   double seconds = 0;          // sum over steps of max(compute, memory)
   double gflop_s_roof = 0;     // compute roof of the stage's first step
+  double gb_s_roof = 0;        // memory roof: the weight type's streaming rate for matrix products,
+                               // the general bandwidth otherwise
   double bytes() const { return weight_bytes + act_read_bytes + act_write_bytes + kv_read_bytes + kv_write_bytes; }
   double intensity() const;    // flops per byte (0 when it moves no bytes)
   // Memory-bound when the memory time exceeds the compute time: at the ridge exactly, compute-bound
@@ -70,7 +72,7 @@ struct StageCost {
   RooflineRequest request;
   std::string profile;
   int64_t n_layer = 0;
-  double bandwidth_gb_s = 0;   // the roof used
+  double bandwidth_gb_s = 0;   // the general memory roof (weight products may have their own)
   std::vector<OpCost> ops;     // in forward order: token_embd, the layer operations, output_norm, lm_head
   double flops = 0, bytes = 0, seconds = 0;
   double tokens_per_s = 0;     // n_tokens * n_seq / seconds

@@ -12,6 +12,7 @@
 // so the model's times are the measured ones by construction.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <thread>
 
@@ -42,12 +43,15 @@ Expected<DType> weight_type(const std::string& name) {
                           "q2_k .. q6_k, found '" + name + "'");
 }
 
+// 64 KiB of pseudo-random bytes in [0x20, 0x3b], repeated.
 void fill_pattern(uint8_t* p, size_t n) {
+  constexpr size_t kTile = 64 << 10;
   uint32_t s = 12345;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < std::min(n, kTile); ++i) {
     s = s * 1664525u + 1013904223u;
     p[i] = static_cast<uint8_t>(0x20 + (s >> 24) % 28);
   }
+  for (size_t i = kTile; i < n; i += kTile) std::memcpy(p + i, p, std::min(kTile, n - i));
 }
 
 std::vector<float> random_floats(size_t n, uint32_t seed) {
@@ -180,33 +184,70 @@ double time_vector(int64_t n, ThreadPool& pool, int reps, double* flops) {
   });
 }
 
-}  // namespace
+// The decode GEMV over `bytes` of weights: bytes streamed per second.
+double stream_gb_s(DType type, int64_t n, uint64_t bytes, ThreadPool& pool, int reps) {
+  const uint64_t rb = *row_bytes(type, static_cast<uint64_t>(n));
+  const int64_t m = std::max<int64_t>(16, static_cast<int64_t>(bytes / rb) / 16 * 16);
+  TensorStorage w(type, {n, m});
+  fill_pattern(w.mutable_data(), w.n_bytes());
+  std::vector<float> x = random_floats(static_cast<size_t>(n), 7);
+  std::vector<float> y(static_cast<size_t>(m));
+  const size_t ws = kernels::matmul_work_size(type, n, 1, pool.size());
+  Aligned work(ws);
+  const double s = best_seconds(reps, [&](int k) {
+    for (int i = 0; i < k; ++i) kernels::matmul(w.view(), x.data(), 1, y.data(), work.get(), ws, pool);
+  });
+  return static_cast<double>(w.n_bytes()) / s / 1e9;
+}
 
-Expected<std::vector<ComputeFigure>> measure_compute(const ComputeOptions& o) {
+// The options' types and thread counts, checked.
+Status resolve(const ComputeOptions& o, std::vector<DType>* types, std::vector<int>* threads) {
   if (o.n < 256 || o.n % 256 != 0) {
     return invalid_argument(str_printf("compute row length: expected a positive multiple of 256, found %lld",
                                        static_cast<long long>(o.n)));
   }
   if (o.repetitions < 1) return invalid_argument("compute repetitions: expected at least 1");
-  std::vector<DType> types;
   for (const std::string& name : o.types) {
     MNEMO_ASSIGN_OR_RETURN(DType t, weight_type(name));
-    types.push_back(t);
+    types->push_back(t);
   }
+  *threads = o.threads;
+  if (threads->empty()) {
+    const int n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (int t = 1; t <= n; ++t) threads->push_back(t);
+  }
+  for (int t : *threads) {
+    if (t < 1) return invalid_argument(str_printf("compute threads: expected positive counts, found %d", t));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Expected<std::vector<BandwidthFigure>> measure_streaming(const ComputeOptions& o) {
+  std::vector<DType> types;
+  std::vector<int> threads;
+  MNEMO_RETURN_IF_ERROR(resolve(o, &types, &threads));
+  if (o.stream_bytes < (1u << 20)) return invalid_argument("streaming weights: expected at least 1 MiB");
+  std::vector<BandwidthFigure> out;
+  for (int nt : threads) {
+    ThreadPool pool(nt);
+    for (DType type : types) {
+      out.push_back({nt, stream_gb_s(type, o.n, o.stream_bytes, pool, o.repetitions), std::string(dtype_name(type))});
+    }
+  }
+  return out;
+}
+
+Expected<std::vector<ComputeFigure>> measure_compute(const ComputeOptions& o) {
+  std::vector<DType> types;
+  std::vector<int> threads;
+  MNEMO_RETURN_IF_ERROR(resolve(o, &types, &threads));
   for (int64_t b : o.batches) {
     if (b < 1 || b > 65536) {
       return invalid_argument(str_printf("--batches: expected tokens in [1, 65536], found %lld", static_cast<long long>(b)));
     }
   }
-  std::vector<int> threads = o.threads;
-  if (threads.empty()) {
-    const int n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    for (int t = 1; t <= n; ++t) threads.push_back(t);
-  }
-  for (int t : threads) {
-    if (t < 1) return invalid_argument(str_printf("compute threads: expected positive counts, found %d", t));
-  }
-
   std::vector<ComputeFigure> out;
   for (int nt : threads) {
     ThreadPool pool(nt);
@@ -234,16 +275,18 @@ Expected<std::vector<ComputeFigure>> measure_compute(const ComputeOptions& o) {
 
 HardwareProfile measured_hardware_profile(const std::string& name, const std::vector<BandwidthPoint>& bandwidth,
                                           const BandwidthOptions& bo, std::vector<ComputeFigure> compute,
-                                          const ComputeOptions& co) {
+                                          std::vector<BandwidthFigure> streaming, const ComputeOptions& co) {
   HardwareProfile p;
   p.name = name;
-  for (const BandwidthPoint& b : bandwidth) p.bandwidth.push_back({b.threads, b.best_gb_s});
+  for (const BandwidthPoint& b : bandwidth) p.bandwidth.push_back({b.threads, b.best_gb_s, ""});
+  for (BandwidthFigure& b : streaming) p.bandwidth.push_back(std::move(b));
   p.compute = std::move(compute);
   p.source = str_printf("measured by mnemo hw (kernels: %s)", kernels::active_target());
-  p.notes = str_printf("bandwidth: best of %d reads of %s; compute: best of %d timed passes of mnemo's kernels, "
-                       "products below %lld tokens on weights in each core's L2, from %lld tokens on %lld x %lld "
-                       "matrices",
-                       bo.repetitions, format_bytes(bo.buffer_bytes).c_str(), co.repetitions,
+  p.notes = str_printf("bandwidth: best of %d reads of %s; per weight type: the decode GEMV streaming %s of weights; "
+                       "compute: best of %d timed passes of mnemo's kernels, products below %lld tokens on weights in "
+                       "each core's L2, from %lld tokens on %lld x %lld matrices",
+                       bo.repetitions, format_bytes(bo.buffer_bytes).c_str(), format_bytes(co.stream_bytes).c_str(),
+                       co.repetitions,
                        static_cast<long long>(kernels::kBlasMinTokens), static_cast<long long>(kernels::kBlasMinTokens),
                        static_cast<long long>(kLargeRows), static_cast<long long>(co.n));
   return p;
@@ -253,7 +296,8 @@ Expected<HardwareProfile> measure_hardware_profile(const std::string& name, cons
                                                    const ComputeOptions& compute) {
   MNEMO_ASSIGN_OR_RETURN(std::vector<BandwidthPoint> bw, measure_read_bandwidth(bandwidth));
   MNEMO_ASSIGN_OR_RETURN(std::vector<ComputeFigure> figures, measure_compute(compute));
-  return measured_hardware_profile(name, bw, bandwidth, std::move(figures), compute);
+  MNEMO_ASSIGN_OR_RETURN(std::vector<BandwidthFigure> streaming, measure_streaming(compute));
+  return measured_hardware_profile(name, bw, bandwidth, std::move(figures), std::move(streaming), compute);
 }
 
 }  // namespace mnemo

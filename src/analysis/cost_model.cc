@@ -5,7 +5,9 @@
 // head only on the last), decode takes n_tokens passes of one token, each after one more cached
 // position. Every operation of every pass gets time max(flops / compute, bytes / bandwidth), the
 // compute roof looked up for its kind at its batch (tokens per product) and the thread count; the
-// stage sums them (LLM-Viewer sums its layers the same way: no overlap between operations).
+// stage sums them (LLM-Viewer sums its layers the same way: no overlap between operations). The
+// memory roof of a matrix product is its weight type's streaming rate where the profile has one
+// (mnemo's GEMV does not reach the plain read bandwidth), the general bandwidth otherwise.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -73,11 +75,18 @@ class Roofs {
     cache_[key] = v;
     return v;
   }
+  Expected<double> gb_s(const std::string& kind) {
+    if (auto it = bw_cache_.find(kind); it != bw_cache_.end()) return it->second;
+    MNEMO_ASSIGN_OR_RETURN(double v, profile_.bandwidth_gb_s(threads_, kind));
+    bw_cache_[kind] = v;
+    return v;
+  }
 
  private:
   const HardwareProfile& profile_;
   int threads_;
   std::map<std::pair<std::string, int64_t>, double> cache_;
+  std::map<std::string, double> bw_cache_;
 };
 
 // Adds the pass's operations to the stage's (same order; new ones appended).
@@ -123,7 +132,12 @@ Expected<StageCost> run_stage(const HardwareProfile* profile, const ModelInfo& i
           c.compute_seconds = c.flops / (roof * 1e9);
           c.gflop_s_roof = roof;
         }
-        c.memory_seconds = c.bytes() / (st.bandwidth_gb_s * 1e9);
+        double gb_s = st.bandwidth_gb_s;
+        if (op.weight_stream) {
+          MNEMO_ASSIGN_OR_RETURN(gb_s, roofs->gb_s(c.kind));
+        }
+        c.gb_s_roof = gb_s;
+        c.memory_seconds = c.bytes() / (gb_s * 1e9);
         c.seconds = std::max(c.compute_seconds, c.memory_seconds);
       }
       accumulate(st.ops, c);

@@ -34,10 +34,16 @@ double at_threads(const std::map<int, double>& by_threads, int threads) {
 
 }  // namespace
 
-Expected<double> HardwareProfile::bandwidth_gb_s(int threads) const {
-  if (bandwidth.empty()) return invalid_argument("hardware profile '" + name + "': no bandwidth figure");
+Expected<double> HardwareProfile::bandwidth_gb_s(int threads, const std::string& kind) const {
+  auto has = [&](const std::string& k) {
+    return std::any_of(bandwidth.begin(), bandwidth.end(), [&](const BandwidthFigure& b) { return b.kind == k; });
+  };
+  const std::string use = !kind.empty() && has(kind) ? kind : "";
+  if (!has(use)) return invalid_argument("hardware profile '" + name + "': no bandwidth figure");
   std::map<int, double> by_threads;
-  for (const BandwidthFigure& b : bandwidth) by_threads[b.threads] = std::max(by_threads[b.threads], b.gb_s);
+  for (const BandwidthFigure& b : bandwidth) {
+    if (b.kind == use) by_threads[b.threads] = std::max(by_threads[b.threads], b.gb_s);
+  }
   return at_threads(by_threads, std::max(1, threads));
 }
 

@@ -1,9 +1,10 @@
 // analysis/hw_profile_json.cc: hardware profiles as JSON files (include/mnemo/hw_profile.h).
 //
 // {"format": "mnemo-hardware-profile", "version": 1, "name": "...", "source": "...", "notes": "...",
-//  "bandwidth": [{"threads": 1, "gb_s": 18.3}, ...],
+//  "bandwidth": [{"threads": 1, "gb_s": 18.3}, {"kind": "q4_0", "threads": 1, "gb_s": 12.1}, ...],
 //  "compute": [{"kind": "q4_0", "batch": 1, "threads": 1, "gflop_s": 41.5}, ...]}
 // Every field is checked where it is read; an error names the field by its JSON path.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -58,6 +59,7 @@ Expected<double> read_positive(const Json& obj, const char* key, const std::stri
 Expected<BandwidthFigure> read_bandwidth(const Json& e, const std::string& where) {
   if (!e.is_object()) return corrupt(where + ": expected an object, found " + shown(e));
   BandwidthFigure b;
+  MNEMO_ASSIGN_OR_RETURN(b.kind, read_string(e, "kind", where + ".", false));
   MNEMO_ASSIGN_OR_RETURN(int64_t threads, read_int(e, "threads", where + ".", 0));
   b.threads = static_cast<int>(threads);
   MNEMO_ASSIGN_OR_RETURN(b.gb_s, read_positive(e, "gb_s", where + "."));
@@ -86,7 +88,13 @@ std::string hardware_profile_to_json(const HardwareProfile& p) {
   j["source"] = p.source;
   j["notes"] = p.notes;
   j["bandwidth"] = Json::array();
-  for (const BandwidthFigure& b : p.bandwidth) j["bandwidth"].push_back({{"threads", b.threads}, {"gb_s", b.gb_s}});
+  for (const BandwidthFigure& b : p.bandwidth) {
+    Json e;
+    if (!b.kind.empty()) e["kind"] = b.kind;
+    e["threads"] = b.threads;
+    e["gb_s"] = b.gb_s;
+    j["bandwidth"].push_back(e);
+  }
   j["compute"] = Json::array();
   for (const ComputeFigure& c : p.compute) {
     j["compute"].push_back({{"kind", c.kind}, {"batch", c.batch}, {"threads", c.threads}, {"gflop_s", c.gflop_s}});
@@ -116,7 +124,10 @@ Expected<HardwareProfile> hardware_profile_from_json(const std::string& text, co
   }
   for (size_t i = 0; i < bw->size(); ++i) {
     MNEMO_ASSIGN_OR_RETURN(BandwidthFigure b, read_bandwidth((*bw)[i], where + "bandwidth[" + std::to_string(i) + "]"));
-    p.bandwidth.push_back(b);
+    p.bandwidth.push_back(std::move(b));
+  }
+  if (std::none_of(p.bandwidth.begin(), p.bandwidth.end(), [](const BandwidthFigure& b) { return b.kind.empty(); })) {
+    return corrupt(where + "bandwidth: expected a figure without a kind (the general one), found only kinds");
   }
   auto cp = j.find("compute");
   if (cp == j.end() || !cp->is_array() || cp->empty()) {

@@ -40,6 +40,7 @@ struct OpSpec {
   std::string kind;
   double flops = 0, weight = 0, act_read = 0, act_write = 0, kv_read = 0, kv_write = 0;
   int64_t batch = 1;
+  bool weight_stream = false;
 };
 
 // Adds one instance of `s` to `ops`, merged with an earlier operation of the same name and kind.
@@ -70,6 +71,7 @@ void add_op(std::vector<PassOp>& ops, const OpSpec& s, bool per_layer, size_t& c
     op->cost.per_layer = per_layer;
     op->cost.count = 0;
     op->batch = s.batch;
+    op->weight_stream = s.weight_stream;
   }
   OpCost& c = op->cost;
   c.count += 1;
@@ -89,6 +91,7 @@ OpSpec product(const char* name, const Matrix& W, double N, double bias_bytes = 
   s.act_read = N * static_cast<double>(W.n) * kAct;
   s.act_write = N * static_cast<double>(W.m) * kAct;
   s.batch = static_cast<int64_t>(N);
+  s.weight_stream = true;
   return s;
 }
 

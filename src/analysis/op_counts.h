@@ -49,6 +49,7 @@ struct Pass {
 struct PassOp {
   OpCost cost;
   int64_t batch = 1;
+  bool weight_stream = false;  // a matrix product: its memory roof is its weight type's streaming rate
 };
 
 // The pass's operations in forward order; a layer operation appears once per (name, kind), its

@@ -76,6 +76,7 @@ std::string roofline_json(const HardwareProfile& profile, const ModelInfo& info,
                           {"intensity", c.intensity()},
                           {"bound", c.memory_bound() ? "memory" : "compute"},
                           {"gflop_s_roof", c.gflop_s_roof},
+                          {"gb_s_roof", c.gb_s_roof},
                           {"compute_seconds", c.compute_seconds},
                           {"memory_seconds", c.memory_seconds},
                           {"seconds", c.seconds}});
@@ -99,6 +100,7 @@ std::string roofline_svg(const HardwareProfile& profile, const ModelInfo& info, 
     Stage stage;
   };
   std::vector<Roof> roofs;
+  std::vector<std::pair<std::string, double>> memory_roofs;  // weight types' own streaming rates
   double bw = 0;
   for (const StageCost& st : stages) {
     bw = std::max(bw, st.bandwidth_gb_s);
@@ -108,6 +110,10 @@ std::string roofline_svg(const HardwareProfile& profile, const ModelInfo& info, 
       points.push_back({c.intensity(), c.flops / c.seconds / 1e9, c.name, st.request.stage});
       if (seen.insert({c.kind, std::llround(c.gflop_s_roof * 1000)}).second) {
         roofs.push_back({c.gflop_s_roof, c.kind + " (" + stage_name(st.request.stage) + ")", st.request.stage});
+      }
+      if (c.gb_s_roof > 0 && c.gb_s_roof != st.bandwidth_gb_s &&
+          std::none_of(memory_roofs.begin(), memory_roofs.end(), [&](const auto& m) { return m.first == c.kind; })) {
+        memory_roofs.push_back({c.kind, c.gb_s_roof});
       }
     }
   }
@@ -164,6 +170,15 @@ std::string roofline_svg(const HardwareProfile& profile, const ModelInfo& info, 
                       f.px(xa), f.py(bw * xa), f.px(xb), f.py(bw * xb));
       s += str_printf("<text x=\"%.1f\" y=\"%.1f\" fill=\"#333\">%.3g GB/s</text>\n", f.px(xa) + 4, f.py(bw * xa) - 6, bw);
     }
+  }
+  // The weight types' streaming roofs: thin lines under the general one.
+  for (const auto& [kind, gb_s] : memory_roofs) {
+    const double xa = std::max(x_lo, y_lo / gb_s), xb = std::min(x_hi, y_hi / gb_s);
+    if (xa >= xb) continue;
+    s += str_printf("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\" stroke-dasharray=\"2 2\"/>\n",
+                    f.px(xa), f.py(gb_s * xa), f.px(xb), f.py(gb_s * xb));
+    s += str_printf("<text x=\"%.1f\" y=\"%.1f\" fill=\"#888\" font-size=\"9\">%s GEMV %.3g GB/s</text>\n",
+                    f.px(xb) + 4, f.py(gb_s * xb) + 10, xml_escape(kind).c_str(), gb_s);
   }
   // Compute roofs: from the ridge point to the right edge, labelled on the right (labels pushed
   // apart where roofs are close).

@@ -16,7 +16,7 @@ HardwareProfile sample() {
   p.name = "sample";
   p.source = "hand-made";
   p.notes = "for \"tests\"";
-  p.bandwidth = {{1, 10.0}, {2, 16.0}, {4, 20.0}};
+  p.bandwidth = {{1, 10.0, ""}, {2, 16.0, ""}, {4, 20.0, ""}, {1, 6.0, "q4_0"}, {2, 9.0, "q4_0"}};
   p.compute = {{"q4_0", 1, 1, 10.0}, {"q4_0", 100, 1, 1000.0}, {"q4_0", 1, 2, 20.0}, {"q4_0", 100, 2, 2000.0},
                {"attention", 1, 1, 5.0}};
   return p;
@@ -28,6 +28,10 @@ TEST(HardwareProfile, BandwidthByThreads) {
   EXPECT_DOUBLE_EQ(*p.bandwidth_gb_s(2), 16.0);
   EXPECT_DOUBLE_EQ(*p.bandwidth_gb_s(3), 18.0);  // between 2 and 4
   EXPECT_DOUBLE_EQ(*p.bandwidth_gb_s(64), 20.0); // the highest measured count
+  // A weight type's own streaming roof, where the profile has one; the general one otherwise.
+  EXPECT_DOUBLE_EQ(*p.bandwidth_gb_s(2, "q4_0"), 9.0);
+  EXPECT_DOUBLE_EQ(*p.bandwidth_gb_s(4, "q4_0"), 9.0);
+  EXPECT_DOUBLE_EQ(*p.bandwidth_gb_s(2, "f16"), 16.0);
   HardwareProfile none;
   EXPECT_FALSE(none.bandwidth_gb_s(1).has_value());
   HardwareProfile device;
@@ -61,6 +65,7 @@ TEST(HardwareProfile, JsonRoundTrip) {
   ASSERT_EQ(back->bandwidth.size(), p.bandwidth.size());
   for (size_t i = 0; i < p.bandwidth.size(); ++i) {
     EXPECT_EQ(back->bandwidth[i].threads, p.bandwidth[i].threads);
+    EXPECT_EQ(back->bandwidth[i].kind, p.bandwidth[i].kind);
     EXPECT_EQ(back->bandwidth[i].gb_s, p.bandwidth[i].gb_s);
   }
   ASSERT_EQ(back->compute.size(), p.compute.size());
@@ -106,7 +111,9 @@ TEST(HardwareProfile, MalformedJsonNamesTheField) {
             std::string::npos);
   EXPECT_NE(error_of(replaced("\"batch\": 1", "\"batch\": 0")).find("compute[0].batch: expected an integer >= 1"),
             std::string::npos);
-  EXPECT_NE(error_of(replaced("\"kind\": \"q4_0\"", "\"kind\": \"\"")).find("compute[0].kind"), std::string::npos);
+  EXPECT_NE(error_of(replaced("\"kind\": \"q4_0\",\n      \"batch\"", "\"kind\": \"\",\n      \"batch\""))
+                .find("compute[0].kind"),
+            std::string::npos);
   EXPECT_NE(error_of(R"({"format": "mnemo-hardware-profile", "version": 1, "name": "x", "bandwidth": [],
                         "compute": [{"kind": "*", "batch": 1, "threads": 0, "gflop_s": 1}]})")
                 .find("bandwidth: expected a non-empty array"),
@@ -114,6 +121,14 @@ TEST(HardwareProfile, MalformedJsonNamesTheField) {
   EXPECT_NE(error_of(R"({"format": "mnemo-hardware-profile", "version": 1, "name": "x",
                         "bandwidth": [{"threads": 0, "gb_s": 1}]})")
                 .find("compute: expected a non-empty array, found nothing"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"format": "mnemo-hardware-profile", "version": 1, "name": "x",
+                        "bandwidth": [{"kind": "q4_0", "threads": 1, "gb_s": 1}],
+                        "compute": [{"kind": "*", "batch": 1, "threads": 0, "gflop_s": 1}]})")
+                .find("bandwidth: expected a figure without a kind"),
+            std::string::npos);
+  EXPECT_NE(error_of(replaced("\"kind\": \"q4_0\",\n      \"threads\": 1", "\"kind\": 5,\n      \"threads\": 1"))
+                .find("bandwidth[3].kind: expected a string"),
             std::string::npos);
   Expected<HardwareProfile> absent = load_hardware_profile("/nonexistent/profile.json");
   ASSERT_FALSE(absent.has_value());
@@ -156,6 +171,12 @@ TEST(HardwareProfile, MeasureComputeSmall) {
     EXPECT_EQ(f.threads, 1);
   }
   EXPECT_EQ((*figures)[0].kind, "q4_0");
+  o.stream_bytes = 2 << 20;
+  Expected<std::vector<BandwidthFigure>> streaming = measure_streaming(o);
+  ASSERT_TRUE(streaming.has_value()) << streaming.status().message();
+  ASSERT_EQ(streaming->size(), 2u);
+  EXPECT_EQ((*streaming)[1].kind, "f16");
+  EXPECT_TRUE(std::isfinite((*streaming)[1].gb_s) && (*streaming)[1].gb_s > 0);
   o.types = {"q9_9"};
   Expected<std::vector<ComputeFigure>> bad = measure_compute(o);
   ASSERT_FALSE(bad.has_value());

@@ -234,6 +234,21 @@ TEST(RooflineBounds, ClassificationAtTheRidge) {
   EXPECT_DOUBLE_EQ(pred->seconds, at->seconds);
 }
 
+// A weight type's own streaming roof applies to its matrix products only.
+TEST(RooflineBounds, WeightStreamingRoof) {
+  HardwareProfile p = ridge_profile(4.75);
+  p.bandwidth.push_back({0, 2.375, "q8_0"});
+  Expected<StageCost> st = analyze_stage(p, tiny_model(), decode_at(3));
+  ASSERT_TRUE(st.has_value()) << st.status().message();
+  const OpCost& q = op(*st, "q_proj");
+  EXPECT_DOUBLE_EQ(q.gb_s_roof, 2.375);
+  EXPECT_DOUBLE_EQ(q.memory_seconds, 4.096e-6);  // 9728 B at 2.375 GB/s
+  EXPECT_TRUE(q.memory_bound());
+  EXPECT_DOUBLE_EQ(op(*st, "qk").gb_s_roof, 4.75);
+  EXPECT_DOUBLE_EQ(op(*st, "token_embd").gb_s_roof, 4.75);
+  EXPECT_DOUBLE_EQ(st->bandwidth_gb_s, 4.75);
+}
+
 TEST(RooflineBounds, MissingComputeKindIsAnError) {
   HardwareProfile p;
   p.name = "partial";

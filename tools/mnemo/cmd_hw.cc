@@ -21,6 +21,7 @@ struct HwOptions {
   std::string tokenizer;
   std::string threads;
   uint64_t size_mib = 1024;
+  uint64_t stream_mib = 256;
   int reps = 5;
   int64_t n_prompt = 0;
   int64_t n_gen = 128;
@@ -64,9 +65,11 @@ std::vector<std::string> split(const std::string& s) {
 void print_profile(const HardwareProfile& p) {
   std::printf("profile %s: %s\n", p.name.c_str(), p.source.c_str());
   if (!p.notes.empty()) std::printf("notes: %s\n", p.notes.c_str());
-  std::printf("\n| threads | bandwidth GB/s |\n|---------|----------------|\n");
+  std::printf("\nmemory roofs (all: plain read; a weight type: its decode GEMV streaming weights)\n");
+  std::printf("| kind | threads | GB/s |\n|------|---------|------|\n");
   for (const BandwidthFigure& b : p.bandwidth) {
-    std::printf("| %7s | %14.2f |\n", b.threads == 0 ? "any" : std::to_string(b.threads).c_str(), b.gb_s);
+    std::printf("| %s | %s | %.2f |\n", b.kind.empty() ? "all" : b.kind.c_str(),
+                b.threads == 0 ? "any" : std::to_string(b.threads).c_str(), b.gb_s);
   }
   // Compute: one row per (kind, batch), one column per thread count.
   std::set<int> threads;
@@ -105,6 +108,7 @@ void print_decode_roofline(const ModelInfo& info, const std::vector<BandwidthFig
               format_bytes(r.weight_bytes).c_str(), format_bytes(r.kv_bytes).c_str(), format_bytes(r.bytes_per_token).c_str());
   std::printf("| threads | bandwidth GB/s | max tokens/s |\n|---------|----------------|--------------|\n");
   for (const BandwidthFigure& b : bw) {
+    if (!b.kind.empty()) continue;
     const DecodeRoofline rp = decode_roofline(info, b.gb_s, o.n_prompt, o.n_gen);
     std::printf("| %7d | %14.2f | %12.2f |\n", b.threads, b.gb_s, rp.max_tokens_per_s);
   }
@@ -146,13 +150,18 @@ Status run(const HwOptions& o) {
   bo.repetitions = o.reps;
   std::fprintf(stderr, "reading %s %d times per thread count...\n", format_bytes(bo.buffer_bytes).c_str(), bo.repetitions);
   MNEMO_ASSIGN_OR_RETURN(std::vector<BandwidthPoint> bw, measure_read_bandwidth(bo));
+  co.stream_bytes = o.stream_mib << 20;
   std::vector<ComputeFigure> figures;
+  std::vector<BandwidthFigure> streaming;
   if (!o.no_compute) {
     std::fprintf(stderr, "timing mnemo's kernels (%zu types x %zu batches, attention, RMSNorm) per thread count...\n",
                  co.types.size(), co.batches.size());
     MNEMO_ASSIGN_OR_RETURN(figures, measure_compute(co));
+    std::fprintf(stderr, "streaming %s of weights through the decode GEMV of each type...\n",
+                 format_bytes(co.stream_bytes).c_str());
+    MNEMO_ASSIGN_OR_RETURN(streaming, measure_streaming(co));
   }
-  const HardwareProfile profile = measured_hardware_profile(o.name, bw, bo, figures, co);
+  const HardwareProfile profile = measured_hardware_profile(o.name, bw, bo, figures, streaming, co);
   if (!o.save.empty()) {
     if (o.no_compute) return usage_error("--save: a profile needs the compute roofs; drop --no-compute");
     MNEMO_RETURN_IF_ERROR(save_hardware_profile(profile, o.save));
@@ -202,6 +211,8 @@ RunFn setup(CLI::App& app) {
   app.add_option("-t,--threads", o->threads, "Thread counts, comma-separated (default: 1 .. all CPUs)");
   app.add_option("--size", o->size_mib, "Read buffer in MiB (far larger than the last-level cache)")->capture_default_str();
   app.add_option("-r,--repetitions", o->reps, "Passes per thread count")->capture_default_str();
+  app.add_option("--stream-size", o->stream_mib, "Weights streamed per type for its GEMV memory roof, in MiB")
+      ->capture_default_str();
   app.add_option("-p,--n-prompt", o->n_prompt, "Roofline: positions already cached")->capture_default_str();
   app.add_option("-n,--n-gen", o->n_gen, "Roofline: tokens generated (the KV read is averaged over them)")->capture_default_str();
   app.add_option("--types", o->types,

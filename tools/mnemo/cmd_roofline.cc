@@ -72,10 +72,11 @@ void print_stage(const StageCost& st) {
   std::printf("| op | kind | count | GFLOP | weights MB | act MB | KV MB | FLOP/B | bound | roof GFLOP/s | ms | %% |\n");
   std::printf("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n");
   for (const OpCost& c : st.ops) {
-    std::printf("| %s | %s | %lld | %.3f | %.2f | %.2f | %.2f | %.2f | %s | %.1f | %.2f | %.1f |\n", c.name.c_str(),
+    const std::string roof = c.gflop_s_roof > 0 ? str_printf("%.1f", c.gflop_s_roof) : "-";
+    std::printf("| %s | %s | %lld | %.3f | %.2f | %.2f | %.2f | %.2f | %s | %s | %.2f | %.1f |\n", c.name.c_str(),
                 c.kind.c_str(), static_cast<long long>(c.count), c.flops / 1e9, c.weight_bytes / 1e6,
                 (c.act_read_bytes + c.act_write_bytes) / 1e6, (c.kv_read_bytes + c.kv_write_bytes) / 1e6, c.intensity(),
-                c.bytes() == 0 && c.flops == 0 ? "-" : (c.memory_bound() ? "memory" : "compute"), c.gflop_s_roof,
+                c.bytes() == 0 && c.flops == 0 ? "-" : (c.memory_bound() ? "memory" : "compute"), roof.c_str(),
                 c.seconds * 1e3, st.seconds > 0 ? 100.0 * c.seconds / st.seconds : 0.0);
   }
   std::printf("| **one layer** | | | | | | | | | | %.2f | %.1f |\n", st.layer_seconds() * 1e3,
