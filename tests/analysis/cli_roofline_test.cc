@@ -38,7 +38,7 @@ TEST(CliRoofline, JsonAndSvg) {
   MNEMO_REQUIRE_DATA(kModel);
   const std::string svg = temp_dir() + "/plot.svg";
   ProcessResult r = run_process({mnemo_bin(), "roofline", "-m", data_path(kModel), "--hw", "pim-gpt", "-p", "32",
-                                 "-n", "8", "-c", "4", "--json", "--svg", svg});
+                                 "-n", "8", "--n-past", "4", "--json", "--svg", svg});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["stages"].size(), 2u);
@@ -87,7 +87,7 @@ TEST(CliRoofline, BadInput) {
   std::ofstream(dir + "/garbage.json") << "{ nope";
   expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", dir + "/garbage.json"}), 1, "malformed JSON");
   expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "-b", "0"}), 1, "-b");
-  expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "-c", "-3"}), 1, "-c");
+  expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "--n-past", "-3"}), 1, "--n-past");
   expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "-p", "0", "-n", "0"}), 1, "-p");
   expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "--kv-bytes", "0"}), 1,
                "--kv-bytes");

@@ -35,7 +35,7 @@ Status check_sizes(const RooflineOptions& o) {
   MNEMO_RETURN_IF_ERROR(count("-p", o.n_prompt, 0));
   MNEMO_RETURN_IF_ERROR(count("-n", o.n_gen, 0));
   if (o.n_prompt == 0 && o.n_gen == 0) return out_of_range("-p, -n: expected a prompt or a generation, found 0 and 0");
-  MNEMO_RETURN_IF_ERROR(count("-c", o.n_ctx, 0));
+  MNEMO_RETURN_IF_ERROR(count("--n-past", o.n_ctx, 0));
   MNEMO_RETURN_IF_ERROR(count("-b", o.n_batch, 1));
   MNEMO_RETURN_IF_ERROR(count("-t", o.threads, 0));
   if (!(o.kv_bytes > 0)) return out_of_range(str_printf("--kv-bytes: expected a positive number, found %g", o.kv_bytes));
@@ -138,7 +138,7 @@ RunFn setup(CLI::App& app) {
                  "default: measure this machine now");
   app.add_option("-p,--n-prompt", o->n_prompt, "Prefill: prompt tokens (0: no prefill)")->capture_default_str();
   app.add_option("-n,--n-gen", o->n_gen, "Decode: tokens generated (0: no decode)")->capture_default_str();
-  app.add_option("-c,--ctx", o->n_ctx, "Positions already cached before each stage")->capture_default_str();
+  app.add_option("--n-past", o->n_ctx, "Positions already cached before each stage (not -c: that is a context size everywhere)")->capture_default_str();
   app.add_option("-b,--batch", o->n_batch, "Prefill: tokens per forward pass")->capture_default_str();
   app.add_option("-t,--threads", o->threads, "Threads (0 = all CPUs)")->capture_default_str();
   app.add_option("--kv-bytes", o->kv_bytes, "Bytes per cached K or V value (4: mnemo's F32 cache)")->capture_default_str();
