@@ -212,12 +212,12 @@ struct MemoryConfig {
   double forget_k_days = 1.0;      // k in R = exp(-t / (k * S)), t in days
   // A search hit counts as a recall (MemoryBank's strength update) only when it matched the query
   // (SearchHit::matched): ranked by a channel (not a filler of the list, not a linked note) and
-  // either its cosine similarity to the query is at least recall_min_similarity or the query's
-  // stems found in its own text carry an IDF (in the user's BM25 index) of at least recall_min_idf:
-  // about one word rarer than a third of the user's memories, or several common ones. How these
-  // were chosen: docs/MEMORY.md, "Forgetting".
-  double recall_min_similarity = 0.35;
-  double recall_min_idf = 1.0;
+  // either its cosine similarity to the query is at least recall_min_similarity, or the query's
+  // stems found in its own text carry at least recall_min_share of the query's IDF weight (in the
+  // user's BM25 index; a word the user never used weighs most). How these were chosen:
+  // docs/MEMORY.md, "Forgetting".
+  double recall_min_similarity = 0.5;
+  double recall_min_share = 0.3;
   // Users with at least this many hot memories are searched through the SPANN index (half as many
   // are mirrored into it ahead of time); smaller users by an exact (SIMD) scan of their own
   // vectors. <= 0: no ANN index. The default keeps users of up to 100k memories exact: with the

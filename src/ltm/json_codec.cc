@@ -66,6 +66,7 @@ nlohmann::json to_json(const SearchHit& h) {
   j["score"] = h.score;
   j["bm25"] = h.bm25;
   j["similarity"] = h.similarity;
+  j["matched"] = h.matched;  // matched the query: counted as a recall when the search touched
   if (h.via_link) j["via_link"] = true;
   return j;
 }

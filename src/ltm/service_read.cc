@@ -1,5 +1,6 @@
 // MemoryService: search (hybrid retrieval, link expansion, recalls), get, list, history.
 #include <algorithm>
+#include <cmath>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
@@ -64,17 +65,32 @@ Expected<std::vector<SearchHit>> MemoryService::Impl::search(const SearchRequest
     auto sim_of = [&](uint32_t slot) {
       return qvec.empty() ? 0.0f : dot(qvec.data(), u->vec(slot), static_cast<size_t>(u->dim()));
     };
-    // IDF (this user's index) of the query's stems the memory's own text contains.
-    auto matched_idf = [&](uint32_t slot) {
+    // The share of the query's information (IDF in this user's index; a stem the user never used
+    // has df 0) carried by stems the memory's own text contains.
+    double query_idf = 0;
+    {
+      const double n = static_cast<double>(u->bm25().size());
+      const double unseen = std::log(1.0 + (n + 0.5) / 0.5);
+      std::vector<std::string> qs = stemmed_tokens(req.query);
+      std::sort(qs.begin(), qs.end());
+      qs.erase(std::unique(qs.begin(), qs.end()), qs.end());
+      for (const std::string& st : qs) {
+        uint32_t t = terms.find(st);
+        query_idf += t == Vocabulary::kMissing ? unseen : u->bm25().idf(t);
+      }
+    }
+    auto matched_share = [&](uint32_t slot) {
+      if (query_idf <= 0) return 0.0;
       double sum = 0;
       const std::vector<uint32_t>& stems = u->meta(slot).stems;
       for (uint32_t t : qterms_distinct)
         if (std::binary_search(stems.begin(), stems.end(), t)) sum += u->bm25().idf(t);
-      return sum;
+      return sum / query_idf;
     };
     for (const Ranked& r : ranked) {
       const float sim = sim_of(r.slot);
-      const bool matched = r.score > 0 && (sim >= cfg.recall_min_similarity || matched_idf(r.slot) >= cfg.recall_min_idf);
+      const bool matched =
+          r.score > 0 && (sim >= cfg.recall_min_similarity || matched_share(r.slot) >= cfg.recall_min_share);
       picked.push_back({u->meta(r.slot).id, r.score, r.bm25, sim, false, matched});
       seen.insert(u->meta(r.slot).id);
     }
