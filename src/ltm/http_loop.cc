@@ -208,7 +208,7 @@ struct Loop::State {
           // Out of descriptors: make room, and stop accepting for a moment so the ready listening
           // socket does not spin the loop.
           MNEMO_LOG_WARN("memory server: accept: %s", std::strerror(errno));
-          evict_idle();
+          evict_idle(nullptr);
           accept_paused_until = now + 100;
           epoll_event e{};
           e.data.u64 = kListenKey;
@@ -218,7 +218,8 @@ struct Loop::State {
       }
       count(&LoopStats::accepted);
       std::string addr = peer_address(sa);
-      if (conns.size() >= opt.max_connections) evict_idle();
+      if (conns.size() >= opt.max_connections) evict_idle(nullptr);
+      if (per_address[addr] >= opt.max_connections_per_address) evict_idle(&addr);  // its own idle ones
       if (conns.size() >= opt.max_connections || per_address[addr] >= opt.max_connections_per_address) {
         if (per_address[addr] == 0) per_address.erase(addr);
         refuse(fd, conns.size() >= opt.max_connections ? "server: too many open connections"
@@ -254,11 +255,14 @@ struct Loop::State {
     ::close(fd);
   }
 
-  // Closes the connection idle the longest (no request in progress, nothing to write).
-  void evict_idle() {
+  // Closes the connection idle the longest (no request in progress, nothing to write), of one
+  // client address or of all.
+  void evict_idle(const std::string* addr) {
     Conn* victim = nullptr;
     for (auto& [k, c] : conns)
-      if (c->st == St::kRead && !c->in_request && (!victim || c->deadline < victim->deadline)) victim = c.get();
+      if (c->st == St::kRead && !c->in_request && (!addr || c->addr == *addr) &&
+          (!victim || c->deadline < victim->deadline || (c->deadline == victim->deadline && c->key < victim->key)))
+        victim = c.get();
     if (!victim) return;
     count(&LoopStats::evicted_idle);
     close_conn(*victim);

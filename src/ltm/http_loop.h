@@ -10,8 +10,9 @@
 //  - request_timeout_ms: from the first byte of a request to its last (header and body), however
 //    the bytes trickle in; past it the client gets 408 and the connection is closed;
 //  - write_timeout_ms: a client that does not read its answer is dropped;
-//  - max_connections (and per client address): at the cap the longest-idle connection is closed
-//    to make room; when none is idle the new one gets 503 and is closed;
+//  - max_connections (and max_connections_per_address): at the cap the longest-idle connection
+//    (of that address, for its cap) is closed to make room; when none is idle the new one gets
+//    503 and is closed;
 //  - max_queued: complete requests waiting for a handler; beyond it, 503 at once;
 //  - rate_per_address: requests per second per client address (token bucket, burst twice the
 //    rate); beyond it 429 with Retry-After. 0 turns it off.

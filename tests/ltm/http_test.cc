@@ -370,6 +370,43 @@ TEST_F(HttpTest, FramingPipeliningAndLimits) {
   post("/v1/memories", R"({"text": "the server is fine", "user_id": "p"})", 200);
 }
 
+// At the connection cap the longest-idle connection makes room: idle sockets cannot lock out a
+// client that has something to ask.
+TEST_F(HttpTest, IdleConnectionsAreEvictedAtTheCap) {
+  HttpOptions h;
+  h.port = 0;
+  h.threads = 1;
+  h.max_connections = 8;
+  h.max_connections_per_address = 6;
+  auto srv = HttpServer::create(*svc_, h);
+  ASSERT_TRUE(srv) << srv.status().message();
+  std::thread t([&] { (void)(*srv)->run(); });
+  std::vector<int> idle;
+  for (int i = 0; i < 12; ++i) idle.push_back(connect_raw((*srv)->port()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  httplib::Client c("127.0.0.1", (*srv)->port());
+  c.set_read_timeout(2, 0);
+  auto r = c.Get("/v1/health");
+  ASSERT_TRUE(r) << "locked out by idle connections";
+  EXPECT_EQ(r->status, 200);
+  // Idle ones were closed to make room: at least 12 + 1 - 6 of them read EOF, the oldest first.
+  int closed = 0;
+  for (int fd : idle) {
+    timeval tv{0, 200 * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char b;
+    if (::recv(fd, &b, 1, 0) == 0) ++closed;
+  }
+  EXPECT_GE(closed, 7);
+  timeval tv{0, 1000};
+  ::setsockopt(idle[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char b;
+  EXPECT_EQ(::recv(idle[0], &b, 1, 0), 0);
+  for (int fd : idle) ::close(fd);
+  (*srv)->stop();
+  t.join();
+}
+
 // One error shape, stable codes, on every route and from the connection layer.
 TEST_F(HttpTest, OneErrorShapeWithStableCodes) {
   auto code_of = [&](const httplib::Result& r, int want_status) -> std::string {
