@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
     else if (a == "--vw") opt.config.retrieval.vector_weight = std::atof(next());
     else if (a == "--rrf") opt.config.retrieval.rrf_k = std::atof(next());
     else if (a == "--no-dedup") opt.config.dedup = false;
+    else if (a == "--recall-sim") opt.config.recall_min_similarity = std::atof(next());
+    else if (a == "--recall-share") opt.config.recall_min_share = std::atof(next());
     else if (a == "--no-link") opt.config.link = false;
     else if (a == "--grid") grid = true;
     else if (a == "--json") json = true;

@@ -74,6 +74,9 @@ struct AddRequest {
   std::string source_id;      // optional caller id (a dialogue turn id), kept in `sources`
   // With an LLM configured: let it fill keywords, tags, context and evolve neighbours (A-MEM).
   bool infer = true;
+  // The mem0 message role ("user", "assistant", ...; empty for a plain text). An assistant's
+  // message that is only an acknowledgement ("Got it, I'll remember that") is not stored.
+  std::string role;
 };
 
 enum class AddEvent { kAdd, kUpdate, kNone };  // kUpdate: merged into a near-duplicate
@@ -102,9 +105,14 @@ struct SearchRequest {
   int k = 10;
   SearchMode mode = SearchMode::kHybrid;
   bool expand_links = false;  // A-MEM: follow links of strong hits
-  // A recall: each returned memory gets S += 1, last access = now, access_count += 1.
+  // A recall: each returned memory that matched the query (its cosine similarity to the query is
+  // at least MemoryConfig::recall_min_similarity and `threshold`) gets S += 1, last access = now,
+  // access_count += 1. Memories that only filled the list, or came by a link, are not recalled.
   bool touch = true;
   int64_t now_ms = 0;  // the clock for retention and recalls; 0: the system clock
+  // mem0's `threshold`: hits whose similarity (cosine of the query and the memory) is below it are
+  // not returned. 0: no threshold.
+  double threshold = 0;
 };
 
 struct SearchHit {
@@ -113,6 +121,7 @@ struct SearchHit {
   double bm25 = 0;          // the channel scores (0 when the channel did not rank it)
   double similarity = 0;
   bool via_link = false;    // added by link expansion
+  bool matched = false;     // matched the query (MemoryConfig::recall_min_*): a recall when touching
 };
 
 struct HistoryEntry {
@@ -201,6 +210,14 @@ struct MemoryConfig {
   double dedup_similarity = 0.3;
   double dedup_jaccard = 0.8;
   double forget_k_days = 1.0;      // k in R = exp(-t / (k * S)), t in days
+  // A search hit counts as a recall (MemoryBank's strength update) only when it matched the query
+  // (SearchHit::matched): ranked by a channel (not a filler of the list, not a linked note) and
+  // either its cosine similarity to the query is at least recall_min_similarity, or the query's
+  // stems found in its own text carry at least recall_min_share of the query's IDF weight (in the
+  // user's BM25 index; a word the user never used weighs most). How these were chosen:
+  // docs/MEMORY.md, "Forgetting".
+  double recall_min_similarity = 0.5;
+  double recall_min_share = 0.3;
   // Users with at least this many hot memories are searched through the SPANN index (half as many
   // are mirrored into it ahead of time); smaller users by an exact (SIMD) scan of their own
   // vectors. <= 0: no ANN index. The default keeps users of up to 100k memories exact: with the
@@ -241,6 +258,10 @@ class MemoryService {
 
   // Returns after the change is durable (committed with the WAL synced).
   Expected<AddResult> add(const AddRequest& req);
+  // Several messages, atomically: all are checked before anything is written and all are written
+  // in one transaction, or none is. One result per request, in order; a request that was not
+  // stored (an assistant's acknowledgement) has id 0 and event NONE.
+  Expected<std::vector<AddResult>> add_many(const std::vector<AddRequest>& reqs);
   Expected<std::vector<SearchHit>> search(const SearchRequest& req);
   // kNotFound unless `scope.user_id` owns the memory (and agent/session match when given).
   Expected<MemoryRecord> get(const Scope& scope, uint64_t id);
@@ -281,11 +302,18 @@ std::string to_json_string(const AddResult& r);
 
 // ---- HTTP (mem0-shaped JSON under /v1/memories) --------------------------------------------
 
+// The connection layer is one epoll thread plus `threads` handler threads that only see complete
+// requests (ltm/http_loop.h): idle or trickling clients hold no thread.
 struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8420;             // 0: pick a free port (see on_listening)
   size_t max_body_bytes = 1 << 20;
-  int threads = 8;
+  int threads = 8;             // handler threads
+  int request_timeout_ms = 10000;  // first byte to last byte of one request (else 408)
+  int idle_timeout_ms = 30000;     // a connection without a request in progress is closed after this
+  size_t max_connections = 1024;   // open at once (the longest-idle one makes room)
+  size_t max_connections_per_address = 256;
+  double rate_limit_per_s = 0;     // requests per second per client address (429 beyond); 0: off
   std::function<void(int port)> on_listening;  // called once the socket is bound
 };
 
@@ -376,6 +404,11 @@ struct LocomoSystemResult {
   double search_p50_ms = 0, search_p95_ms = 0;
   int answered = 0;
   double judge_accuracy = -1;  // -1: no LLM (categories 1-4)
+  // Of the first 10 hits of each question (mnemo only): the share of evidence turns that
+  // matched the query (would count as recalls) and the share of the other hits that did.
+  // matched_unrelated: the same for the first 10 hits of each question asked of another
+  // conversation's user.
+  double matched_evidence = -1, matched_other = -1, matched_unrelated = -1;
   // The same rows per conversation (in the order evaluated), for leave-one-out checks.
   std::vector<std::vector<RecallRow>> per_conversation;
 };

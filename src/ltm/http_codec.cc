@@ -5,6 +5,7 @@
 
 #include "base/strings.h"
 #include "ltm/json_codec.h"
+#include "ltm/json_limits.h"
 
 namespace mnemo::ltm {
 namespace {
@@ -81,6 +82,8 @@ Expected<std::string> get_metadata(const json& j, const std::string& subject) {
 
 Expected<json> parse_body_object(std::string_view body) {
   if (body.empty()) return invalid_argument("request body: expected a JSON object, got nothing");
+  // Before parsing: values nested deeper than this would recurse in copies, compares and dumps.
+  MNEMO_RETURN_IF_ERROR(check_json_depth(body, "request body"));
   json j = json::parse(body.begin(), body.end(), nullptr, false);
   if (j.is_discarded()) return invalid_argument("request body: expected a JSON object, got malformed JSON");
   if (!j.is_object()) return invalid_argument("request body: expected a JSON object");
@@ -101,17 +104,19 @@ Expected<std::vector<AddRequest>> decode_add(std::string_view body) {
   MNEMO_ASSIGN_OR_RETURN(base.infer, get_bool(j, "infer", true, "add"));
   MNEMO_ASSIGN_OR_RETURN(std::string meta, get_metadata(j, "add"));
   if (!meta.empty()) base.metadata_json = meta;
-  std::vector<std::string> texts;
+  std::vector<std::pair<std::string, std::string>> texts;  // (role, text)
   if (j.contains("messages")) {
     const json& m = j["messages"];
     if (m.is_string()) {
-      texts.push_back(m.get<std::string>());
+      texts.emplace_back("user", m.get<std::string>());
     } else if (m.is_array()) {
       if (m.size() > 100) return out_of_range("add.messages: expected at most 100 messages");
       for (size_t i = 0; i < m.size(); ++i) {
+        const std::string subject = str_printf("add.messages[%zu]", i);
         if (!m[i].is_object() || !m[i].contains("content") || !m[i]["content"].is_string())
-          return invalid_argument(str_printf("add.messages[%zu]: expected {\"role\": ..., \"content\": \"...\"}", i));
-        texts.push_back(m[i]["content"].get<std::string>());
+          return invalid_argument(subject + ": expected {\"role\": ..., \"content\": \"...\"}");
+        MNEMO_ASSIGN_OR_RETURN(std::string role, get_string(m[i], "role", subject));
+        texts.emplace_back(role, m[i]["content"].get<std::string>());
       }
     } else {
       return invalid_argument("add.messages: expected an array of messages or a string");
@@ -119,13 +124,14 @@ Expected<std::vector<AddRequest>> decode_add(std::string_view body) {
   }
   for (const char* key : {"text", "memory"}) {
     MNEMO_ASSIGN_OR_RETURN(std::string t, get_string(j, key, "add"));
-    if (!t.empty()) texts.push_back(t);
+    if (!t.empty()) texts.emplace_back("", t);
   }
   if (texts.empty()) return invalid_argument("add: expected \"messages\" or \"text\"");
   std::vector<AddRequest> out;
   out.reserve(texts.size());
-  for (std::string& t : texts) {
+  for (auto& [role, t] : texts) {
     out.push_back(base);
+    out.back().role = std::move(role);
     out.back().text = std::move(t);
   }
   return out;
@@ -134,7 +140,7 @@ Expected<std::vector<AddRequest>> decode_add(std::string_view body) {
 Expected<SearchRequest> decode_search(std::string_view body) {
   MNEMO_ASSIGN_OR_RETURN(json j, parse_body_object(body));
   MNEMO_RETURN_IF_ERROR(check_keys(j, {"query", "user_id", "agent_id", "session_id", "run_id", "filters", "top_k",
-                                       "limit", "mode", "expand_links", "touch", "now_ms"},
+                                       "limit", "mode", "expand_links", "touch", "now_ms", "threshold"},
                                    "search"));
   SearchRequest s;
   MNEMO_ASSIGN_OR_RETURN(s.query, get_string(j, "query", "search"));
@@ -175,6 +181,12 @@ Expected<SearchRequest> decode_search(std::string_view body) {
   MNEMO_ASSIGN_OR_RETURN(s.expand_links, get_bool(j, "expand_links", false, "search"));
   MNEMO_ASSIGN_OR_RETURN(s.touch, get_bool(j, "touch", true, "search"));
   MNEMO_ASSIGN_OR_RETURN(s.now_ms, get_int(j, "now_ms", 0, "search"));
+  if (j.contains("threshold") && !j["threshold"].is_null()) {
+    // mem0's minimum score; here the cosine similarity of query and memory (checked by the service).
+    if (!j["threshold"].is_number()) return invalid_argument("search.threshold: expected a number in [0, 1]");
+    s.threshold = j["threshold"].get<double>();
+    if (!(s.threshold >= 0.0 && s.threshold <= 1.0)) return invalid_argument("search.threshold: expected 0..1");
+  }
   return s;
 }
 

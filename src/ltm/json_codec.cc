@@ -1,6 +1,7 @@
 #include "ltm/json_codec.h"
 
 #include "base/strings.h"
+#include "ltm/json_limits.h"
 
 namespace mnemo::ltm {
 
@@ -32,7 +33,11 @@ Expected<SearchMode> parse_mode(const std::string& s, const std::string& subject
 nlohmann::json to_json(const MemoryRecord& m) {
   nlohmann::json links = nlohmann::json::array();
   for (uint64_t l : m.links) links.push_back(std::to_string(l));
-  nlohmann::json meta = nlohmann::json::parse(m.metadata_json, nullptr, false);
+  // Stored metadata passed the same depth check when written; a row from an older build may not
+  // have: it is shown as empty rather than recursed into.
+  nlohmann::json meta = json_nesting_depth(m.metadata_json, kMaxJsonDepth) > kMaxJsonDepth
+                            ? nlohmann::json::object()
+                            : nlohmann::json::parse(m.metadata_json, nullptr, false);
   if (meta.is_discarded() || !meta.is_object()) meta = nlohmann::json::object();
   return {{"id", std::to_string(m.id)},
           {"memory", m.text},
@@ -61,6 +66,7 @@ nlohmann::json to_json(const SearchHit& h) {
   j["score"] = h.score;
   j["bm25"] = h.bm25;
   j["similarity"] = h.similarity;
+  j["matched"] = h.matched;  // matched the query: counted as a recall when the search touched
   if (h.via_link) j["via_link"] = true;
   return j;
 }

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "ltm/embedder.h"
+#include "ltm/facts.h"
 
 namespace mnemo::ltm {
 
@@ -98,7 +99,7 @@ LinkPlan plan_links(const UserState& u, const SlotMeta& note, const float* vec, 
     if (cfg.dedup && m.agent == note.agent && m.kind == note.kind && cos >= cfg.dedup_similarity && cos > best_dup &&
         static_cast<double>(std::min(note_stems, m.stems.size())) >=
             cfg.dedup_jaccard * static_cast<double>(std::max(note_stems, m.stems.size())) &&
-        jaccard(note.stems, m.stems) >= cfg.dedup_jaccard) {
+        jaccard(note.stems, m.stems) >= cfg.dedup_jaccard && same_facts(m.text, note.text)) {
       best_dup = cos;
       plan.duplicate_of = m.id;
       plan.duplicate_similarity = cos;

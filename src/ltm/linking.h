@@ -6,7 +6,8 @@
 //   score = cosine(e_new, e_m) + kKeywordWeight * Jaccard(keywords_new, keywords_m),
 // kept when score >= kMinLinkScore. Duplicates: a memory of the same user, agent and kind whose
 // normal form is identical (exact), or whose stem-set Jaccard >= dedup_jaccard with cosine >=
-// dedup_similarity (near; the most similar such one among the candidates). Keywords: the note's rarest stems (highest IDF in the user's BM25 index),
+// dedup_similarity and no number, date, name or place differing (ltm/facts.h: same_facts) (near;
+// the most similar such one among the candidates). Keywords: the note's rarest stems (highest IDF in the user's BM25 index),
 // shown as the first word that produced each.
 //
 // The caller holds the user's lock shared.

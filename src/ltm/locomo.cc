@@ -274,6 +274,23 @@ struct Tally {
   }
 };
 
+// How many of the first 10 hits of a question would count as recalls, evidence and the rest apart
+// (forgetting that means something: relevant hits should be recalls, the rest should not).
+struct MatchedTally {
+  uint64_t evidence = 0, evidence_matched = 0, other = 0, other_matched = 0;
+  uint64_t unrelated = 0, unrelated_matched = 0;  // hits of another conversation's questions
+};
+
+void count_matched(const std::vector<SearchHit>& hits, const std::vector<std::string>& evidence, MatchedTally& t) {
+  for (size_t i = 0; i < hits.size() && i < 10; ++i) {
+    bool is_evidence = false;
+    for (const auto& src : hits[i].memory.sources)
+      if (std::find(evidence.begin(), evidence.end(), src) != evidence.end()) is_evidence = true;
+    (is_evidence ? t.evidence : t.other) += 1;
+    if (hits[i].matched) (is_evidence ? t.evidence_matched : t.other_matched) += 1;
+  }
+}
+
 std::vector<double> recall_at(const std::vector<std::string>& ranked, const std::vector<std::string>& evidence,
                               const std::vector<int>& ks) {
   std::vector<double> r;
@@ -357,6 +374,7 @@ Expected<LocomoReport> eval_locomo(const std::string& path, const LocomoOptions&
   ours.name = "mnemo";
   base.name = "bm25";
   std::vector<double> add_ms, search_ms, base_ms;
+  MatchedTally matched;
   Tally t_ours, t_base;
   int judged = 0, correct = 0;
   {
@@ -381,7 +399,11 @@ Expected<LocomoReport> eval_locomo(const std::string& path, const LocomoOptions&
     }
     MNEMO_RETURN_IF_ERROR(svc->maintain());
     int asked = 0;
-    for (Conversation* c : convs) {
+    for (size_t ci = 0; ci < convs.size(); ++ci) {
+      Conversation* c = convs[ci];
+      // The same questions asked of another conversation's user: unrelated queries, whose hits
+      // should not count as recalls.
+      const Conversation* other = convs[(ci + 1) % convs.size()];
       Tally t_conv_ours, t_conv_base;
       PlainBm25 bm25(c->turns);
       if (opt.progress) opt.progress(str_printf("%s: %zu questions", c->id.c_str(), c->questions.size()));
@@ -404,6 +426,17 @@ Expected<LocomoReport> eval_locomo(const std::string& path, const LocomoOptions&
             if (std::find(ranked.begin(), ranked.end(), src) == ranked.end()) ranked.push_back(src);
         auto r = recall_at(ranked, q.evidence, opt.ks);
         t_ours.add(q.category, r);
+        count_matched(*hits, q.evidence, matched);
+        if (other != c) {
+          s.filter.scope.user_id = other->id;
+          s.k = 10;
+          auto unrelated = svc->search(s);
+          if (!unrelated) return unrelated.status().with_context(other->id + ": search");
+          for (const auto& h : *unrelated) {
+            ++matched.unrelated;
+            if (h.matched) ++matched.unrelated_matched;
+          }
+        }
         t_conv_ours.add(q.category, r);
         if (opt.baseline) {
           double b0 = now_seconds();
@@ -438,6 +471,10 @@ Expected<LocomoReport> eval_locomo(const std::string& path, const LocomoOptions&
   ours.add_p95_ms = percentile(add_ms, 0.95);
   ours.search_p50_ms = percentile(search_ms, 0.5);
   ours.search_p95_ms = percentile(search_ms, 0.95);
+  if (matched.evidence > 0) ours.matched_evidence = static_cast<double>(matched.evidence_matched) / matched.evidence;
+  if (matched.other > 0) ours.matched_other = static_cast<double>(matched.other_matched) / matched.other;
+  if (matched.unrelated > 0)
+    ours.matched_unrelated = static_cast<double>(matched.unrelated_matched) / matched.unrelated;
   if (judged > 0) {
     ours.answered = judged;
     ours.judge_accuracy = static_cast<double>(correct) / judged;
@@ -484,6 +521,10 @@ std::string LocomoReport::to_table() const {
   }
   for (const auto& s : systems) {
     out += str_printf("%s: search p50 %.3f ms, p95 %.3f ms", s.name.c_str(), s.search_p50_ms, s.search_p95_ms);
+    if (s.matched_evidence >= 0)
+      out += str_printf("; top-10 hits that count as recalls: evidence %.3f, other %.3f, another conversation's "
+                        "questions %.3f",
+                        s.matched_evidence, s.matched_other, s.matched_unrelated);
     if (s.add_p95_ms > 0) out += str_printf("; add p50 %.3f ms, p95 %.3f ms", s.add_p50_ms, s.add_p95_ms);
     if (s.judge_accuracy >= 0) out += str_printf("; LLM judge accuracy %.3f (n=%d)", s.judge_accuracy, s.answered);
     out += "\n";
@@ -512,6 +553,11 @@ std::string LocomoReport::to_json() const {
                          {"add_p95_ms", s.add_p95_ms},
                          {"search_p50_ms", s.search_p50_ms},
                          {"search_p95_ms", s.search_p95_ms}};
+    if (s.matched_evidence >= 0) {
+      sj["matched_evidence"] = s.matched_evidence;
+      sj["matched_other"] = s.matched_other;
+      sj["matched_unrelated"] = s.matched_unrelated;
+    }
     if (s.judge_accuracy >= 0) {
       sj["judge_accuracy"] = s.judge_accuracy;
       sj["answered"] = s.answered;

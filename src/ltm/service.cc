@@ -456,6 +456,9 @@ Expected<std::unique_ptr<MemoryService>> MemoryService::open(const MemoryConfig&
 }
 
 Expected<AddResult> MemoryService::add(const AddRequest& req) { return impl_->add(req); }
+Expected<std::vector<AddResult>> MemoryService::add_many(const std::vector<AddRequest>& reqs) {
+  return impl_->add_many(reqs);
+}
 Expected<std::vector<SearchHit>> MemoryService::search(const SearchRequest& req) { return impl_->search(req); }
 Expected<MemoryRecord> MemoryService::get(const Scope& scope, uint64_t id) { return impl_->get(scope, id); }
 Expected<std::vector<MemoryRecord>> MemoryService::list(const ListRequest& req) { return impl_->list(req); }

@@ -134,6 +134,21 @@ struct MemoryService::Impl {
 
   // ---- writes (service_write.cc)
   Expected<AddResult> add(const AddRequest& req);
+  // Atomic: every request is checked first, and all are written in one transaction or none.
+  Expected<std::vector<AddResult>> add_many(const std::vector<AddRequest>& reqs);
+  struct AddEvolved;
+  struct AddDraft;
+  struct AddStep;
+  Status check_add(const AddRequest& req) const;
+  Status draft_add(const AddRequest& req, int64_t now, MemoryRecord& rec, uint64_t& norm_hash, Prepared& prep,
+                   bool& infer);
+  Status plan_add(AddDraft& d, AddStep& st);
+  void plan_evolution(AddDraft& d, AddStep& st);
+  Status write_steps(std::vector<AddStep>& steps, int64_t now);
+  Status apply_step(Store& store, uint64_t& seq, AddStep& st, int64_t now);
+  Status apply_insert(Store& store, uint64_t& seq, AddStep& st, int64_t now);
+  Status merge_source(Store& store, uint64_t& seq, StoredMemory& row, const std::string& source, int64_t now);
+  void after_step(AddStep& st);
   Expected<MemoryRecord> update(const UpdateRequest& req);
   Status remove(const Scope& scope, uint64_t id);
   Expected<int64_t> remove_all(const Scope& scope);

@@ -1,10 +1,12 @@
 // MemoryService: search (hybrid retrieval, link expansion, recalls), get, list, history.
 #include <algorithm>
+#include <cmath>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
+#include "ltm/embedder.h"
 #include "ltm/forgetting.h"
 #include "ltm/service_impl.h"
 #include "ltm/text.h"
@@ -21,6 +23,8 @@ Expected<std::vector<SearchHit>> MemoryService::Impl::search(const SearchRequest
   if (!valid_utf8(req.query)) return invalid_argument("search: query: expected UTF-8");
   if (req.filter.time_from_ms > req.filter.time_to_ms)
     return invalid_argument("search: filters: expected time_from <= time_to");
+  if (!(req.threshold >= 0.0 && req.threshold <= 1.0))
+    return invalid_argument(str_printf("search: threshold: expected a similarity in [0, 1], got %g", req.threshold));
   const int64_t now = req.now_ms != 0 ? req.now_ms : now_ms();
   if (req.filter.tier != Tier::kHot) return search_cold(req, now);
 
@@ -33,8 +37,12 @@ Expected<std::vector<SearchHit>> MemoryService::Impl::search(const SearchRequest
     uint32_t t = terms.find(s);
     if (t != Vocabulary::kMissing) qterms.push_back(t);
   }
+  std::vector<uint32_t> qterms_distinct = qterms;
+  std::sort(qterms_distinct.begin(), qterms_distinct.end());
+  qterms_distinct.erase(std::unique(qterms_distinct.begin(), qterms_distinct.end()), qterms_distinct.end());
+  // The query vector also gives every hit its similarity (threshold, recalls), in BM25 mode too.
   Vector qvec;
-  if (req.mode != SearchMode::kBm25 && !req.query.empty()) {
+  if (!req.query.empty() && (req.mode != SearchMode::kBm25 || req.touch || req.threshold > 0)) {
     MNEMO_ASSIGN_OR_RETURN(auto vs, embedder->embed({req.query}));
     qvec = std::move(vs[0]);
   }
@@ -43,6 +51,7 @@ Expected<std::vector<SearchHit>> MemoryService::Impl::search(const SearchRequest
     double score;
     float bm25, sim;
     bool via_link;
+    bool matched;  // ranked by a channel and similar enough or sharing enough words: a recall
   };
   std::vector<Picked> picked;
   {
@@ -52,8 +61,37 @@ Expected<std::vector<SearchHit>> MemoryService::Impl::search(const SearchRequest
     std::vector<Ranked> ranked = rank_memories(*u, qterms, qvec.empty() ? nullptr : qvec.data(), f, req.k, req.mode,
                                                cfg.retrieval, ann_for(*u), &rs);
     std::unordered_set<uint64_t> seen;
+    // The cosine of each hit to the query (a channel may not have computed it: BM25 mode, ANN).
+    auto sim_of = [&](uint32_t slot) {
+      return qvec.empty() ? 0.0f : dot(qvec.data(), u->vec(slot), static_cast<size_t>(u->dim()));
+    };
+    // The share of the query's information (IDF in this user's index; a stem the user never used
+    // has df 0) carried by stems the memory's own text contains.
+    double query_idf = 0;
+    {
+      const double n = static_cast<double>(u->bm25().size());
+      const double unseen = std::log(1.0 + (n + 0.5) / 0.5);
+      std::vector<std::string> qs = stemmed_tokens(req.query);
+      std::sort(qs.begin(), qs.end());
+      qs.erase(std::unique(qs.begin(), qs.end()), qs.end());
+      for (const std::string& st : qs) {
+        uint32_t t = terms.find(st);
+        query_idf += t == Vocabulary::kMissing ? unseen : u->bm25().idf(t);
+      }
+    }
+    auto matched_share = [&](uint32_t slot) {
+      if (query_idf <= 0) return 0.0;
+      double sum = 0;
+      const std::vector<uint32_t>& stems = u->meta(slot).stems;
+      for (uint32_t t : qterms_distinct)
+        if (std::binary_search(stems.begin(), stems.end(), t)) sum += u->bm25().idf(t);
+      return sum / query_idf;
+    };
     for (const Ranked& r : ranked) {
-      picked.push_back({u->meta(r.slot).id, r.score, r.bm25, r.similarity, false});
+      const float sim = sim_of(r.slot);
+      const bool matched =
+          r.score > 0 && (sim >= cfg.recall_min_similarity || matched_share(r.slot) >= cfg.recall_min_share);
+      picked.push_back({u->meta(r.slot).id, r.score, r.bm25, sim, false, matched});
       seen.insert(u->meta(r.slot).id);
     }
     if (req.expand_links && !ranked.empty()) {
@@ -69,12 +107,21 @@ Expected<std::vector<SearchHit>> MemoryService::Impl::search(const SearchRequest
           if (static_cast<int>(extra.size()) >= req.k) break;
           uint32_t s = u->slot_of(l);
           if (s == UINT32_MAX || !f.matches(u->meta(s)) || !seen.insert(l).second) continue;
-          extra.push_back({l, r.score * 0.5, 0.0f, 0.0f, true});
+          extra.push_back({l, r.score * 0.5, 0.0f, sim_of(s), true, false});
         }
       }
       picked.insert(picked.end(), extra.begin(), extra.end());
     }
   }
+  // mem0's threshold: hits less similar to the query are not returned.
+  if (req.threshold > 0)
+    picked.erase(std::remove_if(picked.begin(), picked.end(), [&](const Picked& p) { return p.sim < req.threshold; }),
+                 picked.end());
+  // Only hits that matched the query are recalls (issue 16: every hit, zero-score fillers
+  // included, used to count, so an unrelated query reset the forgetting curve of what it touched).
+  std::unordered_set<uint64_t> recalled;
+  for (const Picked& p : picked)
+    if (p.matched && !p.via_link) recalled.insert(p.id);
   MNEMO_ASSIGN_OR_RETURN(Lease r, reader());
   for (const Picked& p : picked) {
     auto row = r->get(p.id);
@@ -85,10 +132,11 @@ Expected<std::vector<SearchHit>> MemoryService::Impl::search(const SearchRequest
     h.bm25 = p.bm25;
     h.similarity = p.sim;
     h.via_link = p.via_link;
+    h.matched = p.matched && !p.via_link;
     overlay(h.memory, now);
     hits.push_back(std::move(h));
   }
-  if (req.touch && !hits.empty()) {
+  if (req.touch && !recalled.empty()) {
     // Recalls (MemoryBank): S += 1 and t restarts, in RAM at once, on disk with the next commit.
     struct Touch {
       uint64_t id;
@@ -98,7 +146,7 @@ Expected<std::vector<SearchHit>> MemoryService::Impl::search(const SearchRequest
     {
       std::unique_lock lock(u->mu);
       for (SearchHit& h : hits) {
-        if (h.via_link) continue;
+        if (!recalled.count(h.memory.id)) continue;
         uint32_t s = u->slot_of(h.memory.id);
         if (s == UINT32_MAX) continue;
         SlotMeta& m = u->meta(s);
@@ -156,6 +204,7 @@ Expected<std::vector<SearchHit>> MemoryService::Impl::search_cold(const SearchRe
   auto ranked = rank_memories(tmp, qterms, qvec.empty() ? nullptr : qvec.data(), f, req.k, req.mode, cfg.retrieval,
                               {}, nullptr);
   for (const Ranked& rk : ranked) {
+    if (req.threshold > 0 && rk.similarity < req.threshold) continue;
     SearchHit h;
     h.memory = recs[tmp.meta(rk.slot).id];
     h.score = rk.score;

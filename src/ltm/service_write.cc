@@ -8,7 +8,9 @@
 
 #include "base/log.h"
 #include "base/strings.h"
+#include "ltm/facts.h"
 #include "ltm/forgetting.h"
+#include "ltm/json_limits.h"
 #include "ltm/linking.h"
 #include "ltm/notes.h"
 #include "ltm/service_impl.h"
@@ -71,26 +73,127 @@ static Expected<std::string> validate_metadata(const std::string& m, const Memor
   if (m.size() > cfg.max_metadata_bytes)
     return out_of_range(str_printf("%s: metadata: expected at most %zu bytes, got %zu", subject,
                                    cfg.max_metadata_bytes, m.size()));
+  MNEMO_RETURN_IF_ERROR(check_json_depth(m, std::string(subject) + ": metadata"));
   nlohmann::json j = nlohmann::json::parse(m.empty() ? std::string("{}") : m, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return invalid_argument(std::string(subject) + ": metadata: expected a JSON object");
   return j.dump();
 }
 
-Expected<AddResult> MemoryService::Impl::add(const AddRequest& req) {
+// ---- add ------------------------------------------------------------------------------------
+//
+// An add request carries one or more messages and is atomic: every message is checked before
+// anything is written, and all of them are written by one writer job (one savepoint of the group
+// commit), so either all are stored or none (issue 16: a 413 for the second message used to
+// leave the first stored). Per message: validate and embed (Draft), then decide against the
+// user's RAM state what to write (Step: an exact duplicate, a near duplicate to reword, or a new
+// note), then write. The exact-duplicate decision is re-checked inside the transaction, where
+// writes are serial: two identical adds racing past the RAM check store one row, not two.
+
+struct MemoryService::Impl::AddEvolved {
+  StoredMemory row;
+  Prepared prep;
+  std::string old_context;
+};
+
+// One message of an add, checked and embedded.
+struct MemoryService::Impl::AddDraft {
+  const AddRequest* req = nullptr;
+  MemoryRecord rec;
+  uint64_t norm_hash = 0;
+  Prepared prep;
+  bool infer = false;
+  bool ignored = false;  // an assistant's bare acknowledgement: not stored
+  UserState* user = nullptr;
+};
+
+// What the write of one message does.
+struct MemoryService::Impl::AddStep {
+  enum Kind { kKnown, kMergeSource, kReword, kInsert } kind = kInsert;
+  AddDraft* d = nullptr;
+  uint64_t id = 0;        // the duplicate (kKnown, kMergeSource, kReword); the new id (kInsert)
+  std::string text;       // the memory's text after the write
+  float similarity = 0;   // kReword
+  std::vector<AddEvolved> evolved;
+  StoredMemory row;       // the row written (kReword, kInsert)
+  bool exact_found_in_tx = false;  // kInsert turned out to be an exact duplicate
+};
+
+
+Status MemoryService::Impl::check_add(const AddRequest& req) const {
   MNEMO_RETURN_IF_ERROR(validate_scope(req.scope, "add"));
   MNEMO_RETURN_IF_ERROR(validate_text(req.text, cfg, "add"));
   if (!req.kind.empty() && !valid_kind(req.kind))
     return invalid_argument("add: kind: expected 1..32 characters of [a-z0-9_-], got " + quote_bytes(req.kind));
   MNEMO_RETURN_IF_ERROR(validate_tags(req.tags, cfg, "add"));
-  MNEMO_ASSIGN_OR_RETURN(std::string metadata, validate_metadata(req.metadata_json, cfg, "add"));
   if (req.source_id.size() > 256 || !valid_utf8(req.source_id))
     return invalid_argument("add: source_id: expected up to 256 bytes of UTF-8");
   if (req.event_time_ms < -kMaxAbsTimeMs || req.event_time_ms > kMaxAbsTimeMs)
     return invalid_argument("add: event_time: expected a time between the years -5000 and 9999");
+  if (req.role.size() > 32) return invalid_argument("add: role: expected at most 32 bytes");
+  return validate_metadata(req.metadata_json, cfg, "add").status();
+}
 
+Expected<AddResult> MemoryService::Impl::add(const AddRequest& req) {
+  MNEMO_ASSIGN_OR_RETURN(std::vector<AddResult> r, add_many({req}));
+  return r.at(0);
+}
+
+Expected<std::vector<AddResult>> MemoryService::Impl::add_many(const std::vector<AddRequest>& reqs) {
+  if (reqs.empty()) return invalid_argument("add: expected at least one message");
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    Status s = check_add(reqs[i]);
+    if (!s.is_ok())
+      return reqs.size() == 1 ? s : Status(s.code(), str_printf("message %zu of %zu: ", i + 1, reqs.size()) + s.message());
+  }
   const int64_t now = now_ms();
-  MemoryRecord rec;
+  std::vector<AddDraft> drafts(reqs.size());
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    AddDraft& d = drafts[i];
+    d.req = &reqs[i];
+    if (reqs[i].role == "assistant" && is_acknowledgement(reqs[i].text)) {
+      d.ignored = true;
+      continue;
+    }
+    MNEMO_RETURN_IF_ERROR(draft_add(reqs[i], now, d.rec, d.norm_hash, d.prep, d.infer));
+    d.user = &user_for_write(d.rec.scope.user_id);
+  }
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    std::vector<AddStep> steps;
+    Status planned = Status::ok();
+    for (AddDraft& d : drafts) {
+      if (d.ignored) continue;
+      steps.emplace_back();
+      planned = plan_add(d, steps.back());
+      if (!planned.is_ok()) break;
+    }
+    if (planned.code() == StatusCode::kNotFound) continue;  // a duplicate vanished: plan again
+    MNEMO_RETURN_IF_ERROR(planned);
+    Status s = write_steps(steps, now);
+    if (s.code() == StatusCode::kNotFound) continue;  // rolled back as a whole: plan again
+    MNEMO_RETURN_IF_ERROR(s);
+    std::vector<AddResult> out;
+    size_t k = 0;
+    for (const AddDraft& d : drafts) {
+      if (d.ignored) {
+        out.push_back({0, AddEvent::kNone, d.req->text});
+        continue;
+      }
+      const AddStep& st = steps[k++];
+      const bool stored = st.kind == AddStep::kInsert && !st.exact_found_in_tx;
+      out.push_back({st.id, stored ? AddEvent::kAdd : st.kind == AddStep::kReword ? AddEvent::kUpdate : AddEvent::kNone,
+                     st.text});
+    }
+    return out;
+  }
+  return internal_error("add: the memories changed concurrently too often; retry");
+}
+
+// Validation done: the record, its normal-form hash and its RAM form (embedded), with the LLM's
+// note fields when inferring.
+Status MemoryService::Impl::draft_add(const AddRequest& req, int64_t now, MemoryRecord& rec, uint64_t& norm_hash,
+                                      Prepared& prep, bool& infer) {
+  MNEMO_ASSIGN_OR_RETURN(std::string metadata, validate_metadata(req.metadata_json, cfg, "add"));
   rec.scope = req.scope;
   rec.text = trim(req.text);
   rec.kind = req.kind;
@@ -101,8 +204,7 @@ Expected<AddResult> MemoryService::Impl::add(const AddRequest& req) {
   rec.strength = 1.0;
   rec.last_access_ms = rec.event_time_ms;  // MemoryBank: t counts from the memory's own date
   if (!req.source_id.empty()) rec.sources.push_back(req.source_id);
-
-  const bool infer = cfg.llm.enabled() && req.infer;
+  infer = cfg.llm.enabled() && req.infer;
   if (infer) {
     auto nf = llm_note_fields(cfg.llm, rec.text);
     if (nf) {
@@ -116,198 +218,233 @@ Expected<AddResult> MemoryService::Impl::add(const AddRequest& req) {
     }
   }
   if (rec.kind.empty()) rec.kind = "fact";
-  const uint64_t norm_hash = fnv1a64(normal_form(rec.text));
-  MNEMO_ASSIGN_OR_RETURN(Prepared prep, prepare(rec, norm_hash, 0, nullptr));
-  UserState& u = user_for_write(rec.scope.user_id);
+  norm_hash = fnv1a64(normal_form(rec.text));
+  MNEMO_ASSIGN_OR_RETURN(prep, prepare(rec, norm_hash, 0, nullptr));
+  return Status::ok();
+}
 
-  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    LinkPlan plan;
-    {
-      std::shared_lock lock(u.mu);
-      if (rec.keywords.empty()) {
-        std::vector<std::string> words = tokenize(rec.text);
-        std::vector<uint32_t> ids;
-        for (const auto& w : words) ids.push_back(terms.intern(porter_stem(w)));
-        for (const auto& [term, word] : rare_keywords(u, words, ids, kDefaultKeywords)) {
-          rec.keywords.push_back(word);
-          prep.meta.keywords.push_back(term);
-        }
-        std::sort(prep.meta.keywords.begin(), prep.meta.keywords.end());
-        prep.meta.keywords.erase(std::unique(prep.meta.keywords.begin(), prep.meta.keywords.end()),
-                                 prep.meta.keywords.end());
+// Decides one message's write from the user's RAM state (links, duplicates). kNotFound: a
+// duplicate vanished meanwhile, plan again.
+Status MemoryService::Impl::plan_add(AddDraft& d, AddStep& st) {
+  st.d = &d;
+  MemoryRecord& rec = d.rec;
+  UserState& u = *d.user;
+  LinkPlan plan;
+  {
+    std::shared_lock lock(u.mu);
+    if (rec.keywords.empty()) {
+      std::vector<std::string> words = tokenize(rec.text);
+      std::vector<uint32_t> ids;
+      for (const auto& w : words) ids.push_back(terms.intern(porter_stem(w)));
+      for (const auto& [term, word] : rare_keywords(u, words, ids, kDefaultKeywords)) {
+        rec.keywords.push_back(word);
+        d.prep.meta.keywords.push_back(term);
       }
-      plan = plan_links(u, prep.meta, prep.vec.data(), cfg, ann_for(u));
+      std::sort(d.prep.meta.keywords.begin(), d.prep.meta.keywords.end());
+      d.prep.meta.keywords.erase(std::unique(d.prep.meta.keywords.begin(), d.prep.meta.keywords.end()),
+                                 d.prep.meta.keywords.end());
     }
-
-    // Exact duplicate: nothing new to store but, possibly, its source id.
-    if (plan.duplicate_of != 0 && plan.exact) {
-      const uint64_t id = plan.duplicate_of;
-      if (req.source_id.empty()) {
-        MNEMO_ASSIGN_OR_RETURN(Lease r, reader());
-        auto row = r->get(id);
-        if (!row) continue;
-        return AddResult{id, AddEvent::kNone, row->rec.text};
-      }
-      std::string text;
-      Status s = writer->run({[&](Store& store, uint64_t& seq) -> Status {
-                                MNEMO_ASSIGN_OR_RETURN(StoredMemory row, store.get(id));
-                                text = row.rec.text;
-                                if (std::find(row.rec.sources.begin(), row.rec.sources.end(), req.source_id) !=
-                                    row.rec.sources.end())
-                                  return Status::ok();
-                                row.rec.sources.push_back(req.source_id);
-                                // The indexed content is unchanged: the memory keeps its seq.
-                                MNEMO_RETURN_IF_ERROR(store.update(row));
-                                nlohmann::json d = {{"source", req.source_id}, {"reason", "exact duplicate"}};
-                                return store.add_history(seq++, id, row.rec.scope.user_id, "MERGE", row.rec.text,
-                                                         row.rec.text, d.dump(), now);
-                              },
-                              {}});
-      if (s.code() == StatusCode::kNotFound) continue;
-      MNEMO_RETURN_IF_ERROR(s);
-      return AddResult{id, AddEvent::kNone, text};
-    }
-
-    // Near duplicate: the new wording replaces the old one (history keeps both).
-    if (plan.duplicate_of != 0) {
-      const uint64_t id = plan.duplicate_of;
-      auto merged = std::make_shared<StoredMemory>();
-      Status s = writer->run(
-          {[&, merged](Store& store, uint64_t& seq) -> Status {
-             MNEMO_ASSIGN_OR_RETURN(StoredMemory row, store.get(id));
-             if (row.rec.tier != Tier::kHot) return not_found("duplicate went cold");
-             std::string old_text = row.rec.text;
-             row.rec.text = rec.text;
-             row.rec.context = rec.context;
-             row.rec.keywords = rec.keywords;
-             for (const auto& t : rec.tags) add_unique(row.rec.tags, t);
-             for (const auto& src : rec.sources) add_unique(row.rec.sources, src);
-             row.rec.event_time_ms = rec.event_time_ms;
-             row.rec.updated_ms = now;
-             row.norm_hash = norm_hash;
-             row.seq = seq++;
-             MNEMO_RETURN_IF_ERROR(store.update(row));
-             nlohmann::json d = {{"reason", "near duplicate"}, {"similarity", plan.duplicate_similarity}};
-             if (!req.source_id.empty()) d["source"] = req.source_id;
-             MNEMO_RETURN_IF_ERROR(store.add_history(row.seq, id, row.rec.scope.user_id, "UPDATE", old_text,
-                                                     row.rec.text, d.dump(), now));
-             *merged = std::move(row);
-             return Status::ok();
-           },
-           [&, merged] {
-             auto p = prepare(merged->rec, merged->norm_hash, merged->seq, &prep.vec);
-             if (!p) return;
-             p->meta.corpus_n = prep.meta.corpus_n;
-             ram_insert(u, std::move(*p));
-           }});
-      if (s.code() == StatusCode::kNotFound) continue;
-      MNEMO_RETURN_IF_ERROR(s);
-      return AddResult{id, AddEvent::kUpdate, rec.text};
-    }
-
-    // A new note: links, and with an LLM, evolution of its neighbours (A-MEM).
-    rec.links = plan.links;
-    struct Evolved {
-      StoredMemory row;
-      Prepared prep;
-      std::string old_context;
-    };
-    std::vector<Evolved> evolved;
-    if (infer && !plan.links.empty()) {
-      MNEMO_ASSIGN_OR_RETURN(Lease r, reader());
-      std::vector<NeighbourNote> nbs;
-      std::vector<StoredMemory> rows;
-      for (uint64_t nid : plan.links) {
-        auto row = r->get(nid);
-        if (!row || row->rec.tier != Tier::kHot) continue;
-        nbs.push_back({nid, row->rec.text, row->rec.context, row->rec.tags});
-        rows.push_back(std::move(*row));
-      }
-      NoteFields nf{rec.keywords, rec.tags, rec.context, rec.kind};
-      auto ev = llm_evolution(cfg.llm, rec.text, nf, nbs);
-      if (!ev) {
-        MNEMO_LOG_WARN("add: memory evolution by the LLM failed, skipped: %s", ev.status().message().c_str());
-      } else if (ev->evolve) {
-        std::vector<uint64_t> links = ev->connect;
-        for (uint64_t l : rec.links)
-          if (std::find(links.begin(), links.end(), l) == links.end()) links.push_back(l);
-        rec.links = links;
-        for (const auto& t : ev->note_tags)
-          if (valid_tag(t) && rec.tags.size() < cfg.max_tags) add_unique(rec.tags, t);
-        for (const auto& upd : ev->updates) {
-          for (auto& row : rows) {
-            if (row.rec.id != upd.id) continue;
-            Evolved e;
-            e.old_context = row.rec.context;
-            e.row = row;
-            e.row.rec.context = upd.context;
-            e.row.rec.tags.clear();
-            for (const auto& t : upd.tags)
-              if (valid_tag(t) && e.row.rec.tags.size() < cfg.max_tags) add_unique(e.row.rec.tags, t);
-            auto p = prepare(e.row.rec, e.row.norm_hash, 0, nullptr);
-            if (!p) break;
-            e.prep = std::move(*p);
-            evolved.push_back(std::move(e));
-          }
-        }
-        prep.meta.tags.clear();
-        for (const auto& t : rec.tags) prep.meta.tags.push_back(labels.intern("t:" + t));
-      }
-    }
-    prep.meta.links = rec.links;
-
-    auto out = std::make_shared<StoredMemory>();
-    Status s = writer->run(
-        {[&, out](Store& store, uint64_t& seq) -> Status {
-           StoredMemory row;
-           row.rec = rec;
-           row.norm_hash = norm_hash;
-           row.seq = seq++;
-           MNEMO_ASSIGN_OR_RETURN(row.rec.id, store.insert(row));
-           nlohmann::json d = {{"links", rec.links}};
-           if (!req.source_id.empty()) d["source"] = req.source_id;
-           MNEMO_RETURN_IF_ERROR(store.add_history(row.seq, row.rec.id, rec.scope.user_id, "ADD", "", rec.text,
-                                                   d.dump(), now));
-           for (auto& e : evolved) {
-             auto cur = store.get(e.row.rec.id);
-             if (!cur || cur->rec.tier != Tier::kHot) continue;  // gone meanwhile: nothing to evolve
-             StoredMemory up = std::move(*cur);
-             std::string old_ctx = up.rec.context;
-             up.rec.context = e.row.rec.context;
-             up.rec.tags = e.row.rec.tags;
-             up.rec.updated_ms = now;
-             up.seq = seq++;
-             MNEMO_RETURN_IF_ERROR(store.update(up));
-             nlohmann::json ed = {{"by", row.rec.id},
-                                  {"old_context", old_ctx},
-                                  {"new_context", up.rec.context},
-                                  {"new_tags", up.rec.tags}};
-             MNEMO_RETURN_IF_ERROR(store.add_history(up.seq, up.rec.id, up.rec.scope.user_id, "EVOLVE", up.rec.text,
-                                                     up.rec.text, ed.dump(), now));
-             e.row = std::move(up);
-           }
-           *out = std::move(row);
-           return Status::ok();
-         },
-         [&, out] {
-           auto p = prepare(out->rec, out->norm_hash, out->seq, &prep.vec);
-           if (p) {
-             p->meta.corpus_n = prep.meta.corpus_n;
-             ram_insert(u, std::move(*p));
-           }
-           for (auto& e : evolved) {
-             if (e.row.seq == 0) continue;
-             auto ep = prepare(e.row.rec, e.row.norm_hash, e.row.seq, &e.prep.vec);
-             if (ep) {
-               ep->meta.corpus_n = e.prep.meta.corpus_n;
-               ram_insert(u, std::move(*ep));
-             }
-           }
-         }});
-    MNEMO_RETURN_IF_ERROR(s);
-    return AddResult{out->rec.id, AddEvent::kAdd, rec.text};
+    plan = plan_links(u, d.prep.meta, d.prep.vec.data(), cfg, ann_for(u));
   }
-  return internal_error("add: the memory changed concurrently too often; retry");
+  if (plan.duplicate_of != 0 && plan.exact) {
+    st.id = plan.duplicate_of;
+    if (!d.req->source_id.empty()) {
+      st.kind = AddStep::kMergeSource;
+      return Status::ok();
+    }
+    st.kind = AddStep::kKnown;
+    MNEMO_ASSIGN_OR_RETURN(Lease r, reader());
+    MNEMO_ASSIGN_OR_RETURN(StoredMemory row, r->get(st.id));
+    st.text = row.rec.text;
+    return Status::ok();
+  }
+  if (plan.duplicate_of != 0) {
+    st.kind = AddStep::kReword;
+    st.id = plan.duplicate_of;
+    st.similarity = plan.duplicate_similarity;
+    return Status::ok();
+  }
+  st.kind = AddStep::kInsert;
+  rec.links = plan.links;
+  if (d.infer && !plan.links.empty()) plan_evolution(d, st);
+  d.prep.meta.links = rec.links;
+  return Status::ok();
+}
+
+// A-MEM memory evolution (with an LLM): the new note's links and tags, its neighbours' context.
+void MemoryService::Impl::plan_evolution(AddDraft& d, AddStep& st) {
+  MemoryRecord& rec = d.rec;
+  auto r = reader();
+  if (!r) return;
+  std::vector<NeighbourNote> nbs;
+  std::vector<StoredMemory> rows;
+  for (uint64_t nid : rec.links) {
+    auto row = (*r)->get(nid);
+    if (!row || row->rec.tier != Tier::kHot) continue;
+    nbs.push_back({nid, row->rec.text, row->rec.context, row->rec.tags});
+    rows.push_back(std::move(*row));
+  }
+  NoteFields nf{rec.keywords, rec.tags, rec.context, rec.kind};
+  auto ev = llm_evolution(cfg.llm, rec.text, nf, nbs);
+  if (!ev) {
+    MNEMO_LOG_WARN("add: memory evolution by the LLM failed, skipped: %s", ev.status().message().c_str());
+    return;
+  }
+  if (!ev->evolve) return;
+  std::vector<uint64_t> links = ev->connect;
+  for (uint64_t l : rec.links)
+    if (std::find(links.begin(), links.end(), l) == links.end()) links.push_back(l);
+  rec.links = links;
+  for (const auto& t : ev->note_tags)
+    if (valid_tag(t) && rec.tags.size() < cfg.max_tags) add_unique(rec.tags, t);
+  for (const auto& upd : ev->updates) {
+    for (auto& row : rows) {
+      if (row.rec.id != upd.id) continue;
+      AddEvolved e;
+      e.old_context = row.rec.context;
+      e.row = row;
+      e.row.rec.context = upd.context;
+      e.row.rec.tags.clear();
+      for (const auto& t : upd.tags)
+        if (valid_tag(t) && e.row.rec.tags.size() < cfg.max_tags) add_unique(e.row.rec.tags, t);
+      auto p = prepare(e.row.rec, e.row.norm_hash, 0, nullptr);
+      if (!p) break;
+      e.prep = std::move(*p);
+      st.evolved.push_back(std::move(e));
+    }
+  }
+  d.prep.meta.tags.clear();
+  for (const auto& t : rec.tags) d.prep.meta.tags.push_back(labels.intern("t:" + t));
+}
+
+// Every step of one add in one writer job: all committed, or none.
+Status MemoryService::Impl::write_steps(std::vector<AddStep>& steps, int64_t now) {
+  bool any = false;
+  for (const AddStep& st : steps) any = any || st.kind != AddStep::kKnown;
+  if (!any) return Status::ok();
+  return writer->run({[&](Store& store, uint64_t& seq) -> Status {
+                        for (AddStep& st : steps) MNEMO_RETURN_IF_ERROR(apply_step(store, seq, st, now));
+                        return Status::ok();
+                      },
+                      [&] {
+                        for (AddStep& st : steps) after_step(st);
+                      }});
+}
+
+Status MemoryService::Impl::apply_step(Store& store, uint64_t& seq, AddStep& st, int64_t now) {
+  const AddRequest& req = *st.d->req;
+  MemoryRecord& rec = st.d->rec;
+  switch (st.kind) {
+    case AddStep::kKnown: return Status::ok();
+    case AddStep::kMergeSource: {
+      // Exact duplicate with a new source id: nothing new to store but the source.
+      MNEMO_ASSIGN_OR_RETURN(StoredMemory row, store.get(st.id));
+      st.text = row.rec.text;
+      return merge_source(store, seq, row, req.source_id, now);
+    }
+    case AddStep::kReword: {
+      // Near duplicate: the new wording replaces the old one (history keeps both).
+      MNEMO_ASSIGN_OR_RETURN(StoredMemory row, store.get(st.id));
+      if (row.rec.tier != Tier::kHot) return not_found("duplicate went cold");
+      std::string old_text = row.rec.text;
+      row.rec.text = rec.text;
+      row.rec.context = rec.context;
+      row.rec.keywords = rec.keywords;
+      for (const auto& t : rec.tags) add_unique(row.rec.tags, t);
+      for (const auto& src : rec.sources) add_unique(row.rec.sources, src);
+      row.rec.event_time_ms = rec.event_time_ms;
+      row.rec.updated_ms = now;
+      row.norm_hash = st.d->norm_hash;
+      row.seq = seq++;
+      MNEMO_RETURN_IF_ERROR(store.update(row));
+      nlohmann::json d = {{"reason", "near duplicate"}, {"similarity", st.similarity}};
+      if (!req.source_id.empty()) d["source"] = req.source_id;
+      MNEMO_RETURN_IF_ERROR(
+          store.add_history(row.seq, st.id, row.rec.scope.user_id, "UPDATE", old_text, row.rec.text, d.dump(), now));
+      st.text = row.rec.text;
+      st.row = std::move(row);
+      return Status::ok();
+    }
+    case AddStep::kInsert: return apply_insert(store, seq, st, now);
+  }
+  return internal_error("add: unknown step");
+}
+
+Status MemoryService::Impl::merge_source(Store& store, uint64_t& seq, StoredMemory& row, const std::string& source,
+                                         int64_t now) {
+  if (source.empty() || std::find(row.rec.sources.begin(), row.rec.sources.end(), source) != row.rec.sources.end())
+    return Status::ok();
+  row.rec.sources.push_back(source);
+  // The indexed content is unchanged: the memory keeps its seq.
+  MNEMO_RETURN_IF_ERROR(store.update(row));
+  nlohmann::json d = {{"source", source}, {"reason", "exact duplicate"}};
+  return store.add_history(seq++, row.rec.id, row.rec.scope.user_id, "MERGE", row.rec.text, row.rec.text, d.dump(),
+                           now);
+}
+
+Status MemoryService::Impl::apply_insert(Store& store, uint64_t& seq, AddStep& st, int64_t now) {
+  const AddRequest& req = *st.d->req;
+  const MemoryRecord& rec = st.d->rec;
+  // The RAM check ran without the write lock: an identical add may have been written since (or
+  // earlier in this transaction). Writes are serial here, so this check is final.
+  MNEMO_ASSIGN_OR_RETURN(std::vector<StoredMemory> same, store.hot_with_hash(rec.scope.user_id, st.d->norm_hash));
+  const std::string norm = normal_form(rec.text);
+  for (StoredMemory& row : same) {
+    if (row.rec.scope.agent_id != rec.scope.agent_id || row.rec.kind != rec.kind || normal_form(row.rec.text) != norm)
+      continue;
+    st.exact_found_in_tx = true;
+    st.id = row.rec.id;
+    st.text = row.rec.text;
+    return merge_source(store, seq, row, req.source_id, now);
+  }
+  StoredMemory row;
+  row.rec = rec;
+  row.norm_hash = st.d->norm_hash;
+  row.seq = seq++;
+  MNEMO_ASSIGN_OR_RETURN(row.rec.id, store.insert(row));
+  nlohmann::json d = {{"links", rec.links}};
+  if (!req.source_id.empty()) d["source"] = req.source_id;
+  MNEMO_RETURN_IF_ERROR(
+      store.add_history(row.seq, row.rec.id, rec.scope.user_id, "ADD", "", rec.text, d.dump(), now));
+  for (auto& e : st.evolved) {
+    auto cur = store.get(e.row.rec.id);
+    if (!cur || cur->rec.tier != Tier::kHot) continue;  // gone meanwhile: nothing to evolve
+    StoredMemory up = std::move(*cur);
+    std::string old_ctx = up.rec.context;
+    up.rec.context = e.row.rec.context;
+    up.rec.tags = e.row.rec.tags;
+    up.rec.updated_ms = now;
+    up.seq = seq++;
+    MNEMO_RETURN_IF_ERROR(store.update(up));
+    nlohmann::json ed = {{"by", row.rec.id},
+                         {"old_context", old_ctx},
+                         {"new_context", up.rec.context},
+                         {"new_tags", up.rec.tags}};
+    MNEMO_RETURN_IF_ERROR(store.add_history(up.seq, up.rec.id, up.rec.scope.user_id, "EVOLVE", up.rec.text,
+                                            up.rec.text, ed.dump(), now));
+    e.row = std::move(up);
+  }
+  st.id = row.rec.id;
+  st.text = rec.text;
+  st.row = std::move(row);
+  return Status::ok();
+}
+
+// RAM state after the commit (writer thread).
+void MemoryService::Impl::after_step(AddStep& st) {
+  UserState& u = *st.d->user;
+  const Prepared& prep = st.d->prep;
+  auto insert = [&](const StoredMemory& row, const Prepared& from) {
+    auto p = prepare(row.rec, row.norm_hash, row.seq, &from.vec);
+    if (!p) return;
+    p->meta.corpus_n = from.meta.corpus_n;
+    ram_insert(u, std::move(*p));
+  };
+  if (st.kind == AddStep::kReword) insert(st.row, prep);
+  if (st.kind != AddStep::kInsert || st.exact_found_in_tx) return;
+  insert(st.row, prep);
+  for (auto& e : st.evolved)
+    if (e.row.seq != 0) insert(e.row, e.prep);
 }
 
 Expected<MemoryRecord> MemoryService::Impl::update(const UpdateRequest& req) {

@@ -121,6 +121,10 @@ Expected<std::unique_ptr<Store>> Store::open(const std::string& path, bool creat
     if (read_only) return not_found(path + ": the database has no schema yet");
     MNEMO_RETURN_IF_ERROR(store->init_schema());
   }
+  // The exact-duplicate re-check inside the write transaction looks rows up by hash.
+  if (!read_only)
+    MNEMO_RETURN_IF_ERROR(
+        store->db_->exec("CREATE INDEX IF NOT EXISTS memories_by_hash ON memories(user_id, norm_hash)"));
   return store;
 }
 
@@ -246,6 +250,21 @@ Expected<StoredMemory> Store::get(uint64_t id) {
   StoredMemory m = read_row(*s);
   s->reset();
   return m;
+}
+
+Expected<std::vector<StoredMemory>> Store::hot_with_hash(const std::string& user_id, uint64_t norm_hash) {
+  MNEMO_ASSIGN_OR_RETURN(Stmt * s, db_->prepare(std::string("SELECT ") + kColumns +
+                                                " FROM memories WHERE user_id=? AND norm_hash=? AND tier=0 ORDER BY id"));
+  s->bind(1, user_id);
+  s->bind(2, static_cast<int64_t>(norm_hash));
+  std::vector<StoredMemory> out;
+  for (;;) {
+    MNEMO_ASSIGN_OR_RETURN(bool row, s->step());
+    if (!row) break;
+    out.push_back(read_row(*s));
+  }
+  s->reset();
+  return out;
 }
 
 Expected<std::vector<StoredMemory>> Store::list_user(const std::string& user_id, Tier tier, uint64_t after_id,

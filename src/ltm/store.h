@@ -10,6 +10,8 @@
 //            access_count, tier, seq)      lists are JSON arrays; times in ms since the epoch
 //   history(seq, memory_id, user_id, event, old_text, new_text, detail, at)
 //   meta(key, value)
+//   index memories_by_hash(user_id, norm_hash): created at open when missing (an index only, so
+//   the schema version stays 1 and older builds read the file as before)
 // seq is the history sequence number of a memory's last change; index files record the highest
 // seq they hold, which is how they are found to be behind after a crash.
 //
@@ -72,6 +74,8 @@ class Store {
 
   // kNotFound when absent.
   Expected<StoredMemory> get(uint64_t id);
+  // Hot memories of a user with this norm_hash (exact-duplicate candidates), in id order.
+  Expected<std::vector<StoredMemory>> hot_with_hash(const std::string& user_id, uint64_t norm_hash);
   // Memories of a user in id order (tier kAll for both), ids > after_id, at most `limit`.
   Expected<std::vector<StoredMemory>> list_user(const std::string& user_id, Tier tier, uint64_t after_id, int limit);
   Expected<std::vector<HistoryEntry>> history(uint64_t memory_id);

@@ -3,6 +3,13 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -26,8 +33,10 @@ class HttpTest : public ::testing::Test {
     svc_ = std::move(*s);
     HttpOptions h;
     h.port = 0;
-    h.max_body_bytes = 64 * 1024;
+    h.max_body_bytes = 256 * 1024;
     h.threads = 4;
+    h.request_timeout_ms = 1000;
+    h.idle_timeout_ms = 3000;
     auto srv = HttpServer::create(*svc_, h);
     ASSERT_TRUE(srv) << srv.status().message();
     server_ = std::move(*srv);
@@ -131,7 +140,7 @@ TEST_F(HttpTest, BadRequestsGetClearErrorsAndTheServerKeepsRunning) {
   expect_error(get("/v1/memories/123", 400), "user_id");
   expect_error(get("/v1/memories/999?user_id=u", 404), "not found");
   expect_error(get("/v1/nothing", 404), "no such endpoint");
-  std::string big = R"({"user_id": "u", "text": ")" + std::string(100 * 1024, 'a') + "\"}";
+  std::string big = R"({"user_id": "u", "text": ")" + std::string(300 * 1024, 'a') + "\"}";
   auto r = client_->Post("/v1/memories", big, "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
@@ -168,6 +177,280 @@ TEST_F(HttpTest, ForgetAndRestore) {
   json r = post("/v1/memories/" + id + "/restore", R"({"user_id": "u"})", 200);
   EXPECT_EQ(r["tier"], "hot");
   EXPECT_EQ(r["strength"], 2.0);
+}
+
+// A raw TCP connection to the server (for clients that misbehave on purpose).
+int connect_raw(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Issue 16: a 200 KB body holding 100,000 nested arrays in `metadata` crashed the server
+// (recursion in the JSON dump). It is refused with a 400 naming the depth, and the server lives.
+TEST_F(HttpTest, DeeplyNestedMetadataIsRefusedNotACrash) {
+  const size_t depth = 100000;
+  std::string body = R"({"user_id": "u", "text": "x", "metadata": {"a": )" + std::string(depth, '[') +
+                     std::string(depth, ']') + "}}";
+  ASSERT_GT(body.size(), 200000u);
+  client_->set_read_timeout(10, 0);
+  auto r = client_->Post("/v1/memories", body, "application/json");
+  ASSERT_TRUE(r) << "no answer: the server died";
+  EXPECT_EQ(r->status, 400) << r->body;
+  json j = json::parse(r->body, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r->body;
+  EXPECT_EQ(j["error"]["code"], "invalid_argument");
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("nest"), std::string::npos) << r->body;
+  // The same through search filters and update.
+  std::string deep_search = R"({"user_id": "u", "query": "x", "filters": )" + std::string(depth, '[') +
+                            std::string(depth, ']') + "}";
+  auto s = client_->Post("/v1/memories/search", deep_search, "application/json");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->status, 400) << s->body;
+  post("/v1/memories", R"({"text": "still alive", "user_id": "u"})", 200);
+}
+
+// Issue 16: eight idle half-open connections (as many as the server had threads) stalled every
+// request for 30 s. Idle and trickling clients must not delay anyone else.
+TEST_F(HttpTest, IdleAndSlowClientsDoNotStallOthers) {
+  std::vector<int> idle;
+  for (int i = 0; i < 32; ++i) {  // 8x the fixture's 4 threads
+    int fd = connect_raw(server_->port());
+    ASSERT_GE(fd, 0);
+    if (i % 2 == 1) {
+      // Half a request: a header that never ends, or a body that never comes.
+      const char* part = i % 4 == 1 ? "POST /v1/memories HTTP/1.1\r\nHost: x\r\n"
+                                     : "POST /v1/memories HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"te";
+      ASSERT_GT(::send(fd, part, std::strlen(part), MSG_NOSIGNAL), 0);
+    }
+    idle.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  httplib::Client fresh("127.0.0.1", server_->port());
+  fresh.set_read_timeout(5, 0);
+  fresh.set_connection_timeout(5, 0);
+  for (int i = 0; i < 5; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = fresh.Post("/v1/memories", R"({"text": "served while others idle )" + std::to_string(i) + R"(", "user_id": "u"})",
+                        "application/json");
+    ASSERT_TRUE(r) << "request " << i << " got no answer";
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_LT(seconds_since(t0), 2.0) << "request " << i << " waited behind idle connections";
+  }
+  for (int fd : idle) ::close(fd);
+}
+
+// Everything the server answers on a raw connection until it closes it or `seconds` pass.
+std::string read_all(int fd, double seconds) {
+  timeval tv{0, 100 * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  auto t0 = std::chrono::steady_clock::now();
+  char buf[4096];
+  while (seconds_since(t0) < seconds) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n == 0) break;
+    if (n > 0) out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+void send_all(int fd, const std::string& s) { ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), ssize_t(s.size())); }
+
+// A slowloris client (one header byte every 100 ms) gets 408 at the request deadline (1 s in the
+// fixture) and its connection is closed; a request sent meanwhile is answered at once.
+TEST_F(HttpTest, TricklingClientGets408AtTheRequestDeadline) {
+  int fd = connect_raw(server_->port());
+  ASSERT_GE(fd, 0);
+  const std::string head = "POST /v1/memories HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(200, 'a');
+  auto t0 = std::chrono::steady_clock::now();
+  bool cut = false;
+  for (size_t i = 0; i < head.size() && seconds_since(t0) < 5; ++i) {
+    if (::send(fd, &head[i], 1, MSG_NOSIGNAL) != 1) {
+      cut = true;
+      break;
+    }
+    if (i == 3) {
+      auto t1 = std::chrono::steady_clock::now();
+      json ok = post("/v1/memories", R"({"text": "not slowed down", "user_id": "u"})", 200);
+      EXPECT_LT(seconds_since(t1), 1.0);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    timeval tv{0, 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char c;
+    if (::recv(fd, &c, 1, MSG_PEEK) >= 0) {
+      cut = true;  // an answer (or the close) arrived
+      break;
+    }
+  }
+  const double t = seconds_since(t0);
+  EXPECT_TRUE(cut);
+  EXPECT_GE(t, 0.9);
+  EXPECT_LT(t, 2.5);
+  std::string answer = read_all(fd, 2.0);
+  EXPECT_NE(answer.find("HTTP/1.1 408"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("\"request_timeout\""), std::string::npos) << answer;
+  ::close(fd);
+}
+
+// Connection-level limits and framing: pipelined requests are answered in order, Expect:
+// 100-continue is honoured, an oversized Content-Length is refused before the body is sent, a
+// header that never ends is cut at 16 KiB, chunked bodies get 501.
+TEST_F(HttpTest, FramingPipeliningAndLimits) {
+  {
+    int fd = connect_raw(server_->port());
+    std::string body = R"({"text": "pipelined one", "user_id": "p"})";
+    std::string req = "POST /v1/memories HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + body;
+    send_all(fd, req + "GET /v1/health HTTP/1.1\r\n\r\nGET /v1/memories?user_id=p HTTP/1.1\r\nConnection: close\r\n\r\n");
+    std::string all = read_all(fd, 3.0);
+    size_t a = all.find("\"ADD\""), b = all.find("\"ok\""), c = all.find("pipelined one", b);
+    EXPECT_NE(a, std::string::npos) << all;
+    EXPECT_NE(b, std::string::npos) << all;
+    EXPECT_NE(c, std::string::npos) << all;
+    EXPECT_LT(a, b);
+    EXPECT_LT(b, c);
+    ::close(fd);
+  }
+  {
+    int fd = connect_raw(server_->port());
+    std::string body = R"({"text": "after continue", "user_id": "p"})";
+    send_all(fd, "POST /v1/memories HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n");
+    std::string cont = read_all(fd, 0.5);
+    EXPECT_EQ(cont, "HTTP/1.1 100 Continue\r\n\r\n");
+    send_all(fd, body);
+    std::string ans = read_all(fd, 0.5);
+    EXPECT_NE(ans.find("HTTP/1.1 200"), std::string::npos) << ans;
+    ::close(fd);
+  }
+  {
+    int fd = connect_raw(server_->port());
+    send_all(fd, "POST /v1/memories HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n");
+    std::string ans = read_all(fd, 2.0);
+    EXPECT_NE(ans.find("HTTP/1.1 413"), std::string::npos) << ans;
+    EXPECT_NE(ans.find("\"payload_too_large\""), std::string::npos) << ans;
+    ::close(fd);
+  }
+  {
+    int fd = connect_raw(server_->port());
+    std::string huge = "GET /v1/health HTTP/1.1\r\nX-Big: " + std::string(20000, 'b') + "\r\n\r\n";
+    (void)::send(fd, huge.data(), huge.size(), MSG_NOSIGNAL);
+    std::string ans = read_all(fd, 2.0);
+    EXPECT_NE(ans.find("HTTP/1.1 431"), std::string::npos) << ans.substr(0, 200);
+    ::close(fd);
+  }
+  {
+    int fd = connect_raw(server_->port());
+    send_all(fd, "POST /v1/memories HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    std::string ans = read_all(fd, 2.0);
+    EXPECT_NE(ans.find("HTTP/1.1 501"), std::string::npos) << ans;
+    ::close(fd);
+  }
+  {
+    int fd = connect_raw(server_->port());
+    send_all(fd, "GARBAGE\r\n\r\n");
+    std::string ans = read_all(fd, 2.0);
+    EXPECT_NE(ans.find("HTTP/1.1 400"), std::string::npos) << ans;
+    ::close(fd);
+  }
+  post("/v1/memories", R"({"text": "the server is fine", "user_id": "p"})", 200);
+}
+
+// At the connection cap the longest-idle connection makes room: idle sockets cannot lock out a
+// client that has something to ask.
+TEST_F(HttpTest, IdleConnectionsAreEvictedAtTheCap) {
+  HttpOptions h;
+  h.port = 0;
+  h.threads = 1;
+  h.max_connections = 8;
+  h.max_connections_per_address = 6;
+  auto srv = HttpServer::create(*svc_, h);
+  ASSERT_TRUE(srv) << srv.status().message();
+  std::thread t([&] { (void)(*srv)->run(); });
+  std::vector<int> idle;
+  for (int i = 0; i < 12; ++i) idle.push_back(connect_raw((*srv)->port()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  httplib::Client c("127.0.0.1", (*srv)->port());
+  c.set_read_timeout(2, 0);
+  auto r = c.Get("/v1/health");
+  ASSERT_TRUE(r) << "locked out by idle connections";
+  EXPECT_EQ(r->status, 200);
+  // Idle ones were closed to make room: at least 12 + 1 - 6 of them read EOF, the oldest first.
+  int closed = 0;
+  for (int fd : idle) {
+    timeval tv{0, 200 * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char b;
+    if (::recv(fd, &b, 1, 0) == 0) ++closed;
+  }
+  EXPECT_GE(closed, 7);
+  timeval tv{0, 1000};
+  ::setsockopt(idle[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char b;
+  EXPECT_EQ(::recv(idle[0], &b, 1, 0), 0);
+  for (int fd : idle) ::close(fd);
+  (*srv)->stop();
+  t.join();
+}
+
+// One error shape, stable codes, on every route and from the connection layer.
+TEST_F(HttpTest, OneErrorShapeWithStableCodes) {
+  auto code_of = [&](const httplib::Result& r, int want_status) -> std::string {
+    if (!r) return "<no answer>";
+    EXPECT_EQ(r->status, want_status) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+    json j = json::parse(r->body, nullptr, false);
+    if (!j.is_object() || !j.contains("error") || !j["error"].is_object() || !j["error"]["message"].is_string() ||
+        !j["error"]["code"].is_string())
+      return "<bad shape: " + r->body + ">";
+    return j["error"]["code"];
+  };
+  EXPECT_EQ(code_of(client_->Get("/v1/memories/999?user_id=u"), 404), "not_found");
+  EXPECT_EQ(code_of(client_->Get("/v1/nothing"), 404), "not_found");
+  EXPECT_EQ(code_of(client_->Get("/v1/memories/999/history?user_id=u"), 404), "not_found");
+  EXPECT_EQ(code_of(client_->Delete("/v1/memories/999?user_id=u"), 404), "not_found");
+  EXPECT_EQ(code_of(client_->Post("/v1/memories/999/restore", R"({"user_id": "u"})", "application/json"), 404),
+            "not_found");
+  EXPECT_EQ(code_of(client_->Put("/v1/memories/999", R"({"user_id": "u", "text": "x"})", "application/json"), 404),
+            "not_found");
+  EXPECT_EQ(code_of(client_->Post("/v1/memories", "{bad", "application/json"), 400), "invalid_argument");
+  EXPECT_EQ(code_of(client_->Get("/v1/memories?user_id=u&limit=x"), 400), "invalid_argument");
+  EXPECT_EQ(code_of(client_->Put("/v1/health", "{}", "application/json"), 405), "method_not_allowed");
+  auto r = client_->Patch("/v1/memories/1", "{}", "application/json");
+  EXPECT_EQ(code_of(r, 405), "method_not_allowed");
+  if (r) {
+    EXPECT_NE(r->get_header_value("Allow").find("PUT"), std::string::npos);
+  }
+  std::string big = R"({"user_id": "u", "text": ")" + std::string(300 * 1024, 'a') + "\"}";
+  EXPECT_EQ(code_of(client_->Post("/v1/memories", big, "application/json"), 413), "payload_too_large");
+  std::string long_text = R"({"user_id": "u", "text": ")" + std::string(40 * 1024, 'a') + "\"}";
+  EXPECT_EQ(code_of(client_->Post("/v1/memories", long_text, "application/json"), 413), "payload_too_large");
+  // Form-encoded bodies (curl -d's default) get a clear 415, not a JSON parse error.
+  auto form = client_->Post("/v1/memories", "user_id=u&text=hello", "application/x-www-form-urlencoded");
+  EXPECT_EQ(code_of(form, 415), "unsupported_media_type");
+  if (form) {
+    EXPECT_NE(form->body.find("application/json"), std::string::npos) << form->body;
+  }
+  EXPECT_EQ(code_of(client_->Post("/v1/memories/search", "query=x", "text/plain"), 415), "unsupported_media_type");
+  // application/json with parameters, and +json types, are JSON.
+  auto ok = client_->Post("/v1/memories", R"({"text": "charset is fine", "user_id": "u"})",
+                          "application/json; charset=utf-8");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
 }
 
 }  // namespace

@@ -71,7 +71,15 @@ TEST(Service, AddGetSearchUpdateDeleteHistory) {
   auto hits = search(*svc, "alice", "what dog did alice adopt", 1);
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].memory.id, a.id);
-  // A search is a recall: S += 1 (visible at once).
+  // In a store of three memories "what", "dog" and "did" carry most of the query's weight and are
+  // not in the memory: found, but not a recall (Writes.OnlyMatchingHitsAreRecalls).
+  EXPECT_FALSE(hits[0].matched);
+  EXPECT_EQ(svc->get({"alice"}, a.id)->strength, 1.0);
+  hits = search(*svc, "alice", "the beagle alice adopted", 1);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].memory.id, a.id);
+  EXPECT_TRUE(hits[0].matched);
+  // A search that matched is a recall: S += 1 (visible at once).
   EXPECT_EQ(svc->get({"alice"}, a.id)->strength, 2.0);
 
   UpdateRequest u;

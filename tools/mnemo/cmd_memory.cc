@@ -61,6 +61,8 @@ struct MemoryOptions {
   // forget
   double threshold = 0.1;
   bool dry_run = false;
+  // search
+  double min_similarity = 0;
   // eval
   std::string bench, file;
   std::vector<int> ks = {1, 5, 10, 50};
@@ -73,6 +75,9 @@ struct MemoryOptions {
   int port = 8420;
   int threads = 8;
   size_t max_body = 1 << 20;
+  int request_timeout_ms = 10000, idle_timeout_ms = 30000;
+  size_t max_connections = 1024;
+  double rate_limit = 0;
   // chat
   int budget = 2048;
   bool no_fast_path = false, rule_controller = false;
@@ -164,6 +169,7 @@ Status run_search(const MemoryOptions& o) {
   s.expand_links = o.expand_links;
   s.touch = !o.no_touch;
   s.now_ms = o.now_ms;
+  s.threshold = o.min_similarity;
   MNEMO_ASSIGN_OR_RETURN(auto hits, svc->search(s));
   if (o.json) {
     std::printf("{\"results\": [");
@@ -318,6 +324,10 @@ Status run_serve(const MemoryOptions& o) {
   h.port = o.port;
   h.threads = o.threads;
   h.max_body_bytes = o.max_body;
+  h.request_timeout_ms = o.request_timeout_ms;
+  h.idle_timeout_ms = o.idle_timeout_ms;
+  h.max_connections = o.max_connections;
+  h.rate_limit_per_s = o.rate_limit;
   MNEMO_ASSIGN_OR_RETURN(auto server, HttpServer::create(*svc, h));
   std::fprintf(stderr, "mnemo memory: serving %s on http://%s:%d/v1/memories\n", svc->config().dir.c_str(),
                o.host.c_str(), server->port());
@@ -426,6 +436,9 @@ RunFn setup_memory(CLI::App& app) {
       ->check(CLI::IsMember({"hybrid", "bm25", "vector"}));
   search->add_flag("--expand-links", o->expand_links, "Also return notes linked to strong hits");
   search->add_flag("--no-touch", o->no_touch, "Do not count the search as a recall");
+  search->add_option("--threshold", o->min_similarity,
+                     "Leave out hits whose similarity to the query is below this (mem0's threshold; 0..1)")
+      ->default_val(0);
   search->add_option("--now", o->now_ms, "Clock for retention and recalls (ms since the epoch)");
   subs.emplace_back(search, run_search);
 
@@ -487,8 +500,17 @@ RunFn setup_memory(CLI::App& app) {
   add_store_options(*serve, *o, false);
   serve->add_option("--host", o->host, "Address to bind")->default_val("127.0.0.1");
   serve->add_option("--port", o->port, "Port (0: any free port)")->default_val(8420);
-  serve->add_option("--threads", o->threads, "Request threads")->default_val(8);
+  serve->add_option("--threads", o->threads, "Handler threads (connections are held by one event loop)")
+      ->default_val(8);
   serve->add_option("--max-body", o->max_body, "Largest request body in bytes")->default_val(1 << 20);
+  serve->add_option("--request-timeout", o->request_timeout_ms,
+                    "Milliseconds from a request's first byte to its last (else 408)")
+      ->default_val(10000);
+  serve->add_option("--idle-timeout", o->idle_timeout_ms, "Milliseconds an idle connection is kept")
+      ->default_val(30000);
+  serve->add_option("--max-connections", o->max_connections, "Open connections at once")->default_val(1024);
+  serve->add_option("--rate-limit", o->rate_limit, "Requests per second per client address (0: no limit)")
+      ->default_val(0);
   subs.emplace_back(serve, run_serve);
 
   CLI::App* chat = app.add_subcommand("chat", "Chat with memory (SCM controller, Actor fast path); lines on stdin");
