@@ -90,11 +90,12 @@ Expected<LongCtxSources> load_longctx_sources(const std::vector<std::string>& st
 struct LongCtxParams {
   int64_t doc_tokens = 2047;     // tokens per document (seq_len - 1)
   uint64_t seed = 1;
-  double builtin_filler = 0.1;   // fraction of documents filled with builtin_filler_line()
+  double builtin_filler = 0.3;   // fraction of documents filled with builtin_filler_line(): its loss
+                                 // soon vanishes, so their gradient is mostly the recall's
   double play_fraction = 0.3;    // in the others, the fraction of filler units from the play
-  int kv_pairs_min = 4, kv_pairs_max = 10;
-  int kv_queries_min = 2, kv_queries_max = 5;
-  int passkey_extra_queries_max = 2;  // questions between the needle and the final one
+  int kv_pairs_min = 6, kv_pairs_max = 14;
+  int kv_queries_min = 4, kv_queries_max = 12;
+  int passkey_extra_queries_min = 1, passkey_extra_queries_max = 3;  // between the needle and the last line
   int passkey_digits = 5;
   int value_digits = 4;
 };

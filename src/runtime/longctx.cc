@@ -303,7 +303,7 @@ struct LongCtxGenerator::Impl {
         blocks.push_back(q);
       }
     }
-    const int extra = static_cast<int>(rng.range(0, p.passkey_extra_queries_max));
+    const int extra = static_cast<int>(rng.range(p.passkey_extra_queries_min, p.passkey_extra_queries_max));
     for (int i = 0; i < extra; ++i) {
       Block q;
       q.lines = {passkey_query(*passkey)};
@@ -425,7 +425,8 @@ Expected<std::unique_ptr<LongCtxGenerator>> LongCtxGenerator::create(const Token
     return out_of_range("filler fractions: expected values in [0, 1]");
   }
   if (p.kv_pairs_min < 0 || p.kv_pairs_max < p.kv_pairs_min || p.kv_pairs_max > 64 || p.kv_queries_min < 0 ||
-      p.kv_queries_max < p.kv_queries_min || p.passkey_extra_queries_max < 0 || p.passkey_digits < 1 ||
+      p.kv_queries_max < p.kv_queries_min || p.passkey_extra_queries_min < 0 ||
+      p.passkey_extra_queries_max < p.passkey_extra_queries_min || p.passkey_digits < 1 ||
       p.passkey_digits > 18 || p.value_digits < 1 || p.value_digits > 18) {
     return out_of_range("item counts: expected 0 <= min <= max (at most 64 pairs) and 1..18 digits");
   }
