@@ -96,6 +96,13 @@ struct LongCtxParams {
   int kv_pairs_min = 6, kv_pairs_max = 14;
   int kv_queries_min = 4, kv_queries_max = 12;
   int passkey_extra_queries_min = 1, passkey_extra_queries_max = 3;  // between the needle and the last line
+  // Drill documents: several short kv lists, each asked for within a few filler lines, so that the
+  // copying mechanism is learned at short range before it has to find an item 2,000 tokens back.
+  double drill = 0.3;
+  int drill_lists_min = 3, drill_lists_max = 6;
+  int drill_pairs_min = 3, drill_pairs_max = 6;
+  int drill_queries_min = 2, drill_queries_max = 4;
+  int64_t drill_window = 3;     // filler lines between a list and its last question, at most
   int passkey_digits = 5;
   int value_digits = 4;
 };

@@ -205,6 +205,7 @@ struct LongCtxGenerator::Impl {
     LongCtxItem item;  // line/token_offset filled in at assembly
     int64_t slot = 0;
     bool is_query = false;
+    int group = 0;       // a kv list and its questions share a group
   };
 
   void shuffle_stories() {
@@ -230,13 +231,17 @@ struct LongCtxGenerator::Impl {
     return src.stories[story_order[story_cursor++]];
   }
 
-  std::vector<std::string> distinct_keys(int n) {
+  // n keys (consonant-vowel-consonant) not in *used, which receives them.
+  std::vector<std::string> distinct_keys(int n, std::vector<std::string>& used) {
     static const char kC[] = "bcdfghjklmnprstvwz";
     static const char kV[] = "aeiou";
     std::vector<std::string> keys;
     while (static_cast<int>(keys.size()) < n) {
       std::string k{kC[rng.below(sizeof(kC) - 1)], kV[rng.below(sizeof(kV) - 1)], kC[rng.below(sizeof(kC) - 1)]};
-      if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+      if (std::find(used.begin(), used.end(), k) == used.end()) {
+        keys.push_back(k);
+        used.push_back(k);
+      }
     }
     return keys;
   }
@@ -270,18 +275,24 @@ struct LongCtxGenerator::Impl {
     return {};
   }
 
-  std::vector<Block> make_items(std::string* passkey) {
+  std::vector<Block> make_items(bool drill, std::string* passkey) {
     std::vector<Block> blocks;
+    std::vector<std::string> used_keys;
     *passkey = random_digits(rng, p.passkey_digits);
     Block needle;
     needle.lines = {passkey_needle(*passkey)};
     needle.item = {LongCtxItemKind::kPasskeyNeedle, 0, 0, *passkey, ""};
     blocks.push_back(needle);
-    const int n_pairs = static_cast<int>(rng.range(p.kv_pairs_min, p.kv_pairs_max));
-    if (n_pairs > 0) {
-      const std::vector<std::string> keys = distinct_keys(n_pairs);
+    // One kv list in an ordinary document; in a drill document several short ones.
+    const int n_lists = drill ? static_cast<int>(rng.range(p.drill_lists_min, p.drill_lists_max)) : 1;
+    for (int g = 0; g < n_lists; ++g) {
+      const int n_pairs = static_cast<int>(drill ? rng.range(p.drill_pairs_min, p.drill_pairs_max)
+                                                 : rng.range(p.kv_pairs_min, p.kv_pairs_max));
+      if (n_pairs <= 0) continue;
+      const std::vector<std::string> keys = distinct_keys(n_pairs, used_keys);
       std::vector<std::string> values;
       Block list;
+      list.group = g;
       list.lines.emplace_back(kv_list_header());
       for (const std::string& k : keys) {
         values.push_back(random_digits(rng, p.value_digits));
@@ -291,7 +302,9 @@ struct LongCtxGenerator::Impl {
       blocks.push_back(list);
       std::vector<int> order(static_cast<size_t>(n_pairs));
       for (int i = 0; i < n_pairs; ++i) order[static_cast<size_t>(i)] = i;
-      const int n_q = static_cast<int>(rng.range(std::min(p.kv_queries_min, n_pairs), std::min(p.kv_queries_max, n_pairs)));
+      const int q_min = drill ? p.drill_queries_min : p.kv_queries_min;
+      const int q_max = drill ? p.drill_queries_max : p.kv_queries_max;
+      const int n_q = static_cast<int>(rng.range(std::min(q_min, n_pairs), std::min(q_max, n_pairs)));
       for (int i = 0; i < n_q; ++i) {
         std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(i) + rng.below(static_cast<uint64_t>(n_pairs - i))]);
         const auto& k = keys[static_cast<size_t>(order[static_cast<size_t>(i)])];
@@ -300,6 +313,7 @@ struct LongCtxGenerator::Impl {
         q.lines = {kv_query_line(k, v)};
         q.item = {LongCtxItemKind::kKvQuery, 0, 0, k, v};
         q.is_query = true;
+        q.group = g;
         blocks.push_back(q);
       }
     }
@@ -317,8 +331,9 @@ struct LongCtxGenerator::Impl {
   // One try at a document; nullopt-like failure (false) when the exact length is not hit.
   bool try_doc(LongCtxDoc* doc) {
     const bool builtin = src.stories.empty() && src.play_lines.empty() ? true : rng.uniform() < p.builtin_filler;
+    const bool drill = rng.uniform() < p.drill;
     std::string passkey;
-    std::vector<Block> blocks = make_items(&passkey);
+    std::vector<Block> blocks = make_items(drill, &passkey);
     const std::string final_query = passkey_query(passkey);
     int64_t items_cost = cost(final_query, false);
     for (const Block& b : blocks) {
@@ -347,14 +362,25 @@ struct LongCtxGenerator::Impl {
       }
       return best;
     };
-    // Slots: the needle anywhere, the kv list in the first 60%, each question after its item.
-    int64_t needle_slot = 0, list_slot = 0;
+    // Slots: the needle anywhere; a kv list in the first 60% (drill: anywhere but the end), its
+    // questions after it (drill: within drill_window filler lines).
+    int64_t needle_slot = 0;
+    std::vector<int64_t> list_slot;
     for (Block& b : blocks) {
       switch (b.item.kind) {
         case LongCtxItemKind::kPasskeyNeedle: b.slot = needle_slot = slot_at(rng.uniform()); break;
-        case LongCtxItemKind::kKvList: b.slot = list_slot = slot_at(0.6 * rng.uniform()); break;
+        case LongCtxItemKind::kKvList:
+          b.slot = std::min<int64_t>(slot_at((drill ? 0.95 : 0.6) * rng.uniform()), F - 1);
+          list_slot.resize(static_cast<size_t>(b.group) + 1, 0);
+          list_slot[static_cast<size_t>(b.group)] = b.slot;
+          break;
         case LongCtxItemKind::kPasskeyQuery: b.slot = needle_slot < F ? rng.range(needle_slot + 1, F) : -1; break;
-        case LongCtxItemKind::kKvQuery: b.slot = list_slot < F ? rng.range(list_slot + 1, F) : -1; break;
+        case LongCtxItemKind::kKvQuery: {
+          const int64_t ls = list_slot[static_cast<size_t>(b.group)];
+          const int64_t hi = drill ? std::min<int64_t>(F, ls + p.drill_window) : F;
+          b.slot = ls < F ? rng.range(ls + 1, hi) : -1;
+          break;
+        }
       }
     }
     // Assemble: at each slot its questions, then its items, then the filler line.
@@ -423,6 +449,11 @@ Expected<std::unique_ptr<LongCtxGenerator>> LongCtxGenerator::create(const Token
   }
   if (!(p.builtin_filler >= 0 && p.builtin_filler <= 1) || !(p.play_fraction >= 0 && p.play_fraction <= 1)) {
     return out_of_range("filler fractions: expected values in [0, 1]");
+  }
+  if (p.drill_lists_min < 0 || p.drill_lists_max < p.drill_lists_min || p.drill_pairs_min < 0 ||
+      p.drill_pairs_max < p.drill_pairs_min || p.drill_queries_min < 0 || p.drill_queries_max < p.drill_queries_min ||
+      p.drill_lists_max * p.drill_pairs_max > 64 || p.drill_window < 1 || !(p.drill >= 0 && p.drill <= 1)) {
+    return out_of_range("drill: expected 0 <= min <= max, at most 64 pairs, a window of at least 1 line, a fraction in [0, 1]");
   }
   if (p.kv_pairs_min < 0 || p.kv_pairs_max < p.kv_pairs_min || p.kv_pairs_max > 64 || p.kv_queries_min < 0 ||
       p.kv_queries_max < p.kv_queries_min || p.passkey_extra_queries_min < 0 ||
