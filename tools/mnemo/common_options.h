@@ -95,6 +95,12 @@ struct ContextOptions {
     n_ctx = default_ctx;
     app.add_option("-c,--ctx-size", n_ctx, help)->capture_default_str();
   }
+  // The context every command creates from these options (n_ctx 0: the model's training context).
+  ContextParams params() const {
+    ContextParams p;
+    p.n_ctx = n_ctx;
+    return p;
+  }
   Status check(const Model& model) const {
     if (n_ctx < 0) {
       return Status(StatusCode::kOutOfRange,
