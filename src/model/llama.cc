@@ -138,6 +138,15 @@ Expected<SessionLayout> LlamaSession::layout(const LlamaModel& model, SessionSha
   }
   if (shape.n_threads <= 0) return invalid_argument("threads: expected at least 1");
   const LlamaConfig& c = model.config();
+  for (const auto& [what, t] : {std::pair{"K", shape.type_k}, std::pair{"V", shape.type_v}}) {
+    if (!kv_type_fits(t, c.head_dim)) {
+      return invalid_argument(str_printf(
+          "%s cache type %s: expected a head size that is a multiple of its block of %lld "
+          "values, found head size %lld (use f32 or f16)",
+          what, std::string(kv_type_name(t)).c_str(), static_cast<long long>(kv_type_block(t)),
+          static_cast<long long>(c.head_dim)));
+    }
+  }
   shape.n_batch = std::min(shape.n_batch, shape.n_ctx);
   SessionLayout l;
   l.shape = shape;
@@ -152,8 +161,12 @@ Expected<SessionLayout> LlamaSession::layout(const LlamaModel& model, SessionSha
   ok = ok && !__builtin_mul_overflow(static_cast<uint64_t>(shape.n_ctx), static_cast<uint64_t>(c.rope.n_rot), &rope_floats) &&
        append_slice(&l.rope, rope_floats, F, &at);
   l.arena_layout = arena_layout(model, shape.n_batch);
-  ok = ok && append_slice(&l.arena, static_cast<uint64_t>(shape.n_threads), l.arena_layout.thread_bytes, &at);
-  l.kv_bytes = KvCache::bytes_for(c.n_layer, shape.n_ctx, c.n_embd_kv());
+  ok = ok && append_slice(&l.arena, static_cast<uint64_t>(shape.n_threads),
+                          l.arena_layout.thread_bytes, &at);
+  ok = ok && append_slice(&l.k_new, shape.type_k == KvType::kF32 ? 0 : B * c.n_embd_kv(), F, &at) &&
+       append_slice(&l.v_new, shape.type_v == KvType::kF32 ? 0 : B * c.n_embd_kv(), F, &at);
+  l.kv_bytes =
+      KvCache::bytes_for(c.n_layer, shape.n_ctx, c.n_embd_kv(), shape.type_k, shape.type_v);
   if (!ok || l.kv_bytes == 0 || l.kv_bytes > (uint64_t{1} << 56)) {
     return out_of_range(str_printf("context size %lld with batch %lld: the buffers would exceed the address space",
                                    static_cast<long long>(shape.n_ctx), static_cast<long long>(shape.n_batch)));
@@ -184,7 +197,8 @@ Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<con
   s->pool_ = pool;
   s->layout_ = layout;
   s->block_ = block.data();
-  MNEMO_ASSIGN_OR_RETURN(s->kv_, KvCache::create(c.n_layer, layout.shape.n_ctx, c.n_embd_kv()));
+  MNEMO_ASSIGN_OR_RETURN(s->kv_, KvCache::create(c.n_layer, layout.shape.n_ctx, c.n_embd_kv(),
+                                                 layout.shape.type_k, layout.shape.type_v));
   s->max_logits_ = layout.shape.logits_all ? layout.shape.n_batch : 1;
   kernels::RopeParams rope = c.rope;
   rope.freq_factors = s->model_->weights().rope_freqs;  // Llama 3.1/3.2 rope_freqs.weight, or null
@@ -375,13 +389,18 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
       return std::pair<int64_t, int64_t>(r0, r1);
     };
 
+    // K and V of the new tokens: f32 rows written straight into an F32 cache (rows of dkv floats
+    // from position pos on), else into k_new/v_new (n_batch, dkv) and converted per head.
+    const bool k_direct = kv_.type_k() == KvType::kF32, v_direct = kv_.type_v() == KvType::kF32;
     for (int64_t l = 0; l < c.n_layer; ++l) {
       const LlamaLayerWeights& lw = w.layers[static_cast<size_t>(l)];
-      float* const k_dst = kv_.k_row(l, pos);
-      float* const v_dst = kv_.v_row(l, pos);
+      float* const k_dst =
+          k_direct ? reinterpret_cast<float*>(kv_.k_row(l, pos)) : f32(layout_.k_new);
+      float* const v_dst =
+          v_direct ? reinterpret_cast<float*>(kv_.v_row(l, pos)) : f32(layout_.v_new);
 
-      // Q, K, V for this thread's heads, then biases and RoPE on them. K and V go straight into
-      // the cache rows of their positions.
+      // Q, K, V for this thread's heads, then biases and RoPE on them, then K and V into the cache
+      // rows of their positions (converted to the cache's type by the thread that computed them).
       {
         Input in = norm_input(x, m, lw.attn_norm, {&lw.wq, &lw.wk, &lw.wv});
         int64_t u0, u1;
@@ -396,8 +415,11 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
         }
         const int64_t q_units = (c.n_head + g - 1) / g, kv_units = (c.n_head_kv + g - 1) / g;
         ThreadPool::split_range(q_units + 2 * kv_units, 1, ith, nth, &u0, &u1);
-        auto part = [&](const TensorView& W, int64_t first_unit, int64_t n_heads, float* y, int64_t ldy,
-                        const float* bias, bool rope) {
+        // convert: y holds f32 rows to be converted into the cache's K or V rows (kNone: y is
+        // the destination itself).
+        enum class Convert { kNone, kK, kV };
+        auto part = [&](const TensorView& W, int64_t first_unit, int64_t n_heads, float* y,
+                        int64_t ldy, const float* bias, bool rope, Convert convert) {
           const int64_t h0 = std::clamp((u0 - first_unit) * g, int64_t{0}, n_heads);
           const int64_t h1 = std::clamp((u1 - first_unit) * g, int64_t{0}, n_heads);
           if (h0 >= h1) return;
@@ -408,16 +430,24 @@ void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, 
           for (int64_t t = 0; t < m; ++t) {
             float* row = y + t * ldy + h0 * hd;
             if (bias != nullptr) kernels::add(row, bias + h0 * hd, (h1 - h0) * hd);
-            if (rope) kernels::rope_with_table(row, h1 - h0, hd, f32(layout_.rope) + (pos + t) * n_rot, c.rope);
+            if (rope) {
+              kernels::rope_with_table(row, h1 - h0, hd, f32(layout_.rope) + (pos + t) * n_rot,
+                                       c.rope);
+            }
+            if (convert == Convert::kK) kv_.store_k(l, pos + t, h0 * hd, (h1 - h0) * hd, row);
+            if (convert == Convert::kV) kv_.store_v(l, pos + t, h0 * hd, (h1 - h0) * hd, row);
           }
         };
         const bool bias = c.qkv_bias;
-        part(lw.wq, 0, c.n_head, f32(layout_.q), dq, bias ? lw.bq : nullptr, true);
-        part(lw.wk, q_units, c.n_head_kv, k_dst, dkv, bias ? lw.bk : nullptr, true);
-        part(lw.wv, q_units + kv_units, c.n_head_kv, v_dst, dkv, bias ? lw.bv : nullptr, false);
+        part(lw.wq, 0, c.n_head, f32(layout_.q), dq, bias ? lw.bq : nullptr, true, Convert::kNone);
+        part(lw.wk, q_units, c.n_head_kv, k_dst, dkv, bias ? lw.bk : nullptr, true,
+             k_direct ? Convert::kNone : Convert::kK);
+        part(lw.wv, q_units + kv_units, c.n_head_kv, v_dst, dkv, bias ? lw.bv : nullptr, false,
+             v_direct ? Convert::kNone : Convert::kV);
       }
       pool.barrier();
-      kernels::attention_part(f32(layout_.q), m, pos, kv_.k(l), kv_.v(l), dkv, shape, scale, f32(layout_.attn), ith, nth);
+      kernels::attention_part(f32(layout_.q), m, pos, kv_.rows(l), shape, scale, f32(layout_.attn),
+                              ith, nth);
       pool.barrier();
       rows(lw.wo, plain_input(lw.wo, f32(layout_.attn), m, dq), x, d, /*accumulate=*/true,
            kernels::matmul_row_grain(lw.wo.type, dq, m));

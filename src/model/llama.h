@@ -59,10 +59,12 @@ struct ArenaLayout {
 
 // What a session is asked to hold.
 struct SessionShape {
-  int64_t n_ctx = 0;        // positions
-  int64_t n_batch = 0;      // tokens per forward chunk (capped at n_ctx)
-  bool logits_all = false;  // keep logits of every token of a batch
-  int n_threads = 1;        // threads of the pool the session runs on (one arena slice each)
+  int64_t n_ctx = 0;             // positions
+  int64_t n_batch = 0;           // tokens per forward chunk (capped at n_ctx)
+  bool logits_all = false;       // keep logits of every token of a batch
+  int n_threads = 1;             // threads of the pool the session runs on (one arena slice each)
+  KvType type_k = KvType::kF32;  // how K and V rows are cached (tensor/kv_type.h); the block
+  KvType type_v = KvType::kF32;  // types need head_dim % 32 == 0
 };
 
 // Every buffer of a session as a slice of one 64-byte-aligned block (llm.c's "malloc and point"),
@@ -75,11 +77,14 @@ struct SessionLayout {
   SessionShape shape;
   // Activations (n_batch, width) row-major: x (n_embd), xn (max(n_embd, n_embd_q)), q and attn
   // (n_embd_q), hb and hb2 (n_ff); logits (n_batch or 1 rows, n_vocab); rope (n_ctx, n_rot): cos
-  // then sin of every position; arena: n_threads slices of arena_layout.thread_bytes.
-  Slice x, xn, q, attn, hb, hb2, logits, rope, arena;
+  // then sin of every position; arena: n_threads slices of arena_layout.thread_bytes; k_new and
+  // v_new (n_batch, n_embd_kv): the f32 K and V of the tokens being evaluated, before they are
+  // converted into a cache of another type than F32 (empty for an F32 cache, written in place).
+  Slice x, xn, q, attn, hb, hb2, logits, rope, arena, k_new, v_new;
   ArenaLayout arena_layout;
   size_t block_bytes = 0;  // the whole block
-  uint64_t kv_bytes = 0;   // KvCache::bytes_for(n_layer, n_ctx, n_embd_kv), reserved beside the block
+  uint64_t kv_bytes = 0;  // KvCache::bytes_for(n_layer, n_ctx, n_embd_kv, type_k, type_v), reserved
+                          // beside the block
 
   uint64_t workspace_bytes() const { return arena.bytes; }
   uint64_t total_bytes() const { return block_bytes + kv_bytes; }

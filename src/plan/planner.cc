@@ -8,10 +8,13 @@
 namespace mnemo {
 
 std::string describe(const SessionLayout& l) {
-  return str_printf("KV cache %s for %lld positions, activations %s at batch %lld (kernel workspace %s)",
-                    format_bytes(l.kv_bytes).c_str(), static_cast<long long>(l.shape.n_ctx),
-                    format_bytes(l.block_bytes).c_str(), static_cast<long long>(l.shape.n_batch),
-                    format_bytes(l.workspace_bytes()).c_str());
+  return str_printf(
+      "KV cache %s for %lld positions (K %s, V %s), activations %s at batch %lld (kernel workspace "
+      "%s)",
+      format_bytes(l.kv_bytes).c_str(), static_cast<long long>(l.shape.n_ctx),
+      std::string(kv_type_name(l.shape.type_k)).c_str(),
+      std::string(kv_type_name(l.shape.type_v)).c_str(), format_bytes(l.block_bytes).c_str(),
+      static_cast<long long>(l.shape.n_batch), format_bytes(l.workspace_bytes()).c_str());
 }
 
 namespace {

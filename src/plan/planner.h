@@ -36,7 +36,8 @@ struct SessionPlan {
 // available_bytes: what the budget has left for this session (KV reservation + block).
 Expected<SessionPlan> plan_session(const LlamaModel& model, const SessionRequest& request, uint64_t available_bytes);
 
-// "KV cache 44.0 MiB for 2048 positions, activations 12.0 MiB at batch 512 (kernel workspace 3.0 MiB)"
+// "KV cache 44.0 MiB for 2048 positions (K f32, V f32), activations 12.0 MiB at batch 512 (kernel
+// workspace 3.0 MiB)"
 std::string describe(const SessionLayout& layout);
 
 }  // namespace mnemo

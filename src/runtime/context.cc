@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "base/aligned_block.h"
+#include "base/strings.h"
 #include "plan/planner.h"
 #include "runtime/engine_impl.h"
 #include "runtime/model_impl.h"
@@ -23,10 +24,55 @@ struct Context::Impl {
 Context::Context(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Context::~Context() = default;
 
-Expected<std::unique_ptr<Context>> Context::create(const Model& model, const ContextParams& params) {
+namespace {
+
+// The KV type named `name` for rows of `what` ("K", "V"); "" is the default rule (context.h).
+Expected<KvType> resolve_kv_type(const Model& model, const char* what, const std::string& name) {
+  if (name.empty()) return model.info().weight_type == "f32" ? KvType::kF32 : KvType::kF16;
+  const std::optional<KvType> t = kv_type_from_name(name);
+  if (!t) {
+    return invalid_argument(str_printf("%s cache type: expected one of %s, found '%s'", what,
+                                       std::string(kv_type_names()).c_str(), name.c_str()));
+  }
+  if (!kv_type_fits(*t, model.info().head_dim)) {
+    return invalid_argument(
+        str_printf("%s cache type %s: expected a head size that is a multiple of its block of %lld "
+                   "values, found head size %lld in %s (use f32 or f16)",
+                   what, name.c_str(), static_cast<long long>(kv_type_block(*t)),
+                   static_cast<long long>(model.info().head_dim), model.info().path.c_str()));
+  }
+  return *t;
+}
+
+}  // namespace
+
+std::vector<std::string> kv_cache_type_names() {
+  std::vector<std::string> names;
+  for (KvType t : kAllKvTypes) names.emplace_back(kv_type_name(t));
+  return names;
+}
+
+Expected<KvCacheTypes> kv_cache_types(const Model& model, const std::string& type_k,
+                                      const std::string& type_v) {
+  MNEMO_ASSIGN_OR_RETURN(KvType tk, resolve_kv_type(model, "K", type_k));
+  MNEMO_ASSIGN_OR_RETURN(KvType tv, resolve_kv_type(model, "V", type_v));
+  const LlamaConfig& c = model.impl().model->config();
+  KvCacheTypes r;
+  r.type_k = kv_type_name(tk);
+  r.type_v = kv_type_name(tv);
+  r.bytes_per_position = KvCache::bytes_for(c.n_layer, 1, c.n_embd_kv(), tk, tv);
+  r.bytes_per_value = static_cast<double>(r.bytes_per_position) /
+                      static_cast<double>(2 * c.n_layer * c.n_embd_kv());
+  return r;
+}
+
+Expected<std::unique_ptr<Context>> Context::create(const Model& model,
+                                                   const ContextParams& params) {
   const Model::Impl& m = model.impl();
   Engine::Impl& e = m.engine->impl();
   SessionRequest req;
+  MNEMO_ASSIGN_OR_RETURN(req.shape.type_k, resolve_kv_type(model, "K", params.type_k));
+  MNEMO_ASSIGN_OR_RETURN(req.shape.type_v, resolve_kv_type(model, "V", params.type_v));
   req.shape.n_ctx = params.n_ctx != 0 ? params.n_ctx : m.model->config().n_ctx_train;
   req.shape.n_batch = params.n_batch;
   req.shape.logits_all = params.logits_all;
@@ -68,6 +114,12 @@ ContextMemory Context::memory() const {
   m.workspace_bytes = l.workspace_bytes();
   m.adjusted = impl_->adjusted;
   m.min_bytes = impl_->min_bytes;
+  const KvCache& kv = impl_->session->kv();
+  m.type_k = kv_type_name(kv.type_k());
+  m.type_v = kv_type_name(kv.type_v());
+  m.kv_bytes_per_value =
+      static_cast<double>(KvCache::bytes_for(1, 1, kv.row_values(), kv.type_k(), kv.type_v())) /
+      static_cast<double>(2 * kv.row_values());
   return m;
 }
 

@@ -99,10 +99,13 @@ namespace mnemo {
 namespace {
 
 // Allocations made by decode steps 2..64 (after a prompt) with the given sampler.
-long decode_allocations(const Model& model, const SamplerParams& sp) {
+long decode_allocations(const Model& model, const SamplerParams& sp, const std::string& type_k = "",
+                        const std::string& type_v = "") {
   ContextParams cp;
   cp.n_ctx = 96;
   cp.n_batch = 16;
+  cp.type_k = type_k;
+  cp.type_v = type_v;
   auto ctx = Context::create(model, cp);
   EXPECT_TRUE(ctx.has_value()) << ctx.status().message();
   if (!ctx.has_value()) return -1;
@@ -165,6 +168,20 @@ TEST(ZeroAlloc, DecodeStories260K) {
     auto model = Model::load(test::data_path(file), mp);
     ASSERT_TRUE(model.has_value()) << model.status().message();
     expect_no_allocations(**model, file);
+  }
+}
+
+// Every KV cache type: rows are converted into the cache in place, nothing is allocated per token.
+TEST(ZeroAlloc, DecodeQuantizedKvCache) {
+  const std::string path = std::string(MNEMO_SOURCE_DIR) + "/models/mnemo-stories.gguf";
+  ASSERT_TRUE(test::exists(path)) << path;
+  auto model = Model::load(path);
+  ASSERT_TRUE(model.has_value()) << model.status().message();
+  SamplerParams greedy;
+  greedy.temperature = 0.0f;
+  for (const auto& [k, v] :
+       {std::pair{"q8_0", "q8_0"}, {"q4_0", "q4_0"}, {"f16", "q4_0"}, {"q8_0", "f32"}}) {
+    EXPECT_EQ(decode_allocations(**model, greedy, k, v), 0) << "K " << k << " V " << v;
   }
 }
 

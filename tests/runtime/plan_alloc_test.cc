@@ -1,7 +1,9 @@
 // Planned bytes are allocated bytes: every global operator new of this binary is counted, and a
 // Context's creation must allocate exactly the activation block its plan states (and lease), no
-// large buffer outside it; its KV reservation must equal the plan's KV bytes. Models: stories260K
-// (F32, Q4_0) at several shapes, thread counts and logits_all.
+// large buffer outside it; its KV reservation must equal the plan's KV bytes (and what
+// kv_cache_types() says a position costs). Models: stories260K (F32 with its default F32 cache,
+// Q4_0 with the default F16 one) and mnemo-stories (head size 32) with Q8_0/Q4_0/mixed caches, at
+// several shapes, thread counts and logits_all.
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -51,9 +53,20 @@ uint64_t leased(const Engine& e, const std::string& part) {
   return b;
 }
 
+struct Case {
+  std::string path;
+  std::string type_k, type_v;  // "": the default
+};
+
 TEST(PlanAlloc, ContextAllocatesExactlyItsPlan) {
-  for (const char* file : {"models/stories260K.gguf", "models/stories260K-Q4_0.gguf"}) {
-    MNEMO_REQUIRE_DATA(file);
+  const std::string ms = std::string(MNEMO_SOURCE_DIR) + "/models/mnemo-stories.gguf";
+  MNEMO_REQUIRE_DATA("models/stories260K-Q4_0.gguf");
+  const Case cases[] = {{test::data_path("models/stories260K.gguf"), "", ""},
+                        {test::data_path("models/stories260K-Q4_0.gguf"), "", ""},
+                        {ms, "q8_0", "q8_0"},
+                        {ms, "q4_0", "f16"}};
+  for (const Case& c : cases) {
+    ASSERT_TRUE(test::exists(c.path)) << c.path;
     for (int threads : {1, 2}) {
       EngineParams ep;
       ep.n_threads = threads;
@@ -61,27 +74,38 @@ TEST(PlanAlloc, ContextAllocatesExactlyItsPlan) {
       ASSERT_TRUE(engine.has_value()) << engine.status().message();
       ModelParams mp;
       mp.engine = *engine;
-      auto model = Model::load(test::data_path(file), mp);
+      auto model = Model::load(c.path, mp);
       ASSERT_TRUE(model.has_value()) << model.status().message();
-      for (auto [n_ctx, n_batch, all] : {std::tuple{512, 512, false}, {256, 64, true}, {100, 7, false}}) {
+      auto kv = kv_cache_types(**model, c.type_k, c.type_v);
+      ASSERT_TRUE(kv.has_value()) << kv.status().message();
+      for (auto [n_ctx, n_batch, all] :
+           {std::tuple{512, 512, false}, {256, 64, true}, {100, 7, false}}) {
         ContextParams cp;
         cp.n_ctx = n_ctx;
         cp.n_batch = n_batch;
         cp.logits_all = all;
+        cp.type_k = c.type_k;
+        cp.type_v = c.type_v;
         g_large_bytes = 0;
         g_counting = true;
         auto ctx = Context::create(**model, cp);
         g_counting = false;
         ASSERT_TRUE(ctx.has_value()) << ctx.status().message();
         const ContextMemory m = (*ctx)->memory();
-        SCOPED_TRACE(std::string(file) + " threads " + std::to_string(threads) + " n_ctx " + std::to_string(n_ctx));
+        SCOPED_TRACE(c.path + " K " + m.type_k + " V " + m.type_v + " threads " +
+                     std::to_string(threads) + " n_ctx " + std::to_string(n_ctx));
         EXPECT_EQ(g_large_bytes.load(), m.activation_bytes);
         EXPECT_EQ(leased(**engine, "activations"), m.activation_bytes);
         EXPECT_EQ(leased(**engine, "KV cache"), m.kv_reserved_bytes);
+        EXPECT_EQ(m.kv_reserved_bytes, static_cast<uint64_t>(n_ctx) * kv->bytes_per_position);
+        EXPECT_EQ(m.type_k, kv->type_k);
+        EXPECT_EQ(m.type_v, kv->type_v);
         EXPECT_GT(m.workspace_bytes, 0u);
         // The block is sized for what the forward pass touches: running a full batch fits in it.
         std::vector<Token> toks(static_cast<size_t>((*ctx)->n_batch()), 1);
         ASSERT_TRUE((*ctx)->eval(toks, 0, all).is_ok());
+        EXPECT_EQ((*ctx)->memory().kv_used_bytes,
+                  static_cast<uint64_t>((*ctx)->n_batch()) * kv->bytes_per_position);
       }
     }
   }
