@@ -60,7 +60,8 @@ Expected<KvCacheTypes> kv_cache_types(const Model& model, const std::string& typ
   KvCacheTypes r;
   r.type_k = kv_type_name(tk);
   r.type_v = kv_type_name(tv);
-  r.bytes_per_position = KvCache::bytes_for(c.n_layer, 1, c.n_embd_kv(), tk, tv);
+  r.bytes_per_position =
+      KvCache::bytes_for(c.n_layer, 1, kv_row_bytes(tk, c.n_embd_kv()), kv_row_bytes(tv, c.n_embd_kv()));
   r.bytes_per_value = static_cast<double>(r.bytes_per_position) /
                       static_cast<double>(2 * c.n_layer * c.n_embd_kv());
   return r;
@@ -77,6 +78,8 @@ Expected<std::unique_ptr<Context>> Context::create(const Model& model,
   req.shape.n_batch = params.n_batch;
   req.shape.logits_all = params.logits_all;
   req.shape.n_threads = e.pool->size();
+  req.shape.n_seq_max = params.n_seq_max;
+  req.shape.kv_pool_bytes = params.kv_pool_bytes;
   req.n_ctx_min = params.n_ctx_min;
   req.n_batch_min = params.n_batch_min;
   req.n_batch_floor = params.n_batch_floor;
@@ -98,6 +101,20 @@ Status Context::eval(std::span<const Token> tokens, int64_t pos, bool all_logits
   return impl_->session->forward(tokens, pos, all_logits);
 }
 
+Status Context::eval(std::span<const BatchEntry> batch) {
+  std::lock_guard<std::mutex> lock(impl_->engine->impl().run_mu);
+  return impl_->session->forward_batch(batch);
+}
+
+Expected<SeqId> Context::open_sequence() { return impl_->session->open_sequence(); }
+Status Context::close_sequence(SeqId seq) { return impl_->session->close_sequence(seq); }
+Status Context::truncate_sequence(SeqId seq, int64_t n_pos) { return impl_->session->truncate_sequence(seq, n_pos); }
+int64_t Context::sequence_length(SeqId seq) const { return impl_->session->sequence_length(seq); }
+uint64_t Context::sequence_kv_bytes(SeqId seq) const {
+  return impl_->session->sequence_length(seq) < 0 ? 0 : impl_->session->kv().committed_bytes(seq);
+}
+int32_t Context::n_seq_max() const { return static_cast<int32_t>(impl_->session->n_seq_max()); }
+
 std::span<const float> Context::logits(int64_t i) const { return impl_->session->logits(i); }
 int64_t Context::n_ctx() const { return impl_->session->n_ctx(); }
 int64_t Context::n_batch() const { return impl_->session->n_batch(); }
@@ -108,8 +125,11 @@ void Context::reset() { impl_->session->reset(); }
 ContextMemory Context::memory() const {
   ContextMemory m;
   const SessionLayout& l = impl_->session->layout();
-  m.kv_reserved_bytes = impl_->session->kv().reserved_bytes();
-  m.kv_used_bytes = impl_->session->kv().used_bytes(impl_->session->n_past());
+  const LlamaSession& s = *impl_->session;
+  m.kv_reserved_bytes = l.kv_bytes;
+  for (int32_t q = 0; q < s.n_seq_max(); ++q) m.kv_used_bytes += s.kv().used_bytes(std::max<int64_t>(0, s.sequence_length(q)));
+  m.kv_committed_bytes = s.kv().committed_bytes();
+  m.kv_address_bytes = s.kv().reserved_bytes();
   m.activation_bytes = l.block_bytes;
   m.workspace_bytes = l.workspace_bytes();
   m.adjusted = impl_->adjusted;
@@ -117,9 +137,8 @@ ContextMemory Context::memory() const {
   const KvCache& kv = impl_->session->kv();
   m.type_k = kv_type_name(kv.type_k());
   m.type_v = kv_type_name(kv.type_v());
-  m.kv_bytes_per_value =
-      static_cast<double>(KvCache::bytes_for(1, 1, kv.row_values(), kv.type_k(), kv.type_v())) /
-      static_cast<double>(2 * kv.row_values());
+  m.kv_bytes_per_value = static_cast<double>(KvCache::bytes_for(1, 1, kv.k_row_bytes(), kv.v_row_bytes())) /
+                          static_cast<double>(2 * kv.n_embd_kv());
   return m;
 }
 
