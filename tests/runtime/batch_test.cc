@@ -3,8 +3,11 @@
 // >= 16 tokens), for decode steps, and for sequences joining while others decode (continuous
 // batching), at 1, 2 and 3 threads; bad batches are clear errors that change nothing; the KV pool
 // is honoured; resident KV follows the tokens; 10,000 sequences opened and closed leave RSS where
-// it started. Models: generated "tiny" llama models (n_embd 256, so long runs take OpenBLAS) of
-// F32, F16, Q8_0 and Q4_0.
+// it started. Every KV cache type does the same (each token's K and V are converted into its
+// sequence's rows by the same per-token path, attention reads that slot's typed rows): batched ==
+// alone bit for bit with F16, Q8_0 and mixed caches too. Models: generated "tiny" llama models
+// (n_embd 256, so long runs take OpenBLAS; head size 64) of F32, F16, Q8_0 and Q4_0 (the F32 one
+// caches F32 rows by default, the others F16).
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -73,13 +76,20 @@ void warm_up(Context& ctx) {
   for (SeqId s = 0; s < ctx.n_seq_max(); ++s) ASSERT_TRUE(ctx.truncate_sequence(s, 0).is_ok());
 }
 
+// KV cache row types ("": the model's default).
+struct KvTypes {
+  std::string k, v;
+};
+
 std::unique_ptr<Context> context(const Model& m, int32_t n_seq, int64_t n_ctx = 128, int64_t n_batch = 128,
-                                 uint64_t pool = 0) {
+                                 uint64_t pool = 0, const KvTypes& kv = {}) {
   ContextParams cp;
   cp.n_ctx = n_ctx;
   cp.n_batch = n_batch;
   cp.n_seq_max = n_seq;
   cp.kv_pool_bytes = pool;
+  cp.type_k = kv.k;
+  cp.type_v = kv.v;
   auto ctx = Context::create(m, cp);
   EXPECT_TRUE(ctx.has_value()) << ctx.status().message();
   return ctx.has_value() ? std::move(*ctx) : nullptr;
@@ -108,8 +118,8 @@ std::vector<Script> scripts(int64_t n_vocab, bool staggered) {
 }
 
 // A script run alone in a single-sequence context: the prompt's last logits, then each step's.
-std::vector<Logits> alone(const Model& m, const Script& s) {
-  auto ctx = context(m, 1);
+std::vector<Logits> alone(const Model& m, const Script& s, const KvTypes& kv) {
+  auto ctx = context(m, 1, 128, 128, 0, kv);
   std::vector<Logits> out;
   EXPECT_TRUE(ctx->eval(s.prompt, 0).is_ok());
   out.push_back(copy(ctx->logits()));
@@ -124,8 +134,14 @@ std::vector<Logits> alone(const Model& m, const Script& s) {
 // All scripts in one context of 8 sequences, step by step: at its join step a sequence's prompt
 // enters the batch (interleaved with the others' entries), then one decode token per step. The
 // entries of a step are shuffled. Returns each script's logits in the order alone() gives them.
-std::vector<std::vector<Logits>> batched(const Model& m, const std::vector<Script>& ss) {
-  auto ctx = context(m, 8);
+std::vector<std::vector<Logits>> batched(const Model& m, const std::vector<Script>& ss, const KvTypes& kv) {
+  auto ctx = context(m, 8, 128, 128, 0, kv);
+  if (!kv.k.empty()) {
+    EXPECT_EQ(ctx->memory().type_k, kv.k);
+  }
+  if (!kv.v.empty()) {
+    EXPECT_EQ(ctx->memory().type_v, kv.v);
+  }
   std::vector<std::vector<Logits>> out(ss.size());
   std::vector<SeqId> seq(ss.size());
   std::vector<size_t> done(ss.size(), 0);  // logits collected
@@ -187,14 +203,15 @@ std::vector<std::vector<Logits>> batched(const Model& m, const std::vector<Scrip
   return out;
 }
 
-void expect_batched_equals_alone(const std::string& dtype, int threads, bool staggered) {
-  SCOPED_TRACE(dtype + " threads " + std::to_string(threads) + (staggered ? " staggered" : ""));
+void expect_batched_equals_alone(const std::string& dtype, int threads, bool staggered, const KvTypes& kv = {}) {
+  SCOPED_TRACE(dtype + " threads " + std::to_string(threads) + (staggered ? " staggered" : "") + " KV " +
+               (kv.k.empty() ? "default" : kv.k) + "/" + (kv.v.empty() ? "default" : kv.v));
   auto m = load(dtype, threads);
   ASSERT_NE(m, nullptr);
   const std::vector<Script> ss = scripts(m->info().n_vocab, staggered);
-  const std::vector<std::vector<Logits>> got = batched(*m, ss);
+  const std::vector<std::vector<Logits>> got = batched(*m, ss, kv);
   for (size_t i = 0; i < ss.size(); ++i) {
-    const std::vector<Logits> want = alone(*m, ss[i]);
+    const std::vector<Logits> want = alone(*m, ss[i], kv);
     ASSERT_EQ(got[i].size(), want.size()) << "sequence " << i;
     for (size_t k = 0; k < want.size(); ++k) {
       ASSERT_EQ(got[i][k].size(), want[k].size());
@@ -213,6 +230,33 @@ TEST(Batch, ContinuousBatchingEqualsAloneBitForBit) {
   for (const char* dtype : {"F32", "Q4_0"}) {
     for (int threads : {1, 3}) expect_batched_equals_alone(dtype, threads, true);
   }
+}
+
+// Quantized KV caches: the same per-token conversion into each sequence's rows and the same typed
+// attention, so a batch gives each sequence its logits alone, bit for bit (prompts of every kernel
+// regime, decode steps, sequences joining while others decode).
+TEST(Batch, QuantizedKvCacheEqualsAloneBitForBit) {
+  for (const KvTypes& kv : {KvTypes{"f16", "f16"}, KvTypes{"q8_0", "q8_0"}}) {
+    for (const char* dtype : {"F32", "Q4_0"}) expect_batched_equals_alone(dtype, 2, false, kv);
+  }
+  expect_batched_equals_alone("Q8_0", 3, true, {"q8_0", "q8_0"});
+  expect_batched_equals_alone("F16", 1, true, {"q4_0", "f16"});
+}
+
+// The KV type changes what is cached: the same batch with F32 and Q8_0 rows gives other logits.
+TEST(Batch, KvTypeIsUsedPerSequence) {
+  auto m = load("F32");
+  ASSERT_NE(m, nullptr);
+  const std::vector<Script> ss = scripts(m->info().n_vocab, false);
+  const auto f32 = batched(*m, ss, {"f32", "f32"});
+  const auto q8 = batched(*m, ss, {"q8_0", "q8_0"});
+  ASSERT_EQ(f32.size(), q8.size());
+  int differ = 0;
+  for (size_t i = 0; i < ss.size(); ++i) {
+    ASSERT_EQ(f32[i].size(), q8[i].size());
+    for (size_t k = 0; k < f32[i].size(); ++k) differ += f32[i][k] != q8[i][k];
+  }
+  EXPECT_GT(differ, 0);
 }
 
 // Bad batches are errors naming what was expected; nothing changes.
