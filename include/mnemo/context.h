@@ -1,18 +1,31 @@
-// mnemo/context.h: one sequence being evaluated: its KV cache, activations and logits.
+// mnemo/context.h: sequences being evaluated: their KV cache, activations and logits.
 //
-// A Context is created from a Model with a context size (positions) and a batch size. Its KV cache
-// and its activation block (every activation buffer, the logits, the RoPE table and the kernel
-// workspace, sized in one place) are leased from the model's Engine and allocated then, so eval()
-// allocates nothing; when they do not fit what is left of the budget the planner shrinks the batch
-// (then, if allowed, the context) or refuses with what it needs. A Context is used by one thread
-// at a time; its kernels run on the engine's pool, one forward pass of the engine at a time.
+// A Context is created from a Model with a context size (positions per sequence), a batch size and
+// a number of sequences. Its KV pool and its activation block (every activation buffer, the
+// logits, the RoPE table and the kernel workspace, sized in one place) are leased from the
+// model's Engine and allocated then, so eval() allocates nothing; when they do not fit what is left
+// of the budget the planner shrinks the batch (then, if allowed, the context) or refuses with what
+// it needs. A Context is used by one thread at a time; its kernels run on the engine's pool, one
+// forward pass of the engine at a time.
+//
+// Sequences (vAttention, Prabhu et al. 2024): each of up to n_seq_max sequences has address space
+// for n_ctx positions reserved at creation (free of charge) and takes physical pages from the KV
+// pool as its tokens arrive; closing or truncating it returns them. The pool is the "KV cache"
+// lease: n_seq_max full contexts by default, or kv_pool_bytes, so many sequences can share less
+// memory than they could use at once; a token that needs a page the pool has not got is refused
+// with an error, the context unchanged. Sequence 0 is open from the start and is what the
+// single-sequence eval() uses; several sequences' tokens go through one forward pass with
+// eval(std::span<const BatchEntry>) (llama.cpp's llama_decode of a llama_batch), each token's logits
+// bit-identical to evaluating its sequence's tokens of that batch alone.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
+#include "mnemo/batch.h"
 #include "mnemo/model.h"
 #include "mnemo/status.h"
 #include "mnemo/tokenizer.h"
@@ -20,7 +33,7 @@
 namespace mnemo {
 
 struct ContextParams {
-  int64_t n_ctx = 0;         // positions; 0 = the model's training context
+  int64_t n_ctx = 0;         // positions per sequence; 0 = the model's training context
   int64_t n_ctx_min = 0;     // > 0: the planner may shorten the context down to this to fit the budget
   int64_t n_batch = 512;     // tokens per forward pass (capped at n_ctx; may be lowered to fit)
   int64_t n_batch_min = 1;   // the planner never lowers the batch below this (perplexity: a whole chunk)
@@ -28,35 +41,78 @@ struct ContextParams {
                              // the roofline's ridge batch (prefill_ridge_batch), below which prefill
                              // becomes memory-bound
   bool logits_all = false;   // keep logits of every token of a batch (perplexity, scoring)
+  int32_t n_seq_max = 1;     // sequences held at once (each reserves address space for n_ctx positions)
+  uint64_t kv_pool_bytes = 0;  // KV memory the sequences share (leased); 0: every sequence at n_ctx
+  // How K and V rows are cached: "f32", "f16", "q8_0", "q4_0" (llama.cpp's --cache-type-k/-v and
+  // block formats; the block types need a head size that is a multiple of 32). Empty: the default,
+  // "f16" as in llama.cpp, except "f32" for models whose weights are F32 (ModelInfo::weight_type),
+  // so that their greedy text stays llama2.c's byte for byte. Every sequence uses these types.
+  std::string type_k;
+  std::string type_v;
 };
 
 struct ContextMemory {
-  uint64_t kv_reserved_bytes = 0;  // address space reserved (and leased) for n_ctx positions
-  uint64_t kv_used_bytes = 0;      // bytes holding the positions cached now
+  uint64_t kv_reserved_bytes = 0;  // the KV pool leased from the budget (n_seq_max full contexts by default)
+  uint64_t kv_used_bytes = 0;      // bytes holding the positions cached now (every open sequence)
+  uint64_t kv_committed_bytes = 0; // resident KV pages (kv_used_bytes rounded up to pages, per layer's K and V)
+  uint64_t kv_address_bytes = 0;   // address space reserved for n_seq_max sequences of n_ctx positions
   uint64_t activation_bytes = 0;   // the activation block: activations, logits, RoPE table, kernel workspace
   uint64_t workspace_bytes = 0;    // the kernel workspace part of activation_bytes
   uint64_t min_bytes = 0;          // KV + activations of the smallest context this request allows
   std::string adjusted;            // what the planner shrank to fit the budget ("batch 512 -> 64"), or empty
+  std::string type_k, type_v;      // the KV cache types in use ("f16", ...)
+  double kv_bytes_per_value = 0;   // cache bytes per K or V value, averaged over K and V (for the roofline)
 };
+
+// What a KV cache of the named types (empty: the default, see ContextParams) costs per position on
+// `model`, computed where the cache's size is (KvCache::bytes_for). Errors (kInvalidArgument): an
+// unknown name, a block type on a model whose head size is not a multiple of 32.
+struct KvCacheTypes {
+  std::string type_k, type_v;       // the names, the default resolved
+  uint64_t bytes_per_position = 0;  // K and V rows of every layer for one position
+  double bytes_per_value = 0;       // bytes_per_position / (2 * n_layer * n_embd_kv)
+};
+Expected<KvCacheTypes> kv_cache_types(const Model& model, const std::string& type_k = "",
+                                      const std::string& type_v = "");
+// The names ContextParams::type_k/type_v accept: {"f32", "f16", "q8_0", "q4_0"}.
+std::vector<std::string> kv_cache_type_names();
 
 class Context {
  public:
   static Expected<std::unique_ptr<Context>> create(const Model& model, const ContextParams& params = {});
   ~Context();
 
-  // Evaluates tokens at positions pos, pos+1, ...; positions >= pos in the cache are replaced.
-  // With all_logits (requires ContextParams::logits_all and tokens.size() <= n_batch) logits of
-  // every token are kept, else only the last one's.
+  // Evaluates tokens of sequence 0 at positions pos, pos+1, ...; positions >= pos in the cache are
+  // replaced. With all_logits (requires ContextParams::logits_all and tokens.size() <= n_batch)
+  // logits of every token are kept, else only the last one's.
   Status eval(std::span<const Token> tokens, int64_t pos, bool all_logits = false);
 
-  // n_vocab logits of token i of the last eval (-1: its last token).
+  // Evaluates a batch of at most n_batch entries of open sequences in one forward pass. Each
+  // sequence's entries, in batch order, are consecutive positions starting at most at its length
+  // (earlier positions are replaced); sequences may interleave. Entries with `logits` keep theirs
+  // (at most n_seq_max of them, or n_batch with ContextParams::logits_all). Errors (the context
+  // unchanged): a bad entry, as named; the KV pool exhausted.
+  Status eval(std::span<const BatchEntry> batch);
+
+  // n_vocab logits of token i of the last eval(tokens) (-1: its last token), or of entry i of the
+  // last eval(batch) (empty when that entry did not ask for logits).
   std::span<const float> logits(int64_t i = -1) const;
+
+  // Sequences. open_sequence() takes the lowest free one (errors when n_seq_max are open);
+  // close_sequence() returns its KV pages to the pool; truncate_sequence() keeps positions
+  // [0, n_pos) and returns the pages past them.
+  Expected<SeqId> open_sequence();
+  Status close_sequence(SeqId seq);
+  Status truncate_sequence(SeqId seq, int64_t n_pos);
+  int64_t sequence_length(SeqId seq) const;        // positions held; -1 when not open
+  uint64_t sequence_kv_bytes(SeqId seq) const;     // its resident KV pages
+  int32_t n_seq_max() const;
 
   int64_t n_ctx() const;
   int64_t n_batch() const;
-  int64_t n_past() const;  // positions in the cache
+  int64_t n_past() const;  // positions of sequence 0 in the cache
   int32_t n_threads() const;
-  void reset();            // empties the cache (keeps the memory)
+  void reset();            // empties sequence 0 (keeps its pages)
   ContextMemory memory() const;
 
  private:

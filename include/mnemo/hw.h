@@ -33,17 +33,18 @@ Expected<std::vector<BandwidthPoint>> measure_read_bandwidth(const BandwidthOpti
 
 // Bytes mnemo reads to decode one token, and the speed limit they imply.
 struct DecodeRoofline {
-  uint64_t weight_bytes = 0;      // every weight byte except the token embedding, plus one row of it
-                                  // (all of it when the output head is tied to the embedding)
-  uint64_t kv_bytes = 0;          // K and V rows read by attention (F32 cache), averaged over the tokens
-  uint64_t bytes_per_token = 0;   // weight_bytes + kv_bytes
+  uint64_t weight_bytes = 0;     // every weight byte except the token embedding, plus one row of it
+                                 // (all of it when the output head is tied to the embedding)
+  uint64_t kv_bytes = 0;         // K and V rows read by attention, averaged over the tokens
+  uint64_t bytes_per_token = 0;  // weight_bytes + kv_bytes
   double bandwidth_gb_s = 0;
   double max_tokens_per_s = 0;    // bandwidth / bytes_per_token
 };
 
 // The roofline of decoding n_gen tokens after n_prompt cached positions (tg128: 0, 128), at the
-// given bandwidth (GB/s). kv_bytes_per_value: 4 for mnemo's F32 cache (2 for an F16 cache).
+// given bandwidth (GB/s). kv_bytes_per_value: bytes per cached K or V value (4 for an F32 cache, 2
+// for F16; kv_cache_types() in context.h gives it for a model's cache).
 DecodeRoofline decode_roofline(const ModelInfo& info, double bandwidth_gb_s, int64_t n_prompt = 0,
-                               int64_t n_gen = 128, int kv_bytes_per_value = 4);
+                               int64_t n_gen = 128, double kv_bytes_per_value = 4);
 
 }  // namespace mnemo

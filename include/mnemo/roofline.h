@@ -38,8 +38,9 @@ struct RooflineRequest {
   int64_t n_batch = 512;         // prefill: tokens per forward pass (the prompt is cut in chunks)
   int64_t n_seq = 1;             // sequences evaluated together (LLM-Viewer's batch size)
   int n_threads = 1;
-  double kv_bytes_per_value = 4; // bytes per cached K or V value: mnemo's cache is F32 (2: F16, 1.0625: Q8_0)
-  bool logits_all = false;       // output head for every token, not only each pass's last
+  double kv_bytes_per_value = 4;  // bytes per cached K or V value (4: F32, 2: F16, 1.0625: Q8_0;
+                                  // from kv_cache_types() or ContextMemory::kv_bytes_per_value)
+  bool logits_all = false;  // output head for every token, not only each pass's last
 };
 
 // One operation of the forward pass, summed over the stage (every step, and every layer for the

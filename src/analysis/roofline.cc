@@ -10,8 +10,8 @@
 
 namespace mnemo {
 
-DecodeRoofline decode_roofline(const ModelInfo& info, double bandwidth_gb_s, int64_t n_prompt, int64_t n_gen,
-                               int kv_bytes_per_value) {
+DecodeRoofline decode_roofline(const ModelInfo& info, double bandwidth_gb_s, int64_t n_prompt,
+                               int64_t n_gen, double kv_bytes_per_value) {
   DecodeRoofline r;
   uint64_t embd = 0;
   if (auto it = info.bytes_by_class.find("token_embd"); it != info.bytes_by_class.end()) embd = it->second;

@@ -6,6 +6,7 @@
 
 #include "base/fp16.h"
 #include "compress/group_quant.h"
+#include "kernels/reference.h"
 #include "tensor/blocks.h"
 
 namespace mnemo {
@@ -156,18 +157,7 @@ void quantize_row_q8_0(const float* x, void* dst, int64_t n) {
 // Q4_0: d = max / -8 where max is the value of largest magnitude; q = min(15, trunc(x/d + 8.5)).
 void quantize_row_q4_0(const float* x, void* dst, int64_t n) {
   BlockQ4_0* y = static_cast<BlockQ4_0*>(dst);
-  for (int64_t i = 0; i < n / kQK4_0; ++i, x += kQK4_0) {
-    float amax, max;
-    signed_absmax(x, kQK4_0, &amax, &max);
-    const float d = max / -8;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[i].d = f32_to_fp16(d);
-    for (int j = 0; j < kQK4_0 / 2; ++j) {
-      const uint8_t q0 = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x[j] * id + 8.5f)));
-      const uint8_t q1 = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x[kQK4_0 / 2 + j] * id + 8.5f)));
-      y[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
-    }
-  }
+  for (int64_t i = 0; i < n / kQK4_0; ++i, x += kQK4_0) kernels::quantize_block_q4_0_ref(x, y + i);
 }
 
 // Q5_0: d = max / -16; q = min(31, trunc(x/d + 16.5)), bit 4 of q in qh.

@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "base/thread_pool.h"
+#include "tensor/kv_type.h"
 #include "tensor/tensor.h"
 
 namespace mnemo::kernels {
@@ -202,11 +203,29 @@ void rope_with_table(float* x, int64_t n_heads, int64_t head_dim, const float* t
                      const RopeParams& p);
 
 // ---------------------------------------------------------------------------------------------
+// KV cache rows (tensor/kv_type.h)
+
+// dst = the n values of src stored as t (n % kv_type_block(t) == 0; dst holds kv_row_bytes(t, n)),
+// as ggml's CPU backend writes a cache of that type (ggml_cpy from f32):
+//   F32:  copied.
+//   F16:  rounded to nearest even (F16C's vcvtps2ph; base/fp16.h elsewhere, the same bits).
+//   Q8_0: per block of 32, the kQ8x32 rounding of ActRounding (ggml's AVX2 quantize_row_q8_0):
+//         d = half(amax / 127), q_i = rne(x_i * (127 / amax)); a block holding an infinity or NaN
+//         gets q = 0 and a NaN scale.
+//   Q4_0: per block of 32, ggml's quantize_row_q4_0_ref (which its CPU backend runs for Q4_0): m =
+//         the first value of largest |x|, d = m / -8, q_i = min(15, trunc(x_i / d + 8.5)) as a
+//         nibble (value d * (q_i - 8)); unspecified for blocks holding an infinity or NaN.
+// Bit-identical to kv_store_row_ref on every target.
+void kv_store_row(KvType t, const float* src, int64_t n, void* dst);
+
+// ---------------------------------------------------------------------------------------------
 // Causal self-attention with online softmax, for T new query tokens at positions pos0..pos0+T-1.
 //
-// Q:   T x (n_head * head_dim), row-major.
-// K,V: cache rows for positions 0..pos0+T-1; row p of K starts at K + p * kv_stride and holds
-//      n_head_kv * head_dim floats (head h_kv at offset h_kv * head_dim). Same for V.
+// Q:   T x (n_head * head_dim), row-major f32.
+// kv:  cache rows for positions 0..pos0+T-1 (KvRows): row p of K starts at byte p * k_stride and
+//      holds n_head_kv heads of head_dim values stored as type_k, head h_kv at byte
+//      h_kv * kv_row_bytes(type_k, head_dim). Same for V. The block types need
+//      head_dim % 32 == 0 (kv_type_fits).
 // out: T x (n_head * head_dim). Query head h reads KV head h / (n_head / n_head_kv) (GQA/MQA).
 // Token t attends to positions 0..pos0+t. scale is usually 1/sqrt(head_dim).
 // head_dim <= kAttentionMaxHeadDim (the accumulator lives on the stack); n_head % n_head_kv == 0.
@@ -215,6 +234,14 @@ void rope_with_table(float* x, int64_t n_heads, int64_t head_dim, const float* t
 // tile reads each K/V row once for all its queries. Every query's arithmetic is the same
 // whatever tile it falls in, so a token's output is bit-identical whether it is evaluated alone
 // (decode) or in any batch (prefill).
+//
+// Rows of a type other than F32 are dequantized exactly (as dequantize_row) a block of positions
+// at a time, once for every query of the tile, and the scores and sums are then those of F32
+// rows. The query is first rounded as llama.cpp rounds the input of its K.Q product for that K
+// type (activation_rounding of the type: half for F16, Q8_0 blocks for Q8_0 and Q4_0), so a score
+// is ggml's up to the order of f32 sums; the softmax weights stay f32 (ggml rounds them to half
+// for an F16 V without flash attention, and keeps them f32 with it). With F32 rows nothing is
+// converted: q and the rows are read as they are.
 constexpr int64_t kAttentionMaxHeadDim = 256;
 constexpr int64_t kAttentionQueryTile = 4;
 struct AttentionShape {
@@ -222,15 +249,39 @@ struct AttentionShape {
   int64_t n_head_kv = 0;
   int64_t head_dim = 0;
 };
-void attention(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V, int64_t kv_stride,
+// K and V rows of a cache (not owned).
+struct KvRows {
+  const void* k = nullptr;
+  const void* v = nullptr;
+  size_t k_stride = 0;  // bytes from one position's K row to the next (>= the row's bytes)
+  size_t v_stride = 0;
+  KvType type_k = KvType::kF32;
+  KvType type_v = KvType::kF32;
+};
+// F32 rows of kv_stride floats.
+inline KvRows f32_kv_rows(const float* K, const float* V, int64_t kv_stride) {
+  const size_t stride = static_cast<size_t>(kv_stride) * sizeof(float);
+  return {K, V, stride, stride, KvType::kF32, KvType::kF32};
+}
+void attention(const float* Q, int64_t T, int64_t pos0, const KvRows& kv,
                const AttentionShape& shape, float scale, float* out, ThreadPool& pool);
+inline void attention(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V,
+                      int64_t kv_stride, const AttentionShape& shape, float scale, float* out,
+                      ThreadPool& pool) {
+  attention(Q, T, pos0, f32_kv_rows(K, V, kv_stride), shape, scale, out, pool);
+}
 
 // The work of attention() on the calling thread: items part, part + n_parts, ... (round-robin, so
 // that the long rows of a causal prefill's late tokens spread over the threads). Calling it for
 // every part in [0, n_parts) computes the whole output; attention_items() is the item count.
 int64_t attention_items(int64_t T, const AttentionShape& shape);
-void attention_part(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V, int64_t kv_stride,
+void attention_part(const float* Q, int64_t T, int64_t pos0, const KvRows& kv,
                     const AttentionShape& shape, float scale, float* out, int part, int n_parts);
+inline void attention_part(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V,
+                           int64_t kv_stride, const AttentionShape& shape, float scale, float* out,
+                           int part, int n_parts) {
+  attention_part(Q, T, pos0, f32_kv_rows(K, V, kv_stride), shape, scale, out, part, n_parts);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Memory bandwidth

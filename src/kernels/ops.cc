@@ -6,10 +6,12 @@
 #define HWY_TARGET_INCLUDE "kernels/ops.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
+#include "base/fp16.h"
 #include "hwy/highway.h"
 #include "kernels/attention-inl.h"
 #include "kernels/ops-inl.h"
 #include "kernels/q8-inl.h"
+#include "kernels/reference.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace mnemo::kernels::HWY_NAMESPACE {
@@ -39,12 +41,14 @@ void RopeImpl(float* x, int64_t n_heads, int64_t head_dim, int64_t half, bool ne
 
 // Items part, part + n_parts, ... of the attention tiles: item i is token tile i / n_htiles (tt
 // tokens) of head tile i % n_htiles (ht heads sharing one KV head).
-void AttentionPartImpl(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V, int64_t kv_stride,
-                       int64_t n_head, int64_t n_head_kv, int64_t hd, float scale, float* out, int64_t tt,
+void AttentionPartImpl(const float* Q, int64_t T, int64_t pos0, const KvRows& kv, int64_t n_head,
+                       int64_t n_head_kv, int64_t hd, float scale, float* out, int64_t tt,
                        int64_t ht, int64_t part, int64_t n_parts) {
   const int64_t group = n_head / n_head_kv;
   const int64_t n_htiles = n_head / ht;
   const int64_t n_items = (T + tt - 1) / tt * n_htiles;
+  const uint64_t k_head_bytes = kv_row_bytes(kv.type_k, hd),
+                 v_head_bytes = kv_row_bytes(kv.type_v, hd);
   const float* q[kAttnMaxQueries];
   float* o[kAttnMaxQueries];
   int64_t n_pos[kAttnMaxQueries];
@@ -60,8 +64,51 @@ void AttentionPartImpl(const float* Q, int64_t T, int64_t pos0, const float* K, 
         n_pos[nq] = pos0 + t + 1;
       }
     }
-    const int64_t kv_off = (h0 / group) * hd;
-    AttendTile(q, n_pos, nq, K + kv_off, V + kv_off, kv_stride, hd, scale, o);
+    const uint64_t h_kv = static_cast<uint64_t>(h0 / group);
+    const KvHead K{static_cast<const uint8_t*>(kv.k) + h_kv * k_head_bytes, kv.k_stride, kv.type_k};
+    const KvHead V{static_cast<const uint8_t*>(kv.v) + h_kv * v_head_bytes, kv.v_stride, kv.type_v};
+    AttendTile(q, n_pos, nq, K, V, hd, scale, o);
+  }
+}
+
+// Contract in kernels.h (kv_store_row).
+void KvStoreRowImpl(KvType t, const float* src, int64_t n, void* dst) {
+  switch (t) {
+    case KvType::kF32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case KvType::kF16: {
+      uint16_t* y = static_cast<uint16_t*>(dst);
+      int64_t i = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+      for (; i + 8 <= n; i += 8) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+      }
+#endif
+      for (; i < n; ++i) y[i] = f32_to_fp16(src[i]);
+      return;
+    }
+    case KvType::kQ8_0: {
+      BlockQ8_0* y = static_cast<BlockQ8_0*>(dst);
+      for (int64_t b = 0; b < n / kQK8_0; ++b) {
+        const float* xb = src + b * kQK8_0;
+        float amax = 0.0f, d = 0.0f, mul = 0.0f;
+        const bool finite = q8::BlockAbsMax(xb, kQK8_0, &amax);
+        if (q8::BlockScale(ActRounding::kQ8x32, finite, amax, xb, kQK8_0, &d, &mul)) {
+          q8::QuantizeBlock32(xb, mul, y[b].qs);
+        } else {
+          std::memset(y[b].qs, 0, sizeof(y[b].qs));
+        }
+        y[b].d = f32_to_fp16(d);
+      }
+      return;
+    }
+    case KvType::kQ4_0:
+      // One row per token and layer: the scalar arithmetic of ggml's reference is fast enough.
+      for (int64_t b = 0; b < n / kQK4_0; ++b)
+        quantize_block_q4_0_ref(src + b * kQK4_0, static_cast<BlockQ4_0*>(dst) + b);
+      return;
   }
 }
 
@@ -83,6 +130,7 @@ HWY_EXPORT(SoftmaxImpl);
 HWY_EXPORT(RopeImpl);
 HWY_EXPORT(AttentionPartImpl);
 HWY_EXPORT(RmsNormQ8Impl);
+HWY_EXPORT(KvStoreRowImpl);
 
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y) {
   MNEMO_CHECK(n > 0);
@@ -151,11 +199,15 @@ AttentionTiling attention_tiling(int64_t T, const AttentionShape& shape) {
   return t;
 }
 
-void check_attention(int64_t T, int64_t pos0, const AttentionShape& shape, int64_t kv_stride) {
+void check_attention(int64_t T, int64_t pos0, const AttentionShape& shape, const KvRows& kv) {
   MNEMO_CHECK(T >= 0 && pos0 >= 0);
   MNEMO_CHECK(shape.n_head > 0 && shape.n_head_kv > 0 && shape.n_head % shape.n_head_kv == 0);
   MNEMO_CHECK(shape.head_dim > 0 && shape.head_dim <= kAttentionMaxHeadDim);
-  MNEMO_CHECK(kv_stride >= shape.n_head_kv * shape.head_dim);
+  MNEMO_CHECK(kv_type_fits(kv.type_k, shape.head_dim) && kv_type_fits(kv.type_v, shape.head_dim));
+  MNEMO_CHECK(kv.k_stride >= kv_row_bytes(kv.type_k, shape.n_head_kv * shape.head_dim));
+  MNEMO_CHECK(kv.v_stride >= kv_row_bytes(kv.type_v, shape.n_head_kv * shape.head_dim));
+  MNEMO_CHECK((kv.type_k != KvType::kF32 || kv.k_stride % sizeof(float) == 0) &&
+              (kv.type_v != KvType::kF32 || kv.v_stride % sizeof(float) == 0));
 }
 }  // namespace
 
@@ -164,23 +216,29 @@ int64_t attention_items(int64_t T, const AttentionShape& shape) {
   return (T + t.tt - 1) / t.tt * (shape.n_head / t.ht);
 }
 
-void attention_part(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V, int64_t kv_stride,
+void attention_part(const float* Q, int64_t T, int64_t pos0, const KvRows& kv,
                     const AttentionShape& shape, float scale, float* out, int part, int n_parts) {
-  check_attention(T, pos0, shape, kv_stride);
+  check_attention(T, pos0, shape, kv);
   MNEMO_DCHECK(part >= 0 && part < n_parts);
   if (T == 0) return;
   const AttentionTiling t = attention_tiling(T, shape);
-  HWY_DYNAMIC_DISPATCH(AttentionPartImpl)(Q, T, pos0, K, V, kv_stride, shape.n_head, shape.n_head_kv,
-                                          shape.head_dim, scale, out, t.tt, t.ht, part, n_parts);
+  HWY_DYNAMIC_DISPATCH(AttentionPartImpl)
+  (Q, T, pos0, kv, shape.n_head, shape.n_head_kv, shape.head_dim, scale, out, t.tt, t.ht, part,
+   n_parts);
 }
 
-void attention(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V, int64_t kv_stride,
+void attention(const float* Q, int64_t T, int64_t pos0, const KvRows& kv,
                const AttentionShape& shape, float scale, float* out, ThreadPool& pool) {
-  check_attention(T, pos0, shape, kv_stride);
+  check_attention(T, pos0, shape, kv);
   if (T == 0) return;
   // Items are dealt round-robin so that the longer rows of late tokens in a causal prefill spread
   // over all threads; each item is still computed by one thread alone.
-  pool.run([&](int ith, int nth) { attention_part(Q, T, pos0, K, V, kv_stride, shape, scale, out, ith, nth); });
+  pool.run([&](int ith, int nth) { attention_part(Q, T, pos0, kv, shape, scale, out, ith, nth); });
+}
+
+void kv_store_row(KvType t, const float* src, int64_t n, void* dst) {
+  MNEMO_CHECK(n >= 0 && n % kv_type_block(t) == 0);
+  HWY_DYNAMIC_DISPATCH(KvStoreRowImpl)(t, src, n, dst);
 }
 
 }  // namespace mnemo::kernels

@@ -240,4 +240,69 @@ void attention_ref(const float* Q, int64_t T, int64_t pos0, const float* K, cons
   }
 }
 
+// Typed rows: dequantize what is read, round q as the kernel does, then the F32 reference.
+void attention_ref(const float* Q, int64_t T, int64_t pos0, const KvRows& kv,
+                   const AttentionShape& shape, float scale, float* out) {
+  const int64_t n_pos = pos0 + T, hd = shape.head_dim, width = shape.n_head_kv * hd;
+  MNEMO_CHECK(kv_type_fits(kv.type_k, hd) && kv_type_fits(kv.type_v, hd));
+  std::vector<float> K(static_cast<size_t>(n_pos * width)), V(K.size());
+  for (int64_t p = 0; p < n_pos; ++p) {
+    dequantize_row_ref(kv_dtype(kv.type_k), static_cast<const uint8_t*>(kv.k) + p * kv.k_stride,
+                       K.data() + p * width, width);
+    dequantize_row_ref(kv_dtype(kv.type_v), static_cast<const uint8_t*>(kv.v) + p * kv.v_stride,
+                       V.data() + p * width, width);
+  }
+  const int64_t q_width = shape.n_head * hd;
+  std::vector<float> q(static_cast<size_t>(T * q_width));
+  const ActRounding r =
+      kv.type_k == KvType::kF32 ? ActRounding::kF32 : activation_rounding(kv_dtype(kv.type_k));
+  for (int64_t i = 0; i < T * shape.n_head; ++i)
+    round_activations_ref(r, Q + i * hd, hd, q.data() + i * hd);
+  attention_ref(q.data(), T, pos0, K.data(), V.data(), width, shape, scale, out);
+}
+
+void quantize_block_q4_0_ref(const float* x, BlockQ4_0* y) {
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < kQK4_0; ++j) {
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  const float d = max / -8;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  y->d = f32_to_fp16(d);
+  for (int j = 0; j < kQK4_0 / 2; ++j) {
+    const uint8_t q0 =
+        static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x[j] * id + 8.5f)));
+    const uint8_t q1 =
+        static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x[kQK4_0 / 2 + j] * id + 8.5f)));
+    y->qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+  }
+}
+
+void kv_store_row_ref(KvType t, const float* src, int64_t n, void* dst) {
+  MNEMO_CHECK(n >= 0 && n % kv_type_block(t) == 0);
+  switch (t) {
+    case KvType::kF32:
+      for (int64_t i = 0; i < n; ++i) static_cast<float*>(dst)[i] = src[i];
+      return;
+    case KvType::kF16:
+      for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = f32_to_fp16(src[i]);
+      return;
+    case KvType::kQ8_0:
+      for (int64_t b = 0; b < n / kQK8_0; ++b) {
+        BlockQ8_0* y = static_cast<BlockQ8_0*>(dst) + b;
+        float d = 0.0f;
+        q8_block_ref(ActRounding::kQ8x32, src + b * kQK8_0, kQK8_0, y->qs, &d);
+        y->d = f32_to_fp16(d);
+      }
+      return;
+    case KvType::kQ4_0:
+      for (int64_t b = 0; b < n / kQK4_0; ++b)
+        quantize_block_q4_0_ref(src + b * kQK4_0, static_cast<BlockQ4_0*>(dst) + b);
+      return;
+  }
+}
+
 }  // namespace mnemo::kernels

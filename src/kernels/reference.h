@@ -13,6 +13,8 @@
 // - matmul_q8_ref is what matmul computes with Q8 activations (matmul_uses_q8): the weights
 //   dequantized with dequantize_row_ref dotted in double with the dequantized activations
 //   d_b * q_i, rounded once to float.
+// - kv_store_row_ref defines the KV cache row formats (F16 with base/fp16.h, Q8_0 by the kQ8x32
+//   rounding of round_activations_ref, Q4_0 by ggml's quantize_row_q4_0_ref).
 // - rmsnorm, swiglu, softmax and attention accumulate in double; rope computes theta, cos and
 //   sin in double and rotates in float.
 #pragma once
@@ -20,6 +22,7 @@
 #include <cstdint>
 
 #include "kernels/kernels.h"
+#include "tensor/blocks.h"
 #include "tensor/dtype.h"
 #include "tensor/tensor.h"
 
@@ -42,6 +45,14 @@ void softmax_ref(float* x, int64_t n);
 void rope_ref(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const RopeParams& p);
 void attention_ref(const float* Q, int64_t T, int64_t pos0, const float* K, const float* V,
                    int64_t kv_stride, const AttentionShape& shape, float scale, float* out);
+// Typed cache rows: each row dequantized with dequantize_row_ref, the query rounded with
+// round_activations_ref as attention() rounds it for K's type, then the double arithmetic above.
+void attention_ref(const float* Q, int64_t T, int64_t pos0, const KvRows& kv,
+                   const AttentionShape& shape, float scale, float* out);
+void kv_store_row_ref(KvType t, const float* src, int64_t n, void* dst);
+// One block of 32 values as ggml's quantize_row_q4_0_ref writes it (kernels.h, kv_store_row): the
+// one definition, shared by kv_store_row on every target and by compress's Q4_0 quantizer.
+void quantize_block_q4_0_ref(const float* x, BlockQ4_0* y);
 
 // cos and sin of theta_i = pos * freq_scale * freq_base^(-2i/n_rot) / freq_factors[i] (factor 1
 // without freq_factors) for i in [0, n_rot/2),

@@ -80,11 +80,12 @@ size_t round64(size_t b) { return (b + 63) / 64 * 64; }
 
 // The arena: per thread, decode inputs (f32 and Q8 rows of up to kGemvMaxTokens tokens of the
 // widest matmul input), rounded inputs, and the matmul scratch for any weight at any batch size.
-ArenaLayout LlamaSession::arena_layout(const LlamaModel& model, int64_t n_batch) {
+ArenaLayout LlamaSession::arena_layout(const LlamaModel& model, int64_t n_batch, int64_t decode_rows) {
   const LlamaConfig& c = model.config();
   ArenaLayout a;
   const int64_t wmax = std::max({c.n_embd, c.n_embd_q(), c.n_ff});
-  const int64_t dec_tokens = std::min<int64_t>(n_batch, kernels::kGemvMaxTokens);
+  const int64_t dec_tokens = decode_rows;
+  a.decode_rows = decode_rows;
   a.q8_stride = kernels::q8_row_bytes((wmax + kernels::kQ8Block - 1) / kernels::kQ8Block * kernels::kQ8Block);
   const LlamaWeights& w = model.weights();
   size_t scratch = 0;
@@ -104,7 +105,7 @@ ArenaLayout LlamaSession::arena_layout(const LlamaModel& model, int64_t n_batch)
     for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) need(*t);
     a.mixed_rounding |= rounding_differs({&l.wq, &l.wk, &l.wv}) || rounding_differs({&l.ffn_gate, &l.ffn_up});
   }
-  const int64_t round_rows = a.mixed_rounding ? n_batch : dec_tokens;
+  const int64_t round_rows = a.mixed_rounding ? std::max(n_batch, dec_tokens) : dec_tokens;
   a.dec_f32_off = 0;
   a.round_off = round64(static_cast<size_t>(dec_tokens * wmax) * sizeof(float));
   a.dec_q8_off = a.round_off + round64(static_cast<size_t>(round_rows * wmax) * sizeof(float));
@@ -137,26 +138,56 @@ Expected<SessionLayout> LlamaSession::layout(const LlamaModel& model, SessionSha
                                        static_cast<long long>(shape.n_batch)));
   }
   if (shape.n_threads <= 0) return invalid_argument("threads: expected at least 1");
+  if (shape.n_seq_max <= 0 || shape.n_seq_max > kMaxSequences) {
+    return invalid_argument(str_printf("sequences: expected 1 to %lld, got %lld", static_cast<long long>(kMaxSequences),
+                                       static_cast<long long>(shape.n_seq_max)));
+  }
   const LlamaConfig& c = model.config();
-  shape.n_batch = std::min(shape.n_batch, shape.n_ctx);
+  for (const auto& [what, t] : {std::pair{"K", shape.type_k}, std::pair{"V", shape.type_v}}) {
+    if (!kv_type_fits(t, c.head_dim)) {
+      return invalid_argument(str_printf(
+          "%s cache type %s: expected a head size that is a multiple of its block of %lld "
+          "values, found head size %lld (use f32 or f16)",
+          what, std::string(kv_type_name(t)).c_str(), static_cast<long long>(kv_type_block(t)),
+          static_cast<long long>(c.head_dim)));
+    }
+  }
+  shape.n_batch = std::min(shape.n_batch, max_batch(shape));
   SessionLayout l;
   l.shape = shape;
   const uint64_t B = static_cast<uint64_t>(shape.n_batch), F = sizeof(float);
+  const uint64_t S = static_cast<uint64_t>(shape.n_seq_max);
+  l.logits_rows = shape.logits_all ? shape.n_batch : std::min(shape.n_batch, shape.n_seq_max);
   uint64_t at = 0;
   bool ok = append_slice(&l.x, B * c.n_embd, F, &at) &&
             append_slice(&l.xn, B * std::max(c.n_embd, c.n_embd_q()), F, &at) &&
             append_slice(&l.q, B * c.n_embd_q(), F, &at) && append_slice(&l.attn, B * c.n_embd_q(), F, &at) &&
             append_slice(&l.hb, B * c.n_ff, F, &at) && append_slice(&l.hb2, B * c.n_ff, F, &at) &&
-            append_slice(&l.logits, (shape.logits_all ? B : 1) * c.n_vocab, F, &at);
+            append_slice(&l.logits, static_cast<uint64_t>(l.logits_rows) * c.n_vocab, F, &at);
   uint64_t rope_floats = 0;
   ok = ok && !__builtin_mul_overflow(static_cast<uint64_t>(shape.n_ctx), static_cast<uint64_t>(c.rope.n_rot), &rope_floats) &&
        append_slice(&l.rope, rope_floats, F, &at);
-  l.arena_layout = arena_layout(model, shape.n_batch);
+  // Tokens of small runs a thread holds at once: kGemvMaxTokens per sequence, at most 64 (3.5 MiB
+  // per thread at n_ff 5632); a batch with more is run in several groups.
+  const int64_t decode_rows = std::min<int64_t>(
+      shape.n_batch, std::clamp<int64_t>(kernels::kGemvMaxTokens * shape.n_seq_max, kernels::kGemvMaxTokens, 64));
+  l.arena_layout = arena_layout(model, shape.n_batch, decode_rows);
   ok = ok && append_slice(&l.arena, static_cast<uint64_t>(shape.n_threads), l.arena_layout.thread_bytes, &at);
-  l.kv_bytes = KvCache::bytes_for(c.n_layer, shape.n_ctx, c.n_embd_kv());
-  if (!ok || l.kv_bytes == 0 || l.kv_bytes > (uint64_t{1} << 56)) {
-    return out_of_range(str_printf("context size %lld with batch %lld: the buffers would exceed the address space",
-                                   static_cast<long long>(shape.n_ctx), static_cast<long long>(shape.n_batch)));
+  ok = ok && append_slice(&l.k_new, shape.type_k == KvType::kF32 ? 0 : B * c.n_embd_kv(), F, &at) &&
+       append_slice(&l.v_new, shape.type_v == KvType::kF32 ? 0 : B * c.n_embd_kv(), F, &at);
+  ok = ok && append_slice(&l.plan_tok, B, sizeof(BatchToken), &at) &&
+       append_slice(&l.plan_runs, 2 * std::min(B, S), sizeof(BatchRun), &at) &&
+       append_slice(&l.plan_out, B, sizeof(int32_t), &at) && append_slice(&l.plan_entry, B, sizeof(int32_t), &at) &&
+       append_slice(&l.plan_seq, S, sizeof(int32_t), &at);
+  const KvCacheParams kp =
+      KvCacheParams::typed(c.n_layer, shape.n_ctx, shape.n_seq_max, c.n_embd_kv(), shape.type_k, shape.type_v);
+  l.kv_slot_bytes = KvCache::slot_bytes(kp);
+  ok = ok && l.kv_slot_bytes != 0 && !__builtin_mul_overflow(l.kv_slot_bytes, S, &l.kv_bytes);
+  if (shape.kv_pool_bytes != 0) l.kv_bytes = std::min(l.kv_bytes, shape.kv_pool_bytes);
+  if (!ok || l.kv_bytes > (uint64_t{1} << 56)) {
+    return out_of_range(str_printf("context size %lld with batch %lld and %lld sequences: the buffers would exceed the address space",
+                                   static_cast<long long>(shape.n_ctx), static_cast<long long>(shape.n_batch),
+                                   static_cast<long long>(shape.n_seq_max)));
   }
   l.block_bytes = static_cast<size_t>(at);
   return l;
@@ -184,30 +215,57 @@ Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<con
   s->pool_ = pool;
   s->layout_ = layout;
   s->block_ = block.data();
-  MNEMO_ASSIGN_OR_RETURN(s->kv_, KvCache::create(c.n_layer, layout.shape.n_ctx, c.n_embd_kv()));
-  s->max_logits_ = layout.shape.logits_all ? layout.shape.n_batch : 1;
+  KvCacheParams kp = KvCacheParams::typed(c.n_layer, layout.shape.n_ctx, layout.shape.n_seq_max, c.n_embd_kv(),
+                                          layout.shape.type_k, layout.shape.type_v);
+  kp.commit_limit = layout.kv_bytes;
+  MNEMO_ASSIGN_OR_RETURN(s->kv_, KvCache::create(kp));
+  s->seq_len_.assign(static_cast<size_t>(layout.shape.n_seq_max), -1);
+  s->seq_len_[0] = 0;
+  std::fill_n(s->at<int32_t>(layout.plan_seq), layout.shape.n_seq_max, -1);
   kernels::RopeParams rope = c.rope;
   rope.freq_factors = s->model_->weights().rope_freqs;  // Llama 3.1/3.2 rope_freqs.weight, or null
   kernels::rope_table(rope, layout.shape.n_ctx, s->f32(layout.rope));
   return s;
 }
 
-Status LlamaSession::forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) {
+BatchPlan LlamaSession::empty_plan() const {
+  BatchPlan p;
+  p.tok = at<BatchToken>(layout_.plan_tok);
+  p.runs = at<BatchRun>(layout_.plan_runs);
+  p.out_tok = at<int32_t>(layout_.plan_out);
+  p.entry_row = at<int32_t>(layout_.plan_entry);
+  return p;
+}
+
+// Pages for every run's positions; an error (the KV pool exhausted) before anything is computed.
+Status LlamaSession::commit_kv(const BatchPlan& plan) {
+  for (int64_t r = 0; r < plan.n_runs; ++r) {
+    MNEMO_RETURN_IF_ERROR(kv_.commit(plan.runs[r].seq, plan.runs[r].pos0 + plan.runs[r].T));
+  }
+  return Status::ok();
+}
+
+Status LlamaSession::forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits, int32_t seq) {
   const LlamaConfig& c = model_->config();
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return invalid_argument("forward: no tokens");
-  if (pos < 0 || pos > n_past_) {
+  if (seq < 0 || seq >= n_seq_max() || seq_len_[static_cast<size_t>(seq)] < 0) {
+    return invalid_argument(str_printf("forward: sequence %d is not open", seq));
+  }
+  const int64_t held = seq_len_[static_cast<size_t>(seq)];
+  if (pos < 0 || pos > held) {
     return invalid_argument(str_printf("forward: position %lld leaves a gap after %lld cached positions",
-                                       static_cast<long long>(pos), static_cast<long long>(n_past_)));
+                                       static_cast<long long>(pos), static_cast<long long>(held)));
   }
   if (pos + n > n_ctx()) {
     return out_of_range(str_printf("forward: %lld tokens at position %lld exceed the context size %lld",
                                    static_cast<long long>(n), static_cast<long long>(pos),
                                    static_cast<long long>(n_ctx())));
   }
-  if (all_logits && n > max_logits_) {
+  const int64_t max_rows = layout_.shape.logits_all ? layout_.logits_rows : 1;
+  if (all_logits && n > max_rows) {
     return invalid_argument(str_printf("forward: logits for %lld tokens requested, the session keeps at most %lld",
-                                       static_cast<long long>(n), static_cast<long long>(max_logits_)));
+                                       static_cast<long long>(n), static_cast<long long>(max_rows)));
   }
   for (int64_t i = 0; i < n; ++i) {
     if (tokens[static_cast<size_t>(i)] < 0 || tokens[static_cast<size_t>(i)] >= c.n_vocab) {
@@ -215,242 +273,85 @@ Status LlamaSession::forward(std::span<const int32_t> tokens, int64_t pos, bool 
                                      tokens[static_cast<size_t>(i)], static_cast<long long>(c.n_vocab)));
     }
   }
-  n_past_ = pos;
+  MNEMO_RETURN_IF_ERROR(kv_.commit(seq, pos + n));
+  seq_len_[static_cast<size_t>(seq)] = pos;
+  batch_entries_ = -1;
   const int64_t n_batch = layout_.shape.n_batch;
+  BatchPlan plan = empty_plan();
   for (int64_t done = 0; done < n; done += n_batch) {
     const int64_t m = std::min(n_batch, n - done);
     const bool last_chunk = done + m == n;
+    plan_run(tokens.data() + done, m, seq, pos + done, all_logits, last_chunk, &plan);
     float* const logits = f32(layout_.logits);
-    float* out = all_logits ? logits + static_cast<size_t>(done) * c.n_vocab : logits;
-    forward_chunk(tokens.data() + done, m, pos + done, all_logits, last_chunk || all_logits ? out : nullptr);
-    n_past_ = pos + done + m;
+    run_plan(plan, all_logits ? logits + static_cast<size_t>(done) * c.n_vocab : logits);
+    seq_len_[static_cast<size_t>(seq)] = pos + done + m;
   }
   n_logits_ = all_logits ? n : 1;
   return Status::ok();
 }
 
-// tokens: m ids at positions pos..pos+m-1. logits_out: m rows (all) or 1 row (the last token);
-// nullptr skips the output head.
-void LlamaSession::forward_chunk(const int32_t* tokens, int64_t m, int64_t pos, bool all, float* logits_out) {
+Status LlamaSession::forward_batch(std::span<const BatchEntry> entries) {
   const LlamaConfig& c = model_->config();
-  const LlamaWeights& w = model_->weights();
-  const int64_t d = c.n_embd, dq = c.n_embd_q(), dkv = c.n_embd_kv(), ff = c.n_ff, hd = c.head_dim;
-  float* const x = f32(layout_.x);
-  for (int64_t t = 0; t < m; ++t) kernels::get_row(w.token_embd, tokens[t], x + t * d);
+  BatchPlan plan = empty_plan();
+  BatchLimits lim{c.n_vocab, n_ctx(), n_batch(), n_seq_max(), layout_.logits_rows, seq_len_};
+  MNEMO_RETURN_IF_ERROR(plan_batch(entries, lim, at<int32_t>(layout_.plan_seq), &plan));
+  MNEMO_RETURN_IF_ERROR(commit_kv(plan));
+  run_plan(plan, f32(layout_.logits));
+  for (int64_t r = 0; r < plan.n_runs; ++r) {
+    seq_len_[static_cast<size_t>(plan.runs[r].seq)] = plan.runs[r].pos0 + plan.runs[r].T;
+  }
+  batch_entries_ = plan.n_tokens;
+  n_logits_ = plan.n_out;
+  return Status::ok();
+}
 
-  const kernels::AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim};
-  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  const int64_t n_rot = c.rope.n_rot;
-  ThreadPool& pool = *pool_;
-
-  pool.run([&](int ith, int nth) {
-    uint8_t* const slice = block_ + layout_.arena.offset + static_cast<size_t>(ith) * layout_.arena_layout.thread_bytes;
-    float* const my_f32 = reinterpret_cast<float*>(slice + layout_.arena_layout.dec_f32_off);
-    uint8_t* const my_q8 = slice + layout_.arena_layout.dec_q8_off;
-    void* const scratch = slice + layout_.arena_layout.scratch_off;
-    const int64_t q8_stride = static_cast<int64_t>(layout_.arena_layout.q8_stride);
-
-    // A matmul input and what its buffers hold. Every weight gets its activations rounded as
-    // llama.cpp rounds them for its type (kernels::activation_rounding): f32 rows in x (rounded
-    // as `x_rounding` says) or Q8 rows in this thread's my_q8.
-    struct Input {
-      const float* x = nullptr;   // T rows of width n, row stride n
-      int64_t T = 0, n = 0;
-      kernels::ActRounding x_rounding = kernels::ActRounding::kF32;
-      bool x_private = false;     // x is this thread's own (decode) buffer
-      int q8_held = -1;           // ActRounding held in my_q8 for these rows, -1: none
-      int round_held = -1;        // ActRounding held in my_round for these rows, -1: none
-    };
-    float* const my_round = reinterpret_cast<float*>(slice + layout_.arena_layout.round_off);
-    using kernels::ActRounding;
-    auto is_q8 = [](ActRounding r) { return r == ActRounding::kQ8x32 || r == ActRounding::kQ8x256; };
-
-    // The MatmulArgs for W on `in`, converting this thread's copy when W wants other rows.
-    auto args_for = [&](const TensorView& W, Input& in) {
-      kernels::MatmulArgs a;
-      a.T = in.T;
-      a.ldx = in.n;
-      a.x = in.x;
-      const ActRounding r = kernels::activation_rounding(W.type);
-      if (kernels::matmul_uses_q8(W.type, in.T)) {
-        MNEMO_DCHECK(is_q8(r) || r == ActRounding::kF32);  // kF32: mnemo's own types (Q8 rows of 32)
-        const ActRounding qr = is_q8(r) ? r : ActRounding::kQ8x32;
-        if (in.q8_held != static_cast<int>(qr)) {
-          MNEMO_DCHECK(in.x_rounding == ActRounding::kF32);
-          for (int64_t t = 0; t < in.T; ++t) kernels::quantize_q8(in.x + t * in.n, in.n, my_q8 + t * q8_stride, qr);
-          in.q8_held = static_cast<int>(qr);
-        }
-        a.xq = my_q8;
-        a.ldq = q8_stride;
-      } else if (r != in.x_rounding) {
-        MNEMO_DCHECK(in.x_rounding == ActRounding::kF32);
-        if (in.round_held != static_cast<int>(r)) {
-          for (int64_t t = 0; t < in.T; ++t) kernels::round_activations(r, in.x + t * in.n, in.n, my_round + t * in.n);
-          in.round_held = static_cast<int>(r);
-        }
-        a.x = my_round;
-      }
-      return a;
-    };
-
-    // Matmul input: T rows of RMSNorm(src) * norm for the given consumers. Decode: computed by
-    // every thread into its own buffers. Prefill: split by token into xn_, then a barrier. When
-    // all consumers round alike the rounding is done here, once.
-    auto norm_input = [&](const float* src, int64_t T, const float* norm,
-                          std::initializer_list<const TensorView*> consumers) {
-      Input in;
-      in.T = T;
-      in.n = d;
-      bool uniform = true, any_q8 = false;
-      const ActRounding r0 = kernels::activation_rounding((*consumers.begin())->type);
-      for (const TensorView* v : consumers) {
-        uniform &= kernels::activation_rounding(v->type) == r0;
-        any_q8 |= kernels::matmul_uses_q8(v->type, T);
-      }
-      if (T <= kernels::kGemvMaxTokens) {
-        in.x = my_f32;
-        in.x_private = true;
-        const bool all_q8 = any_q8 && uniform && is_q8(r0) && [&] {
-          for (const TensorView* v : consumers) {
-            if (!kernels::matmul_uses_q8(v->type, T)) return false;
-          }
-          return true;
-        }();
-        if (all_q8) {
-          // The fused path: only the Q8 rows are needed.
-          for (int64_t t = 0; t < T; ++t) {
-            kernels::rmsnorm_q8(src + t * d, norm, c.rms_eps, d, nullptr, my_q8 + t * q8_stride, r0);
-          }
-          in.q8_held = static_cast<int>(r0);
-        } else {
-          for (int64_t t = 0; t < T; ++t) kernels::rmsnorm(src + t * d, norm, c.rms_eps, d, my_f32 + t * d);
-          if (uniform && !any_q8 && r0 != ActRounding::kF32) {
-            for (int64_t t = 0; t < T; ++t) kernels::round_activations(r0, my_f32 + t * d, d, my_f32 + t * d);
-            in.x_rounding = r0;
-          }
-        }
-      } else {
-        MNEMO_DCHECK(!any_q8);
-        int64_t t0, t1;
-        ThreadPool::split_range(T, 1, ith, nth, &t0, &t1);
-        for (int64_t t = t0; t < t1; ++t) {
-          kernels::rmsnorm(src + t * d, norm, c.rms_eps, d, f32(layout_.xn) + t * d);
-          if (uniform && r0 != ActRounding::kF32) kernels::round_activations(r0, f32(layout_.xn) + t * d, d, f32(layout_.xn) + t * d);
-        }
-        pool.barrier();
-        in.x = f32(layout_.xn);
-        if (uniform) in.x_rounding = r0;
-        MNEMO_DCHECK(uniform || layout_.arena_layout.mixed_rounding);  // my_round then holds n_batch rows
-      }
-      return in;
-    };
-    // Matmul input: T rows of width n at src (complete, after a barrier), for W alone. Decode:
-    // each thread rounds or quantizes a copy for itself. Prefill: rounded in place, split by
-    // token, then a barrier (src is read by this matmul only).
-    auto plain_input = [&](const TensorView& W, float* src, int64_t T, int64_t n) {
-      Input in;
-      in.x = src;
-      in.T = T;
-      in.n = n;
-      const ActRounding r = kernels::activation_rounding(W.type);
-      if (T > kernels::kGemvMaxTokens && r != ActRounding::kF32 && !kernels::matmul_uses_q8(W.type, T)) {
-        int64_t t0, t1;
-        ThreadPool::split_range(T, 1, ith, nth, &t0, &t1);
-        for (int64_t t = t0; t < t1; ++t) kernels::round_activations(r, src + t * n, n, src + t * n);
-        pool.barrier();
-        in.x_rounding = r;
-      }
-      return args_for(W, in);
-    };
-    // Rows of W split over the threads in units of `grain`, written (or added) to y. The grain is
-    // at least kernels::matmul_row_grain of every product sharing the split, so that the results
-    // do not depend on the thread count.
-    auto rows = [&](const TensorView& W, kernels::MatmulArgs a, float* y, int64_t ldy, bool accumulate, int64_t grain) {
-      a.y = y;
-      a.ldy = ldy;
-      a.accumulate = accumulate;
-      int64_t r0, r1;
-      ThreadPool::split_range(W.n_rows(), grain, ith, nth, &r0, &r1);
-      kernels::matmul_rows(W, a, r0, r1, scratch);
-      return std::pair<int64_t, int64_t>(r0, r1);
-    };
-
-    for (int64_t l = 0; l < c.n_layer; ++l) {
-      const LlamaLayerWeights& lw = w.layers[static_cast<size_t>(l)];
-      float* const k_dst = kv_.k_row(l, pos);
-      float* const v_dst = kv_.v_row(l, pos);
-
-      // Q, K, V for this thread's heads, then biases and RoPE on them. K and V go straight into
-      // the cache rows of their positions.
-      {
-        Input in = norm_input(x, m, lw.attn_norm, {&lw.wq, &lw.wk, &lw.wv});
-        int64_t u0, u1;
-        // The split: units of g heads of Q, K and V. g = 1, except where a product goes to
-        // OpenBLAS in fixed row chunks (kernels::matmul_fixed_chunk): then a unit is the fewest
-        // whole heads that span a multiple of the chunk, so that no chunk is cut by a thread
-        // boundary and the results do not depend on the thread count.
-        int64_t g = 1;
-        for (const TensorView* W : {&lw.wq, &lw.wk, &lw.wv}) {
-          const int64_t chunk = kernels::matmul_fixed_chunk(W->type, W->ne[0], m);
-          g = std::max(g, chunk / std::gcd(chunk, hd));
-        }
-        const int64_t q_units = (c.n_head + g - 1) / g, kv_units = (c.n_head_kv + g - 1) / g;
-        ThreadPool::split_range(q_units + 2 * kv_units, 1, ith, nth, &u0, &u1);
-        auto part = [&](const TensorView& W, int64_t first_unit, int64_t n_heads, float* y, int64_t ldy,
-                        const float* bias, bool rope) {
-          const int64_t h0 = std::clamp((u0 - first_unit) * g, int64_t{0}, n_heads);
-          const int64_t h1 = std::clamp((u1 - first_unit) * g, int64_t{0}, n_heads);
-          if (h0 >= h1) return;
-          kernels::MatmulArgs a = args_for(W, in);
-          a.y = y;
-          a.ldy = ldy;
-          kernels::matmul_rows(W, a, h0 * hd, h1 * hd, scratch);
-          for (int64_t t = 0; t < m; ++t) {
-            float* row = y + t * ldy + h0 * hd;
-            if (bias != nullptr) kernels::add(row, bias + h0 * hd, (h1 - h0) * hd);
-            if (rope) kernels::rope_with_table(row, h1 - h0, hd, f32(layout_.rope) + (pos + t) * n_rot, c.rope);
-          }
-        };
-        const bool bias = c.qkv_bias;
-        part(lw.wq, 0, c.n_head, f32(layout_.q), dq, bias ? lw.bq : nullptr, true);
-        part(lw.wk, q_units, c.n_head_kv, k_dst, dkv, bias ? lw.bk : nullptr, true);
-        part(lw.wv, q_units + kv_units, c.n_head_kv, v_dst, dkv, bias ? lw.bv : nullptr, false);
-      }
-      pool.barrier();
-      kernels::attention_part(f32(layout_.q), m, pos, kv_.k(l), kv_.v(l), dkv, shape, scale, f32(layout_.attn), ith, nth);
-      pool.barrier();
-      rows(lw.wo, plain_input(lw.wo, f32(layout_.attn), m, dq), x, d, /*accumulate=*/true,
-           kernels::matmul_row_grain(lw.wo.type, dq, m));
-      pool.barrier();
-
-      // Feed-forward: this thread's rows of gate and up, SwiGLU on them, then (after the barrier)
-      // its rows of down added into the residual.
-      {
-        Input in = norm_input(x, m, lw.ffn_norm, {&lw.ffn_gate, &lw.ffn_up});
-        const int64_t grain = std::max({int64_t{32}, kernels::matmul_row_grain(lw.ffn_gate.type, d, m),
-                                        kernels::matmul_row_grain(lw.ffn_up.type, d, m)});
-        const auto [r0, r1] = rows(lw.ffn_gate, args_for(lw.ffn_gate, in), f32(layout_.hb), ff, false, grain);
-        rows(lw.ffn_up, args_for(lw.ffn_up, in), f32(layout_.hb2), ff, false, grain);
-        for (int64_t t = 0; t < m && r0 < r1; ++t) {
-          kernels::swiglu(f32(layout_.hb) + t * ff + r0, f32(layout_.hb2) + t * ff + r0, r1 - r0, f32(layout_.hb) + t * ff + r0);
-        }
-      }
-      pool.barrier();
-      rows(lw.ffn_down, plain_input(lw.ffn_down, f32(layout_.hb), m, ff), x, d, /*accumulate=*/true,
-           kernels::matmul_row_grain(lw.ffn_down.type, ff, m));
-      pool.barrier();
+Expected<int32_t> LlamaSession::open_sequence() {
+  for (size_t s = 0; s < seq_len_.size(); ++s) {
+    if (seq_len_[s] < 0) {
+      seq_len_[s] = 0;
+      return static_cast<int32_t>(s);
     }
+  }
+  return resource_exhausted(str_printf("sequences: all %lld of the context are open (close one, or create the context "
+                                       "with more sequences)",
+                                       static_cast<long long>(n_seq_max())));
+}
 
-    if (logits_out == nullptr) return;
-    const int64_t first = all ? 0 : m - 1;
-    Input in = norm_input(x + first * d, m - first, w.output_norm, {&w.output});
-    rows(w.output, args_for(w.output, in), logits_out, c.n_vocab, false,
-         kernels::matmul_row_grain(w.output.type, d, m - first));
-  });
+Status LlamaSession::close_sequence(int32_t seq) {
+  if (sequence_length(seq) < 0) return invalid_argument(str_printf("close sequence: sequence %d is not open", seq));
+  seq_len_[static_cast<size_t>(seq)] = -1;
+  kv_.release_from(seq, 0);
+  return Status::ok();
+}
+
+Status LlamaSession::truncate_sequence(int32_t seq, int64_t n_pos) {
+  const int64_t held = sequence_length(seq);
+  if (held < 0) return invalid_argument(str_printf("truncate sequence: sequence %d is not open", seq));
+  if (n_pos < 0 || n_pos > held) {
+    return invalid_argument(str_printf("truncate sequence: expected a length in [0, %lld] for sequence %d, got %lld",
+                                       static_cast<long long>(held), seq, static_cast<long long>(n_pos)));
+  }
+  seq_len_[static_cast<size_t>(seq)] = n_pos;
+  kv_.release_from(seq, n_pos);
+  return Status::ok();
+}
+
+int64_t LlamaSession::sequence_length(int32_t seq) const {
+  return seq >= 0 && seq < n_seq_max() ? seq_len_[static_cast<size_t>(seq)] : -1;
+}
+
+int64_t LlamaSession::n_seq_open() const {
+  return std::count_if(seq_len_.begin(), seq_len_.end(), [](int64_t n) { return n >= 0; });
 }
 
 std::span<const float> LlamaSession::logits(int64_t i) const {
   const int64_t nv = model_->config().n_vocab;
+  if (batch_entries_ >= 0) {  // after forward_batch: entry i
+    MNEMO_CHECK(i >= 0 && i < batch_entries_);
+    const int32_t row = at<int32_t>(layout_.plan_entry)[i];
+    if (row < 0) return {};
+    return {f32(layout_.logits) + static_cast<size_t>(row) * nv, static_cast<size_t>(nv)};
+  }
   if (i < 0) i = n_logits_ - 1;
   MNEMO_CHECK(i >= 0 && i < n_logits_);
   return {f32(layout_.logits) + static_cast<size_t>(i * nv), static_cast<size_t>(nv)};

@@ -8,8 +8,11 @@
 namespace mnemo {
 
 std::string describe(const SessionLayout& l) {
-  return str_printf("KV cache %s for %lld positions, activations %s at batch %lld (kernel workspace %s)",
-                    format_bytes(l.kv_bytes).c_str(), static_cast<long long>(l.shape.n_ctx),
+  const std::string seqs =
+      l.shape.n_seq_max > 1 ? str_printf(" x %lld sequences", static_cast<long long>(l.shape.n_seq_max)) : "";
+  return str_printf("KV cache %s for %lld positions%s (K %s, V %s), activations %s at batch %lld (kernel workspace %s)",
+                    format_bytes(l.kv_bytes).c_str(), static_cast<long long>(l.shape.n_ctx), seqs.c_str(),
+                    std::string(kv_type_name(l.shape.type_k)).c_str(), std::string(kv_type_name(l.shape.type_v)).c_str(),
                     format_bytes(l.block_bytes).c_str(), static_cast<long long>(l.shape.n_batch),
                     format_bytes(l.workspace_bytes()).c_str());
 }
@@ -20,7 +23,7 @@ namespace {
 std::vector<SessionShape> candidates(const SessionRequest& r) {
   std::vector<SessionShape> out;
   SessionShape s = r.shape;
-  s.n_batch = std::min(s.n_batch, s.n_ctx);
+  s.n_batch = std::min(s.n_batch, max_batch(s));
   out.push_back(s);
   const int64_t least = std::max<int64_t>(1, r.n_batch_min);
   const int64_t floor = std::max(least, std::min(r.n_batch_floor, s.n_batch));
@@ -32,7 +35,7 @@ std::vector<SessionShape> candidates(const SessionRequest& r) {
     while (s.n_ctx > r.n_ctx_min) {
       s.n_ctx = std::max(r.n_ctx_min, s.n_ctx / 2);
       if (s.n_ctx < least) break;
-      s.n_batch = std::min(s.n_batch, s.n_ctx);
+      s.n_batch = std::min(s.n_batch, max_batch(s));
       out.push_back(s);
     }
   }
@@ -45,8 +48,8 @@ std::vector<SessionShape> candidates(const SessionRequest& r) {
 
 std::string adjustment(const SessionShape& asked, const SessionShape& got) {
   std::string out;
-  if (got.n_batch != std::min(asked.n_batch, asked.n_ctx)) {
-    out += str_printf("batch %lld -> %lld", static_cast<long long>(std::min(asked.n_batch, asked.n_ctx)),
+  if (got.n_batch != std::min(asked.n_batch, max_batch(asked))) {
+    out += str_printf("batch %lld -> %lld", static_cast<long long>(std::min(asked.n_batch, max_batch(asked))),
                       static_cast<long long>(got.n_batch));
   }
   if (got.n_ctx != asked.n_ctx) {

@@ -1,5 +1,5 @@
-// plan/planner.h: fits a session (one sequence's KV cache, activations and kernel workspace) into
-// what is left of a budget.
+// plan/planner.h: fits a session (the KV pool of its sequences, with rows of the asked KV types,
+// activations and kernel workspace) into what is left of a budget.
 //
 // The sizes come from LlamaSession::layout(), the one place they are computed; the planner only
 // chooses the shape. Given the requested context and batch it tries, in order:
@@ -36,7 +36,8 @@ struct SessionPlan {
 // available_bytes: what the budget has left for this session (KV reservation + block).
 Expected<SessionPlan> plan_session(const LlamaModel& model, const SessionRequest& request, uint64_t available_bytes);
 
-// "KV cache 44.0 MiB for 2048 positions, activations 12.0 MiB at batch 512 (kernel workspace 3.0 MiB)"
+// "KV cache 44.0 MiB for 2048 positions (K f32, V f32), activations 12.0 MiB at batch 512 (kernel
+// workspace 3.0 MiB)"; with several sequences "... for 2048 positions x 4 sequences (K f16, V f16) ..."
 std::string describe(const SessionLayout& layout);
 
 }  // namespace mnemo

@@ -55,6 +55,26 @@ TEST(CliRoofline, JsonAndSvg) {
   EXPECT_NE(plot.find("</svg>"), std::string::npos);
 }
 
+// The cache the roofline counts is the one a context of these types reserves (kv_cache_types):
+// stories260K's default is F32 (F32 weights); -ctk/-ctv change it.
+TEST(CliRoofline, KvBytesFollowTheCacheTypes) {
+  MNEMO_REQUIRE_DATA(kModel);
+  auto kv_bytes = [](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {mnemo_bin(), "roofline",  "-m",    data_path(kModel),
+                                     "--hw",      "a100-80gb", "-p",    "0",
+                                     "-n",        "8",         "--json"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    ProcessResult r = run_process(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code == 0
+               ? nlohmann::json::parse(r.out)["stages"][0]["kv_bytes_per_value"].get<double>()
+               : -1.0;
+  };
+  EXPECT_EQ(kv_bytes({}), 4.0);
+  EXPECT_EQ(kv_bytes({"-ctk", "f16", "-ctv", "f16"}), 2.0);
+  EXPECT_EQ(kv_bytes({"--cache-type-k", "f32", "--cache-type-v", "f16"}), 3.0);
+}
+
 TEST(CliRoofline, SavedProfileRoundTrip) {
   MNEMO_REQUIRE_DATA(kModel);
   const std::string dir = temp_dir();
@@ -85,14 +105,26 @@ TEST(CliRoofline, BadInput) {
     "bandwidth": [{"threads": 1, "gb_s": 0}], "compute": [{"kind": "*", "batch": 1, "threads": 0, "gflop_s": 1}]})";
   expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", bad}), 1, "bandwidth[0].gb_s");
   std::ofstream(dir + "/garbage.json") << "{ nope";
-  expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", dir + "/garbage.json"}), 1, "malformed JSON");
-  expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "-b", "0"}), 1, "-b");
-  expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "--n-past", "-3"}), 1, "--n-past");
-  expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "-p", "0", "-n", "0"}), 1, "-p");
-  expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "--kv-bytes", "0"}), 1,
-               "--kv-bytes");
-  expect_error(run_process({mnemo_bin(), "roofline", "-m", "/nonexistent/m.gguf", "--hw", "a100-80gb"}), 1,
-               "/nonexistent/m.gguf");
+  expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", dir + "/garbage.json"}), 1,
+               "malformed JSON");
+  expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "-b", "0"}), 1,
+               "-b");
+  expect_error(
+      run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "--n-past", "-3"}), 1,
+      "--n-past");
+  expect_error(
+      run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "-p", "0", "-n", "0"}), 1,
+      "-p");
+  // KV cache types: an unknown one is a usage error; stories260K's heads of 8 hold no q8_0 blocks.
+  expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "-ctk", "q5_1"}),
+               2, "--cache-type-k");
+  expect_error(run_process({mnemo_bin(), "roofline", "-m", m, "--hw", "a100-80gb", "-ctv", "q8_0"}),
+               2,
+               "--cache-type-v: V cache type q8_0: expected a head size that is a multiple of its "
+               "block of 32");
+  expect_error(
+      run_process({mnemo_bin(), "roofline", "-m", "/nonexistent/m.gguf", "--hw", "a100-80gb"}), 1,
+      "/nonexistent/m.gguf");
   expect_error(run_process({mnemo_bin(), "hw", "--load", bad}), 1, "gb_s");
   // Usage errors: a missing -m, a non-number.
   EXPECT_EQ(run_process({mnemo_bin(), "roofline", "--hw", "a100-80gb"}).exit_code, 2);

@@ -49,8 +49,10 @@ TEST(LlamaCppOnMnemoFiles, PerplexityAndKlAgree) {
     ASSERT_TRUE(quantize_model(p).is_ok());
     ASSERT_EQ(file_sha256(p.output), f["sha256"].get<std::string>());
     std::vector<std::string> argv = {test::mnemo_bin(), "perplexity", "-m", p.output, "-f",
-                                     test::data_path("text/tinystories_val.txt"), "-c", "128", "--chunks",
-                                     std::to_string(f["chunks"].get<int>()), "--json"};
+                                     test::data_path("text/tinystories_val.txt"), "-c", "128",
+                                     "--chunks", std::to_string(f["chunks"].get<int>()), "--json",
+                                     // as llama.cpp ran (run_llamacpp.sh: -ctk f32 -ctv f32)
+                                     "--cache-type-k", "f32", "--cache-type-v", "f32"};
     if (f.contains("kl")) {
       argv.push_back("--kl-ref");
       argv.push_back(test::data_path("models/stories260K.gguf"));

@@ -1,10 +1,13 @@
 // Decoding allocates nothing: every global operator new and every malloc-family call of the
 // process is counted (this binary replaces them), and decode steps 2..64 of a Context (forward and
-// sampling, greedy and top-p, 2 threads) must make none. Models: the shared stories260K files
+// sampling, greedy and top-p, 2 threads) must make none; nor must batched decode steps of several
+// sequences (Context::eval of a batch, one token per sequence, sampled from each one's logits),
+// nor closing, truncating and reopening sequences between them. Models: the shared stories260K files
 // (F32, Q8_0, Q4_0) and small generated models of every type mnemo writes (F32, F16, BF16, Q8_0,
 // Q4_0), llama and qwen2 (biases, NeoX RoPE).
 #include <malloc.h>
 
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -99,10 +102,13 @@ namespace mnemo {
 namespace {
 
 // Allocations made by decode steps 2..64 (after a prompt) with the given sampler.
-long decode_allocations(const Model& model, const SamplerParams& sp) {
+long decode_allocations(const Model& model, const SamplerParams& sp, const std::string& type_k = "",
+                        const std::string& type_v = "") {
   ContextParams cp;
   cp.n_ctx = 96;
   cp.n_batch = 16;
+  cp.type_k = type_k;
+  cp.type_v = type_v;
   auto ctx = Context::create(model, cp);
   EXPECT_TRUE(ctx.has_value()) << ctx.status().message();
   if (!ctx.has_value()) return -1;
@@ -131,6 +137,56 @@ long decode_allocations(const Model& model, const SamplerParams& sp) {
   return g_allocs.load();
 }
 
+// Allocations made by batched decode steps 2..32 of 6 sequences (prompts of different lengths in
+// one batch first), with sequences ended and new ones started between steps.
+long batched_decode_allocations(const Model& model, const SamplerParams& sp, const std::string& type_k = "",
+                                const std::string& type_v = "") {
+  constexpr int kSeqs = 6;
+  ContextParams cp;
+  cp.n_ctx = 64;
+  cp.n_batch = 32;
+  cp.n_seq_max = kSeqs;
+  cp.type_k = type_k;
+  cp.type_v = type_v;
+  auto ctx = Context::create(model, cp);
+  EXPECT_TRUE(ctx.has_value()) << ctx.status().message();
+  if (!ctx.has_value()) return -1;
+  Context& c = **ctx;
+  const Token n_vocab = static_cast<Token>(model.info().n_vocab);
+  Sampler sampler(n_vocab, sp);
+  std::array<BatchEntry, 32> batch{};
+  std::array<Token, kSeqs> next{};
+  size_t n = 0;
+  for (SeqId s = 0; s < kSeqs; ++s) {
+    if (s > 0) {
+      EXPECT_TRUE(c.open_sequence().has_value());
+    }
+    for (int k = 0; k <= s; ++k) batch[n++] = BatchEntry{(s * 7 + k) % n_vocab, s, k, k == s};
+  }
+  EXPECT_TRUE(c.eval(std::span<const BatchEntry>(batch.data(), n)).is_ok());
+  Status st = Status::ok();
+  for (int step = 1; step <= 32 && st.is_ok(); ++step) {
+    if (step == 2) {
+      g_allocs.store(0);
+      g_counting.store(true);
+    }
+    for (size_t e = 0; e < n; ++e) {
+      if (batch[e].logits) next[static_cast<size_t>(batch[e].seq)] = sampler.sample(c.logits(static_cast<int64_t>(e)));
+    }
+    if (step % 8 == 0) {  // sequence 1 ends and a new one takes its place; sequence 2 is cut back
+      st = c.close_sequence(1);
+      if (st.is_ok()) st = c.open_sequence().status();
+      if (st.is_ok()) st = c.truncate_sequence(2, c.sequence_length(2) / 2);
+    }
+    n = 0;
+    for (SeqId s = 0; s < kSeqs && st.is_ok(); ++s) batch[n++] = BatchEntry{next[static_cast<size_t>(s)], s, c.sequence_length(s), true};
+    if (st.is_ok()) st = c.eval(std::span<const BatchEntry>(batch.data(), n));
+  }
+  g_counting.store(false);
+  EXPECT_TRUE(st.is_ok()) << st.message();
+  return g_allocs.load();
+}
+
 void expect_no_allocations(const Model& model, const std::string& label) {
   SamplerParams greedy;
   greedy.temperature = 0.0f;
@@ -143,6 +199,8 @@ void expect_no_allocations(const Model& model, const std::string& label) {
   top_p.seed = 7;
   EXPECT_EQ(decode_allocations(model, greedy), 0) << label << " greedy";
   EXPECT_EQ(decode_allocations(model, top_p), 0) << label << " top-p";
+  EXPECT_EQ(batched_decode_allocations(model, greedy), 0) << label << " batched greedy";
+  EXPECT_EQ(batched_decode_allocations(model, top_p), 0) << label << " batched top-p";
 }
 
 // The counter works: it sees an allocation.
@@ -165,6 +223,22 @@ TEST(ZeroAlloc, DecodeStories260K) {
     auto model = Model::load(test::data_path(file), mp);
     ASSERT_TRUE(model.has_value()) << model.status().message();
     expect_no_allocations(**model, file);
+  }
+}
+
+// Every KV cache type: rows are converted into the cache in place, nothing is allocated per token,
+// for one sequence or a batch of several.
+TEST(ZeroAlloc, DecodeQuantizedKvCache) {
+  const std::string path = std::string(MNEMO_SOURCE_DIR) + "/models/mnemo-stories.gguf";
+  ASSERT_TRUE(test::exists(path)) << path;
+  auto model = Model::load(path);
+  ASSERT_TRUE(model.has_value()) << model.status().message();
+  SamplerParams greedy;
+  greedy.temperature = 0.0f;
+  for (const auto& [k, v] :
+       {std::pair{"q8_0", "q8_0"}, {"q4_0", "q4_0"}, {"f16", "q4_0"}, {"q8_0", "f32"}}) {
+    EXPECT_EQ(decode_allocations(**model, greedy, k, v), 0) << "K " << k << " V " << v;
+    EXPECT_EQ(batched_decode_allocations(**model, greedy, k, v), 0) << "batched, K " << k << " V " << v;
   }
 }
 

@@ -78,6 +78,38 @@ TEST(SessionLayout, EveryBufferFromTheShape) {
   EXPECT_EQ(all->logits.bytes, 128u * 512 * 4);
 }
 
+// The KV cache's size follows the row types (KvCache::bytes_for), and a cache of another type than
+// F32 gets f32 staging rows for the new tokens' K and V.
+TEST(SessionLayout, KvTypesSizeTheCache) {
+  TinyModel t;
+  auto f32 = LlamaSession::layout(*t.model, {256, 64, false, 1});
+  auto f16 = LlamaSession::layout(*t.model, {256, 64, false, 1, KvType::kF16, KvType::kF16});
+  auto mixed = LlamaSession::layout(*t.model, {256, 64, false, 1, KvType::kF32, KvType::kF16});
+  ASSERT_TRUE(f32.has_value() && f16.has_value() && mixed.has_value());
+  EXPECT_EQ(f16->kv_bytes, 5ull * 256 * (32 * 2 + 32 * 2));
+  EXPECT_EQ(mixed->kv_bytes, 5ull * 256 * (32 * 4 + 32 * 2));
+  // One sequence's slot: the rows of both types (kv_row_bytes), each plane rounded up to pages.
+  EXPECT_EQ(f16->kv_bytes, KvCache::bytes_for(5, 256, kv_row_bytes(KvType::kF16, 32), kv_row_bytes(KvType::kF16, 32),
+                                              KvCache::page_bytes()));
+  EXPECT_EQ(f32->k_new.bytes + f32->v_new.bytes, 0u);
+  EXPECT_EQ(f16->k_new.bytes, 64u * 32 * 4);
+  EXPECT_EQ(mixed->k_new.bytes, 0u);
+  EXPECT_EQ(mixed->v_new.bytes, 64u * 32 * 4);
+  EXPECT_EQ(KvCache::bytes_for(22, 2048, kv_row_bytes(KvType::kQ8_0, 256), kv_row_bytes(KvType::kQ4_0, 256)),
+            22ull * 2048 * (8 * 34 + 8 * 18));
+  // Sequences: n_seq_max slots of the typed rows (or the pool asked for).
+  auto seqs = LlamaSession::layout(*t.model, {256, 64, false, 1, KvType::kF16, KvType::kF16, 3});
+  ASSERT_TRUE(seqs.has_value());
+  EXPECT_EQ(seqs->kv_slot_bytes, f16->kv_bytes);
+  EXPECT_EQ(seqs->kv_bytes, 3 * f16->kv_bytes);
+  EXPECT_EQ(seqs->k_new.bytes, 64u * 32 * 4);
+  // Head size 8: the block types do not fit, a clear error before anything is allocated.
+  auto q8 = LlamaSession::layout(*t.model, {256, 64, false, 1, KvType::kQ8_0, KvType::kF16});
+  ASSERT_FALSE(q8.has_value());
+  EXPECT_EQ(q8.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(q8.status().message().find("head size 8"), std::string::npos) << q8.status().message();
+}
+
 TEST(SessionLayout, AbsurdSizesAreRefusedNotAllocated) {
   TinyModel t;
   EXPECT_EQ(LlamaSession::layout(*t.model, {-5, 1, false, 1}).status().code(), StatusCode::kInvalidArgument);

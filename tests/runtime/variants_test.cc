@@ -83,6 +83,7 @@ TEST_P(Variants, LogitsMatchLlamaCpp) {
   cp.n_ctx = static_cast<int64_t>(tokens.size());
   cp.n_batch = cp.n_ctx;
   cp.logits_all = true;
+  cp.type_k = cp.type_v = "f32";  // as llama.cpp's logits were made (dump_logits --kv f32)
   auto ctx = Context::create(**model, cp);
   ASSERT_TRUE(ctx.has_value()) << ctx.status().message();
   ASSERT_TRUE((*ctx)->eval(tokens, 0, true).is_ok());

@@ -31,6 +31,33 @@ TEST(CliErrors, MissingTokenizerForLlama2cIsUsageError) {
   expect_error(run_process({mnemo_bin(), "run", "-m", data_path("models/stories260K.bin"), "-p", "x"}), 2, "-z");
 }
 
+// KV cache types: an unknown name is a usage error naming the flag, in every command that makes a
+// context; a block type on heads that are not whole blocks (stories260K: head size 8) too, before
+// anything runs. llama.cpp's -ctk/-ctv spellings are the same options.
+TEST(CliErrors, BadKvCacheTypesAreUsageErrors) {
+  MNEMO_REQUIRE_DATA("models/stories260K.gguf");
+  const std::string m = data_path("models/stories260K.gguf"),
+                    text = data_path("text/tinystories_val.txt");
+  const std::vector<std::vector<std::string>> commands = {
+      {mnemo_bin(), "run", "-m", m, "-p", "x", "-n", "2"},
+      {mnemo_bin(), "perplexity", "-m", m, "-f", text, "-c", "128", "--chunks", "1"},
+      {mnemo_bin(), "bench", "-m", m, "-p", "8", "-n", "0", "-r", "1"}};
+  for (const auto& base : commands) {
+    auto with = [&](std::vector<std::string> extra) {
+      std::vector<std::string> argv = base;
+      argv.insert(argv.end(), extra.begin(), extra.end());
+      return run_process(argv);
+    };
+    SCOPED_TRACE(base[1]);
+    expect_error(with({"--cache-type-k", "q5_1"}), 2, "--cache-type-k");
+    expect_error(with({"-ctv", "F16"}), 2, "--cache-type-v");
+    expect_error(with({"-ctk", "q8_0"}), 2,
+                 "--cache-type-k: K cache type q8_0: expected a head size that is a multiple of "
+                 "its block of 32 values, found head size 8");
+    expect_error(with({"-ctv=q4_0"}), 2, "--cache-type-v: V cache type q4_0");
+  }
+}
+
 TEST(CliErrors, MissingModelFile) {
   expect_error(run_process({mnemo_bin(), "run", "-m", "/nonexistent/model.gguf", "-p", "x"}), 1,
                "/nonexistent/model.gguf");

@@ -17,7 +17,8 @@ namespace {
 
 struct BenchOptions {
   ModelOptions model;
-  EngineOptions engine;  // --mem (-t is a list here, as in llama-bench)
+  EngineOptions engine;    // --mem (-t is a list here, as in llama-bench)
+  ContextOptions context;  // --cache-type-k/-v only (the context is sized per test)
   std::string threads = "0";
   std::string n_prompt = "512";
   std::string n_gen = "128";
@@ -55,6 +56,7 @@ struct Row {
   std::string test;
   int n_prompt, n_gen, n_threads;
   int64_t n_batch;
+  std::string type_k, type_v;
   double avg_ts, stddev_ts;
 };
 
@@ -70,6 +72,7 @@ Status run(const BenchOptions& o) {
     // One engine per thread count (its pool has that many threads); the mapped file stays cached.
     MNEMO_ASSIGN_OR_RETURN(auto engine, o.engine.create(nt));
     MNEMO_ASSIGN_OR_RETURN(auto model, Model::load(o.model.model, o.model.params(engine)));
+    MNEMO_RETURN_IF_ERROR(o.context.check_kv_types(*model));
     uint64_t minimum = 0;
     MNEMO_RETURN_IF_ERROR(bench_threads(o, *model, hw, pps, tgs, rng, rows, &minimum));
     if (o.verbose || !o.engine.mem.empty()) print_memory_report(*engine, nullptr, minimum);
@@ -99,6 +102,7 @@ Status bench_threads(const BenchOptions& o, const Model& model_ref, const std::o
       cp.n_ctx = std::max(np, ng) + 1;
       cp.n_batch = std::max(np, 1);
       cp.n_batch_floor = ridge_batch(hw, *model, cp.n_batch);
+      o.context.apply(cp);
       MNEMO_ASSIGN_OR_RETURN(auto ctx, Context::create(*model, cp));
       *minimum = std::max(*minimum, minimum_budget(model->engine(), ctx.get()));
       std::vector<double> ts;
@@ -124,8 +128,9 @@ Status bench_threads(const BenchOptions& o, const Model& model_ref, const std::o
       mean /= ts.size();
       for (double v : ts) sd += (v - mean) * (v - mean);
       sd = ts.size() > 1 ? std::sqrt(sd / (ts.size() - 1)) : 0.0;
-      rows.push_back({info.path, info.weight_type, info.weight_bytes, info.n_params, name, np, ng, ctx->n_threads(),
-                      ctx->n_batch(), mean, sd});
+      const ContextMemory cm = ctx->memory();
+      rows.push_back({info.path, info.weight_type, info.weight_bytes, info.n_params, name, np, ng,
+                      ctx->n_threads(), ctx->n_batch(), cm.type_k, cm.type_v, mean, sd});
       if (!o.json) {
         std::printf("| %-24s | %10s | %8.2f M | %7d | %10s | %10.2f ± %6.2f |\n", info.name.empty() ? info.arch.c_str() : info.name.c_str(),
                     format_bytes(info.weight_bytes).c_str(), info.n_params / 1e6, ctx->n_threads(), name.c_str(), mean, sd);
@@ -157,6 +162,8 @@ void print_json(const std::vector<Row>& rows) {
                    {"n_gen", r.n_gen},
                    {"n_threads", r.n_threads},
                    {"n_batch", r.n_batch},
+                   {"type_k", r.type_k},
+                   {"type_v", r.type_v},
                    {"avg_ts", r.avg_ts},
                    {"stddev_ts", r.stddev_ts}});
   }
@@ -167,10 +174,17 @@ RunFn setup(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   o->model.add_to(app);
   o->engine.add_to(app, /*with_threads=*/false);
-  app.add_option("-t,--threads", o->threads, "Thread counts, comma-separated (0 = all CPUs)")->capture_default_str();
-  app.add_option("-p,--n-prompt", o->n_prompt, "Prompt sizes for pp tests, comma-separated (0: none)")->capture_default_str();
-  app.add_option("-n,--n-gen", o->n_gen, "Generation lengths for tg tests, comma-separated (0: none)")->capture_default_str();
-  app.add_option("-r,--repetitions", o->reps, "Measured repetitions after one warm-up")->capture_default_str();
+  app.add_option("-t,--threads", o->threads, "Thread counts, comma-separated (0 = all CPUs)")
+      ->capture_default_str();
+  app.add_option("-p,--n-prompt", o->n_prompt,
+                 "Prompt sizes for pp tests, comma-separated (0: none)")
+      ->capture_default_str();
+  app.add_option("-n,--n-gen", o->n_gen,
+                 "Generation lengths for tg tests, comma-separated (0: none)")
+      ->capture_default_str();
+  app.add_option("-r,--repetitions", o->reps, "Measured repetitions after one warm-up")
+      ->capture_default_str();
+  o->context.add_kv_types(app);
   app.add_flag("--json", o->json, "Print a JSON array of rows like llama-bench -o json");
   app.add_flag("-v,--verbose", o->verbose, "Report the memory budget and every lease on stderr");
   return [o] { return run(*o); };

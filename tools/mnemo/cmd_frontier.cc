@@ -42,7 +42,8 @@ struct FrontierOptions {
   std::string groups;  // comma-separated subset of 32,64,128
   int64_t n_ctx = 128;
   int64_t n_chunks = -1;
-  EngineOptions engine;  // -t: threads for quantizing and evaluating; --mem
+  EngineOptions engine;    // -t: threads for quantizing and evaluating; --mem
+  ContextOptions context;  // --cache-type-k/-v (-c is declared here: a chunk size)
   int64_t kernel_n = 4096;
   int kernel_threads = 1;
   int kernel_reps = 10;
@@ -318,6 +319,12 @@ Status run(const FrontierOptions& o) {
   cp.n_batch = o.n_ctx;
   cp.n_batch_min = o.n_ctx;
   cp.logits_all = true;
+  // Every candidate gets the reference's KV cache types (given, or the reference's default), so the
+  // differences measured are the weights' alone.
+  MNEMO_ASSIGN_OR_RETURN(const KvCacheTypes kv,
+                         kv_cache_types(*ref, o.context.type_k, o.context.type_v));
+  cp.type_k = kv.type_k;
+  cp.type_v = kv.type_v;
   MNEMO_ASSIGN_OR_RETURN(auto ref_ctx, Context::create(*ref, cp));
   PerplexityParams pp;
   pp.n_ctx = o.n_ctx;
@@ -445,10 +452,15 @@ RunFn setup(CLI::App& app) {
   app.add_option("-c,--ctx-size", o->n_ctx, "Tokens per chunk")->capture_default_str();
   app.add_option("--chunks", o->n_chunks, "Evaluate at most this many chunks (-1: all)")->capture_default_str();
   o->engine.add_to(app);
-  app.add_option("--kernel-n", o->kernel_n, "Time each decode kernel on an n x n matrix (0: skip)")->capture_default_str();
-  app.add_option("--kernel-threads", o->kernel_threads, "Threads of the kernel timing")->capture_default_str();
-  app.add_option("--kernel-reps", o->kernel_reps, "Timed repetitions per kernel (median)")->capture_default_str();
-  app.add_option("--workdir", o->workdir, "Directory for the quantized files (default: a temporary one)");
+  o->context.add_kv_types(app);
+  app.add_option("--kernel-n", o->kernel_n, "Time each decode kernel on an n x n matrix (0: skip)")
+      ->capture_default_str();
+  app.add_option("--kernel-threads", o->kernel_threads, "Threads of the kernel timing")
+      ->capture_default_str();
+  app.add_option("--kernel-reps", o->kernel_reps, "Timed repetitions per kernel (median)")
+      ->capture_default_str();
+  app.add_option("--workdir", o->workdir,
+                 "Directory for the quantized files (default: a temporary one)");
   app.add_flag("--keep", o->keep, "Keep the quantized files");
   app.add_flag("--json", o->json, "Print JSON instead of the Markdown table");
   return [o] { return run(*o); };

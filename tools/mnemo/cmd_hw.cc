@@ -100,16 +100,30 @@ void print_profile(const HardwareProfile& p) {
   }
 }
 
-void print_decode_roofline(const ModelInfo& info, const std::vector<BandwidthFigure>& bw, const HwOptions& o) {
-  const DecodeRoofline r = decode_roofline(info, 0.0, o.n_prompt, o.n_gen);
+// The model's default KV cache (context.h): its name and bytes per value.
+KvCacheTypes default_kv(const Model& model) {
+  auto kv = kv_cache_types(model);  // the default types (f32, f16) fit every model
+  return kv.has_value() ? *kv : KvCacheTypes{"f32", "f32", 0, 4.0};
+}
+
+void print_decode_roofline(const Model& model, const std::vector<BandwidthFigure>& bw,
+                           const HwOptions& o) {
+  const ModelInfo& info = model.info();
+  const KvCacheTypes kv = default_kv(model);
+  const DecodeRoofline r = decode_roofline(info, 0.0, o.n_prompt, o.n_gen, kv.bytes_per_value);
   std::printf("\ndecode roofline of %s (tg%lld after %lld positions)\n", info.path.c_str(),
               static_cast<long long>(o.n_gen), static_cast<long long>(o.n_prompt));
-  std::printf("bytes per token: %s weights (all but the token embedding, plus one row) + %s KV (F32) = %s\n",
-              format_bytes(r.weight_bytes).c_str(), format_bytes(r.kv_bytes).c_str(), format_bytes(r.bytes_per_token).c_str());
-  std::printf("| threads | bandwidth GB/s | max tokens/s |\n|---------|----------------|--------------|\n");
+  std::printf(
+      "bytes per token: %s weights (all but the token embedding, plus one row) + %s KV (K %s, V "
+      "%s) = %s\n",
+      format_bytes(r.weight_bytes).c_str(), format_bytes(r.kv_bytes).c_str(), kv.type_k.c_str(),
+      kv.type_v.c_str(), format_bytes(r.bytes_per_token).c_str());
+  std::printf(
+      "| threads | bandwidth GB/s | max tokens/s |\n|---------|----------------|--------------|\n");
   for (const BandwidthFigure& b : bw) {
     if (!b.kind.empty()) continue;
-    const DecodeRoofline rp = decode_roofline(info, b.gb_s, o.n_prompt, o.n_gen);
+    const DecodeRoofline rp =
+        decode_roofline(info, b.gb_s, o.n_prompt, o.n_gen, kv.bytes_per_value);
     std::printf("| %7d | %14.2f | %12.2f |\n", b.threads, b.gb_s, rp.max_tokens_per_s);
   }
 }
@@ -132,7 +146,7 @@ Status run(const HwOptions& o) {
       return Status::ok();
     }
     print_profile(p);
-    if (model) print_decode_roofline(model->info(), p.bandwidth, o);
+    if (model) print_decode_roofline(*model, p.bandwidth, o);
     return Status::ok();
   }
 
@@ -173,14 +187,18 @@ Status run(const HwOptions& o) {
     j["buffer_bytes"] = bo.buffer_bytes;
     j["repetitions"] = bo.repetitions;
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    const double kv_bytes = model ? default_kv(*model).bytes_per_value : 4.0;
     for (const BandwidthPoint& p : bw) {
       nlohmann::ordered_json e = {{"threads", p.threads}, {"best_gb_s", p.best_gb_s}, {"median_gb_s", p.median_gb_s}};
-      if (model) e["max_tokens_per_s"] = decode_roofline(model->info(), p.best_gb_s, o.n_prompt, o.n_gen).max_tokens_per_s;
+      if (model) {
+        e["max_tokens_per_s"] =
+            decode_roofline(model->info(), p.best_gb_s, o.n_prompt, o.n_gen, kv_bytes).max_tokens_per_s;
+      }
       arr.push_back(e);
     }
     j["bandwidth"] = arr;
     if (model) {
-      const DecodeRoofline r = decode_roofline(model->info(), 0.0, o.n_prompt, o.n_gen);
+      const DecodeRoofline r = decode_roofline(model->info(), 0.0, o.n_prompt, o.n_gen, kv_bytes);
       j["model"] = {{"path", model->info().path},
                     {"n_prompt", o.n_prompt},
                     {"n_gen", o.n_gen},
@@ -200,7 +218,7 @@ Status run(const HwOptions& o) {
     std::printf("\n");
     print_profile(profile);
   }
-  if (model) print_decode_roofline(model->info(), profile.bandwidth, o);
+  if (model) print_decode_roofline(*model, profile.bandwidth, o);
   return Status::ok();
 }
 

@@ -25,13 +25,15 @@ struct PerplexityOptions {
   bool verbose = false;
 };
 
-void print_result(const PerplexityOptions& o, const PerplexityResult& r) {
+void print_result(const PerplexityOptions& o, const PerplexityResult& r, const ContextMemory& cm) {
   if (o.json.json) {
     nlohmann::ordered_json j;
     j["ppl"] = r.ppl;
     j["ppl_stderr"] = r.ppl_stderr;
     j["n_chunks"] = r.n_chunks;
     j["n_scored"] = r.n_scored;
+    j["type_k"] = cm.type_k;
+    j["type_v"] = cm.type_v;
     if (r.has_reference) {
       j["kl"] = r.kl;
       j["kl_stderr"] = r.kl_stderr;
@@ -41,9 +43,13 @@ void print_result(const PerplexityOptions& o, const PerplexityResult& r) {
     std::printf("%s\n", j.dump().c_str());
     return;
   }
-  std::printf("perplexity: %.4f +/- %.5f (%lld chunks of %lld tokens, %lld scored, %lld tokens in the file)\n", r.ppl,
-              r.ppl_stderr, static_cast<long long>(r.n_chunks), static_cast<long long>(o.context.n_ctx),
-              static_cast<long long>(r.n_scored), static_cast<long long>(r.n_tokens));
+  std::printf(
+      "perplexity: %.4f +/- %.5f (%lld chunks of %lld tokens, %lld scored, %lld tokens in the "
+      "file; KV cache "
+      "K %s, V %s)\n",
+      r.ppl, r.ppl_stderr, static_cast<long long>(r.n_chunks),
+      static_cast<long long>(o.context.n_ctx), static_cast<long long>(r.n_scored),
+      static_cast<long long>(r.n_tokens), cm.type_k.c_str(), cm.type_v.c_str());
   if (r.has_reference) {
     std::printf("kl divergence from %s: %.6f +/- %.6f, top-1 agreement %.4f%% (reference perplexity %.4f)\n",
                 o.kl_ref.c_str(), r.kl, r.kl_stderr, 100.0 * r.top1, r.ref_ppl);
@@ -73,6 +79,7 @@ Status run(const PerplexityOptions& o) {
   cp.n_batch = o.context.n_ctx;  // one chunk is one batch: logits of every position are kept
   cp.n_batch_min = o.context.n_ctx;
   cp.logits_all = true;
+  o.context.apply(cp);
   MNEMO_ASSIGN_OR_RETURN(auto ctx, Context::create(*model, cp));
   std::unique_ptr<Context> ref_ctx;
   if (ref) {
@@ -92,7 +99,7 @@ Status run(const PerplexityOptions& o) {
   auto r = perplexity(tokens, model->tokenizer().bos(), *ctx, ref_ctx.get(), pp, progress);
   if (!r.has_value()) return r.status().with_context(o.text_file);
   if (!o.json.json) std::fputc('\n', stderr);
-  print_result(o, *r);
+  print_result(o, *r, ctx->memory());
   if (o.verbose || !o.engine.mem.empty()) {
     print_memory_report(*engine, ctx.get(), std::max(peak_tokenizing, minimum_budget(*engine, ctx.get())));
   }

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "command.h"
+#include "common_options.h"
 #include "mnemo/mnemo.h"
 #include "mnemo/quantize.h"  // write_file_atomically
 #include "mnemo/roofline.h"
@@ -21,7 +22,7 @@ struct RooflineOptions {
   int64_t n_ctx = 0;
   int64_t n_batch = 512;
   int threads = 0;
-  double kv_bytes = 4;
+  ContextOptions context;  // --cache-type-k/-v: the cache whose bytes the roofline counts
   bool json = false;
   std::string svg;
 };
@@ -38,7 +39,6 @@ Status check_sizes(const RooflineOptions& o) {
   MNEMO_RETURN_IF_ERROR(count("--n-past", o.n_ctx, 0));
   MNEMO_RETURN_IF_ERROR(count("-b", o.n_batch, 1));
   MNEMO_RETURN_IF_ERROR(count("-t", o.threads, 0));
-  if (!(o.kv_bytes > 0)) return out_of_range(str_printf("--kv-bytes: expected a positive number, found %g", o.kv_bytes));
   return Status::ok();
 }
 
@@ -94,7 +94,12 @@ Status run(const RooflineOptions& o) {
   mp.tokenizer_path = o.tokenizer;
   MNEMO_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::load(o.model, mp));
   const ModelInfo& info = model->info();
-  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  MNEMO_RETURN_IF_ERROR(o.context.check_kv_types(*model));
+  MNEMO_ASSIGN_OR_RETURN(const KvCacheTypes kv,
+                         kv_cache_types(*model, o.context.type_k, o.context.type_v));
+  const int threads = o.threads > 0
+                          ? o.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   MNEMO_ASSIGN_OR_RETURN(HardwareProfile profile, profile_for(o, info, threads));
 
   std::vector<StageCost> stages;
@@ -102,7 +107,7 @@ Status run(const RooflineOptions& o) {
   r.n_ctx = o.n_ctx;
   r.n_batch = o.n_batch;
   r.n_threads = threads;
-  r.kv_bytes_per_value = o.kv_bytes;
+  r.kv_bytes_per_value = kv.bytes_per_value;
   if (o.n_prompt > 0) {
     r.stage = Stage::kPrefill;
     r.n_tokens = o.n_prompt;
@@ -123,8 +128,10 @@ Status run(const RooflineOptions& o) {
     std::printf("%s", roofline_json(profile, info, stages).c_str());
     return Status::ok();
   }
-  std::printf("# roofline of %s on %s, %d thread%s\n\n%s\n", info.path.c_str(), profile.name.c_str(), threads,
-              threads == 1 ? "" : "s", profile.source.c_str());
+  std::printf(
+      "# roofline of %s on %s, %d thread%s, KV cache K %s, V %s (%.4g bytes per value)\n\n%s\n",
+      info.path.c_str(), profile.name.c_str(), threads, threads == 1 ? "" : "s", kv.type_k.c_str(),
+      kv.type_v.c_str(), kv.bytes_per_value, profile.source.c_str());
   for (const StageCost& st : stages) print_stage(st);
   return Status::ok();
 }
@@ -141,7 +148,7 @@ RunFn setup(CLI::App& app) {
   app.add_option("--n-past", o->n_ctx, "Positions already cached before each stage (not -c: that is a context size everywhere)")->capture_default_str();
   app.add_option("-b,--batch", o->n_batch, "Prefill: tokens per forward pass")->capture_default_str();
   app.add_option("-t,--threads", o->threads, "Threads (0 = all CPUs)")->capture_default_str();
-  app.add_option("--kv-bytes", o->kv_bytes, "Bytes per cached K or V value (4: mnemo's F32 cache)")->capture_default_str();
+  o->context.add_kv_types(app);
   app.add_flag("--json", o->json, "Print JSON");
   app.add_option("--svg", o->svg, "Write a roofline plot (SVG) to this file");
   return [o] { return run(*o); };

@@ -45,17 +45,20 @@ void print_report(const RunOptions& o, const Model& model, const Context& ctx, c
                   double t_load, uint64_t seed) {
   const ModelMemory mm = model.memory();
   const ContextMemory cm = ctx.memory();
+  std::fprintf(
+      stderr,
+      "mnemo: load %.3f s | prompt %lld tokens, %.1f tok/s | generation %lld tokens, %.1f tok/s | "
+      "%d threads, seed %llu\n",
+      t_load, static_cast<long long>(st.n_prompt), st.prompt_tokens_per_s(),
+      static_cast<long long>(st.n_generated), st.generate_tokens_per_s(), ctx.n_threads(),
+      static_cast<unsigned long long>(seed));
   std::fprintf(stderr,
-               "mnemo: load %.3f s | prompt %lld tokens, %.1f tok/s | generation %lld tokens, %.1f tok/s | "
-               "%d threads, seed %llu\n",
-               t_load, static_cast<long long>(st.n_prompt), st.prompt_tokens_per_s(),
-               static_cast<long long>(st.n_generated), st.generate_tokens_per_s(), ctx.n_threads(),
-               static_cast<unsigned long long>(seed));
-  std::fprintf(stderr,
-               "mnemo: weights %s mapped, %s resident | KV %s used of %s reserved | activations and kernel "
-               "workspace %s (batch %lld) | peak RSS %s\n",
+               "mnemo: weights %s mapped, %s resident | KV (K %s, V %s) %s used of %s reserved | "
+               "activations and "
+               "kernel workspace %s (batch %lld) | peak RSS %s\n",
                format_bytes(mm.mapped_bytes).c_str(), format_bytes(mm.resident_bytes).c_str(),
-               format_bytes(cm.kv_used_bytes).c_str(), format_bytes(cm.kv_reserved_bytes).c_str(),
+               cm.type_k.c_str(), cm.type_v.c_str(), format_bytes(cm.kv_used_bytes).c_str(),
+               format_bytes(cm.kv_reserved_bytes).c_str(),
                format_bytes(cm.activation_bytes).c_str(), static_cast<long long>(ctx.n_batch()),
                format_bytes(process_memory().peak_rss_bytes).c_str());
   if (o.verbose || !o.engine.mem.empty()) print_memory_report(model.engine(), &ctx);
@@ -79,6 +82,7 @@ void print_roofline_check(const std::optional<HardwareProfile>& hw, const Model&
   dec.n_tokens = std::max<int64_t>(st.n_generated - 1, 1);  // steps evaluated after the prompt
   dec.n_ctx = st.n_prompt;
   dec.n_threads = ctx.n_threads();
+  pre.kv_bytes_per_value = dec.kv_bytes_per_value = ctx.memory().kv_bytes_per_value;
   auto p = predict(*hw, model.info(), pre);
   auto d = predict(*hw, model.info(), dec);
   if (!p.has_value() || !d.has_value()) {
@@ -116,6 +120,7 @@ Status run(const RunOptions& o) {
 
   ContextParams cp;
   cp.n_ctx = o.context.n_ctx;
+  o.context.apply(cp);
   cp.n_batch_floor = ridge_batch(hw, *model, cp.n_batch);
   // Without -c the planner may shorten the context to fit the budget, down to what this run needs.
   if (o.context.n_ctx == 0) {

@@ -1,6 +1,6 @@
 // tools/mnemo/common_options.h: options shared by several commands, each declared once here with
 // one meaning everywhere: -m/-z/--no-mmap/--mlock (the model), -t/--mem (the engine: threads and
-// memory budget), -c (context size), --json.
+// memory budget), -c (context size), --cache-type-k/-v (-ctk/-ctv: the KV cache types), --json.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "mnemo/mnemo.h"
 #include "mnemo/roofline.h"
@@ -89,11 +90,31 @@ struct ModelOptions {
 };
 
 // -c: checked before anything is allocated; above the training context a warning.
+// --cache-type-k/--cache-type-v: the KV cache types of every context the command makes (llama.cpp's
+// -ctk/-ctv are accepted too: main.cc rewrites them, as CLI11 has no multi-letter short options).
 struct ContextOptions {
   int64_t n_ctx = 0;
+  std::string type_k, type_v;  // empty: the default (see ContextParams)
   void add_to(CLI::App& app, int64_t default_ctx, const char* help) {
     n_ctx = default_ctx;
     app.add_option("-c,--ctx-size", n_ctx, help)->capture_default_str();
+    add_kv_types(app);
+  }
+  // For commands without -c (bench, roofline).
+  void add_kv_types(CLI::App& app) {
+    const std::string rule =
+        ": f32, f16, q8_0 or q4_0 (q8_0 and q4_0 need a head size that is a multiple of 32). "
+        "Default: f16, as "
+        "llama.cpp; f32 for models whose weights are F32, so that their greedy text stays "
+        "llama2.c's";
+    app.add_option("--cache-type-k", type_k, "KV cache type of K (also -ctk)" + rule)
+        ->check(CLI::IsMember(kv_cache_type_names()));
+    app.add_option("--cache-type-v", type_v, "KV cache type of V (also -ctv)" + rule)
+        ->check(CLI::IsMember(kv_cache_type_names()));
+  }
+  void apply(ContextParams& cp) const {
+    cp.type_k = type_k;
+    cp.type_v = type_v;
   }
   // The context every command creates from these options (n_ctx 0: the model's training context).
   ContextParams params() const {
@@ -110,6 +131,17 @@ struct ContextOptions {
     if (train > 0 && n_ctx > train) {
       std::fprintf(stderr, "mnemo: warning: -c %lld is above the model's training context of %lld; quality may degrade\n",
                    static_cast<long long>(n_ctx), static_cast<long long>(train));
+    }
+    return check_kv_types(model);
+  }
+  // A type the model cannot hold (a block type on heads that are not whole blocks): a usage error
+  // naming the flag.
+  Status check_kv_types(const Model& model) const {
+    for (const auto& [flag, k, v] : {std::tuple{"--cache-type-k", type_k, std::string()},
+                                     std::tuple{"--cache-type-v", std::string(), type_v}}) {
+      auto t = kv_cache_types(model, k, v);
+      if (!t.has_value())
+        return Status(t.status().code(), std::string(flag) + ": " + t.status().message());
     }
     return Status::ok();
   }

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "command.h"
 
@@ -25,6 +27,20 @@ const char* unknown_command(int argc, char** argv, const std::vector<CommandSpec
     return argv[i];
   }
   return nullptr;
+}
+
+// llama.cpp's multi-letter short options, which CLI11 does not parse (it would read -ctk as -c tk):
+// -ctk and -ctv become --cache-type-k and --cache-type-v (also in the -ctk=VALUE form).
+std::vector<std::string> llama_cpp_aliases(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (std::string& a : args) {
+    for (const auto& [alias, name] :
+         {std::pair{"-ctk", "--cache-type-k"}, std::pair{"-ctv", "--cache-type-v"}}) {
+      if (a == alias || a.rfind(std::string(alias) + "=", 0) == 0)
+        a = name + a.substr(std::string(alias).size());
+    }
+  }
+  return args;
 }
 
 }  // namespace mnemo::cli
@@ -56,8 +72,11 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  std::vector<std::string> args = cli::llama_cpp_aliases(argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(argc, arg_ptrs.data());
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     std::fprintf(stderr, "mnemo: error: %s\n", e.what());
