@@ -95,7 +95,7 @@ struct Prediction {
 };
 Expected<Prediction> predict(const HardwareProfile& profile, const ModelInfo& info, const RooflineRequest& request);
 // The same for the common case: one sequence, prefill in one pass of n_tokens (or decode of n_tokens
-// steps) after n_ctx cached positions, mnemo's F32 KV cache.
+// steps) after n_ctx cached positions, an F32 KV cache (RooflineRequest's default).
 Expected<Prediction> predict(const HardwareProfile& profile, const ModelInfo& info, Stage stage, int64_t n_tokens,
                              int64_t n_ctx, int n_threads);
 
