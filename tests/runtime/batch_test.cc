@@ -255,6 +255,19 @@ TEST(Batch, BadBatchesAreClearErrors) {
   EXPECT_NE(none.status().message().find("all 4"), std::string::npos) << none.status().message();
 }
 
+// A sequence count the context cannot hold is refused at creation, naming the range.
+TEST(Batch, BadSequenceCountsAreClearErrors) {
+  auto m = load("F32");
+  for (int32_t n : {0, -3, 1 << 20}) {
+    ContextParams cp;
+    cp.n_ctx = 64;
+    cp.n_seq_max = n;
+    auto ctx = Context::create(*m, cp);
+    ASSERT_FALSE(ctx.has_value()) << n;
+    EXPECT_NE(ctx.status().message().find("sequences: expected 1 to 65536"), std::string::npos) << ctx.status().message();
+  }
+}
+
 // A pool smaller than the sequences could use: the token that needs a page it has not got is
 // refused and nothing changes; closing a sequence gives its pages back.
 TEST(Batch, KvPoolIsHonoured) {
