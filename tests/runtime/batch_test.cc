@@ -283,12 +283,21 @@ TEST(Batch, KvPoolIsHonoured) {
   ASSERT_TRUE(ctx->eval(toks, 0).is_ok());
   std::vector<BatchEntry> b;
   for (int64_t p = 0; p < 25; ++p) b.push_back({3, *s1, p, p == 24});  // 4 pages: too many
+  const uint64_t committed = ctx->memory().kv_committed_bytes;
+  EXPECT_EQ(committed, 2 * 2 * 4 * page);  // 3 pages per plane + 1 ahead
   Status st = ctx->eval(b);
   ASSERT_FALSE(st.is_ok());
   EXPECT_EQ(st.code(), StatusCode::kResourceExhausted);
   EXPECT_NE(st.message().find("KV pool"), std::string::npos) << st.message();
   EXPECT_EQ(ctx->sequence_length(*s1), 0);
-  EXPECT_LE(ctx->memory().kv_committed_bytes, ctx->memory().kv_reserved_bytes);
+  // Two runs that fit one by one but not together: refused before either commits a page.
+  std::vector<BatchEntry> two;
+  for (int64_t p = 0; p < 8; ++p) two.push_back({3, *s1, p, false});
+  for (int64_t p = 24; p < 48; ++p) two.push_back({3, 0, p, p == 47});
+  st = ctx->eval(two);
+  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.message();
+  EXPECT_EQ(ctx->memory().kv_committed_bytes, committed);
+  EXPECT_EQ(ctx->sequence_length(0), 24);
   ASSERT_TRUE(ctx->close_sequence(0).is_ok());
   EXPECT_TRUE(ctx->eval(b).is_ok());
   EXPECT_FALSE(ctx->logits(24).empty());
