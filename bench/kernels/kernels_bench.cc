@@ -214,6 +214,10 @@ void GemmArgs(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Gemv)->Apply(GemvArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gemm)->Apply(GemmArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
+// Batched decode: T GEMV tokens over 256 rows of 2048 (from L2), one thread: the per-token compute
+// of decoding T sequences together (kernels.h: tokens share each row's unpacking).
+BENCHMARK(BM_Gemm)->ArgsProduct({{static_cast<int64_t>(DType::Q4_0), static_cast<int64_t>(DType::Q8_0)}, {1, 2, 4}, {1}, {256}})
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_GemmStride)->Args({1, 128, 512, 0})->Args({1, 128, 512, 16})->Args({1, 128, 512, 64})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ReadBytes)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_QuantizeQ8)->Arg(2048)->Arg(5632);

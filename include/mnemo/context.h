@@ -91,7 +91,7 @@ class Context {
   // sequence's entries, in batch order, are consecutive positions starting at most at its length
   // (earlier positions are replaced); sequences may interleave. Entries with `logits` keep theirs
   // (at most n_seq_max of them, or n_batch with ContextParams::logits_all). Errors (the context
-  // unchanged): a bad entry, as named; the KV pool exhausted.
+  // unchanged, nothing committed): a bad entry, as named; the KV pool exhausted.
   Status eval(std::span<const BatchEntry> batch);
 
   // n_vocab logits of token i of the last eval(tokens) (-1: its last token), or of entry i of the

@@ -8,7 +8,9 @@
 //   order, so the two agree bit for bit.
 // - Q8_0, Q4_0, Q4_K, Q6_K: per 32-element block an exact int32 dot product with the Q8 row
 //   (q8-inl.h), converted to f32 and accumulated with one FMA by d_w * d_x (Q4_K: (d * sc) * d_x;
-//   its minimums are summed separately, dmin * m * s_x, and subtracted at the end).
+//   its minimums are summed separately, dmin * m * s_x, and subtracted at the end). For Q4_0 on
+//   x86 (256-bit), 2..4 tokens share each block's unpacking (Q4_0TileAvx2Multi: batched decode),
+//   with each token's operations unchanged.
 // - Other quantized types: chunks of the row dequantized exactly to f32, then the f32 order above.
 
 #if defined(MNEMO_KERNELS_GEMV_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -302,6 +304,59 @@ HWY_INLINE void Q4_0TileAvx2(const BlockQ4_0* const* rows, const q8::Row& x, int
   }
 }
 
+// Q4_0TileAvx2 for T tokens at once (batched decode): each block's nibbles are unpacked once and
+// multiplied with every token's activations. Per (row, token) the operations and their order are
+// exactly those of Q4_0TileAvx2, so the results are bit-identical to T single-token calls.
+template <int R, int T>
+HWY_INLINE void Q4_0TileAvx2Multi(const BlockQ4_0* const* rows, const q8::Row* x, int64_t nb,
+                                  float (*out)[kGemvRows], const Prefetcher& pf) {
+  constexpr int P = (R + 1) / 2;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[T][P];
+  for (int t = 0; t < T; ++t) {
+    for (int p = 0; p < P; ++p) acc[t][p] = _mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    pf.At(b);
+    __m256i lo[P], hi[P];
+    __m256 dw[P];
+    for (int p = 0; p < P; ++p) {
+      const BlockQ4_0& wa = rows[2 * p][b];
+      const BlockQ4_0& wb = rows[2 * p + 1 < R ? 2 * p + 1 : 2 * p][b];
+      const __m256i v = _mm256_inserti128_si256(
+          _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wa.qs))),
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.qs)), 1);
+      lo[p] = _mm256_and_si256(v, m4);
+      hi[p] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      dw[p] = _mm256_cvtph_ps(
+          _mm_unpacklo_epi64(_mm_set1_epi16(static_cast<int16_t>(wa.d)), _mm_set1_epi16(static_cast<int16_t>(wb.d))));
+    }
+    for (int t = 0; t < T; ++t) {
+      const int8_t* xq = x[t].qs + b * 32;
+      const __m256i xlo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq)));
+      const __m256i xhi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16)));
+      const __m128i* p8 = reinterpret_cast<const __m128i*>(x[t].p8 + b * 16);
+      const __m256i off = _mm256_broadcastsi128_si256(_mm_add_epi16(_mm_loadu_si128(p8), _mm_loadu_si128(p8 + 1)));
+      const __m256 dx = _mm256_set1_ps(x[t].d[b]);
+      for (int p = 0; p < P; ++p) {
+        const __m256i pr =
+            _mm256_sub_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[p], xlo), _mm256_maddubs_epi16(hi[p], xhi)), off);
+        const __m256i sum = _mm256_madd_epi16(pr, ones);
+        acc[t][p] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw[p], dx), acc[t][p]);
+      }
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    for (int p = 0; p < P; ++p) {
+      float a, c;
+      SumHalves(acc[t][p], &a, &c);
+      out[t][2 * p] = a;
+      if (2 * p + 1 < R) out[t][2 * p + 1] = c;
+    }
+  }
+}
+
 // The 8 scales (bytes 0..7) and 8 minimums (bytes 8..15) of a Q4_K block's 12 packed bytes.
 HWY_INLINE __m128i Q4KScaleMinBytes(const uint8_t* q) {
   uint32_t u[4];
@@ -449,6 +504,39 @@ HWY_INLINE void ForRowGroups(const TensorView& W, const MatmulArgs& a, int64_t r
   }
 }
 
+#if MNEMO_Q8_X86_256
+// Rows [r0, r1) of Q4_0 weights for 2..kGemvMaxTokens tokens with Q4_0TileAvx2Multi, groups of
+// kGemvRows rows as ForRowGroups (the next group prefetched).
+template <int T>
+HWY_INLINE void Q4_0RowsMulti(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1) {
+  const int64_t n = W.ne[0], nb = n / kQ8Block;
+  const uint64_t rb = W.row_bytes();
+  const auto* base = static_cast<const uint8_t*>(W.data);
+  q8::Row x[T];
+  for (int t = 0; t < T; ++t) x[t] = q8::RowAt(static_cast<const uint8_t*>(a.xq) + t * a.ldq, n);
+  const BlockQ4_0* rows[kGemvRows];
+  float out[T][kGemvRows];
+  for (int64_t g = r0; g < r1; g += kGemvRows) {
+    const int nr = static_cast<int>(std::min<int64_t>(kGemvRows, r1 - g));
+    for (int i = 0; i < nr; ++i) rows[i] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<uint64_t>(g + i) * rb);
+    Prefetcher pf;
+    if (g + nr < r1 && nb > 0) {
+      pf.p = base + static_cast<uint64_t>(g + nr) * rb;
+      pf.step = (static_cast<int64_t>(rb) * std::min<int64_t>(kGemvRows, r1 - g - nr) + nb - 1) / nb;
+    }
+    switch (nr) {
+      case 4: Q4_0TileAvx2Multi<4, T>(rows, x, nb, out, pf); break;
+      case 3: Q4_0TileAvx2Multi<3, T>(rows, x, nb, out, pf); break;
+      case 2: Q4_0TileAvx2Multi<2, T>(rows, x, nb, out, pf); break;
+      default: Q4_0TileAvx2Multi<1, T>(rows, x, nb, out, pf); break;
+    }
+    for (int t = 0; t < T; ++t) {
+      for (int i = 0; i < nr; ++i) Store(a, t, g + i, out[t][i]);
+    }
+  }
+}
+#endif  // MNEMO_Q8_X86_256
+
 template <typename TW>
 HWY_INLINE void FloatRows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1) {
   const int64_t n = W.ne[0];
@@ -503,6 +591,14 @@ HWY_INLINE void GemvRows(const TensorView& W, const MatmulArgs& a, int64_t r0, i
       return QuantRows<BlockQ8_0>(W, a, r0, r1, [](auto R, const BlockQ8_0* const* rows, const q8::Row& x,
                                                    int64_t nb, float* out, const Prefetcher& pf) { Q8_0Tile<decltype(R)::value>(rows, x, nb, out, pf); });
     case DType::Q4_0:
+#if MNEMO_Q8_X86_256
+      switch (a.T) {  // several tokens share each block's unpacking (batched decode)
+        case 2: return Q4_0RowsMulti<2>(W, a, r0, r1);
+        case 3: return Q4_0RowsMulti<3>(W, a, r0, r1);
+        case 4: return Q4_0RowsMulti<4>(W, a, r0, r1);
+        default: break;
+      }
+#endif
       return QuantRows<BlockQ4_0>(W, a, r0, r1, [](auto R, const BlockQ4_0* const* rows, const q8::Row& x,
                                                    int64_t nb, float* out, const Prefetcher& pf) {
 #if MNEMO_Q8_X86_256

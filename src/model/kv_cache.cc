@@ -199,6 +199,13 @@ void KvCache::unmap_planes(int64_t s, uint64_t k_from, uint64_t k_to, uint64_t v
   }
 }
 
+uint64_t KvCache::extra_for(int64_t s, int64_t n_pos) const {
+  const SlotPages& sp = slots_[static_cast<size_t>(s)];
+  const int64_t n = std::min(n_pos, p_.n_ctx);
+  const uint64_t need_k = pages_for(n, p_.k_row_bytes), need_v = pages_for(n, p_.v_row_bytes);
+  return static_cast<uint64_t>(p_.n_layer) * ((need_k > sp.k ? need_k - sp.k : 0) + (need_v > sp.v ? need_v - sp.v : 0));
+}
+
 Status KvCache::commit(int64_t s, int64_t n_pos) {
   MNEMO_CHECK(s >= 0 && s < p_.n_seq_max && n_pos >= 0);
   if (n_pos > p_.n_ctx) {
@@ -218,7 +225,7 @@ Status KvCache::commit(int64_t s, int64_t n_pos) {
     want_v = std::max(sp.v, need_v);
   }
   if (committed_total_ + extra() > p_.commit_limit) {
-    const uint64_t left = p_.commit_limit - std::min(committed_total_, p_.commit_limit);
+    const uint64_t left = pool_left();
     return resource_exhausted(str_printf(
         "KV cache: sequence %lld needs %s more for %lld positions but %s of the %s KV pool is left "
         "(end or shorten sequences, or give the KV cache more of the budget)",

@@ -45,6 +45,7 @@
 // rows of committed positions from any thread.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -147,6 +148,9 @@ class KvCache {
   // are. Errors: n_pos > n_ctx; the pool (commit_limit) or the kernel (strict overcommit) refusing
   // the pages. On error nothing is committed beyond what was.
   Status commit(int64_t s, int64_t n_pos);
+  // Bytes that commit(s, n_pos) needs beyond what slot s holds, without the pages ahead.
+  uint64_t extra_for(int64_t s, int64_t n_pos) const;
+  uint64_t pool_left() const { return p_.commit_limit - std::min(committed_total_, p_.commit_limit); }
   // Returns the pages of slot s past those holding positions [0, n_pos) (n_pos = 0: all).
   void release_from(int64_t s, int64_t n_pos);
 

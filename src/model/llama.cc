@@ -237,8 +237,18 @@ BatchPlan LlamaSession::empty_plan() const {
   return p;
 }
 
-// Pages for every run's positions; an error (the KV pool exhausted) before anything is computed.
+// Pages for every run's positions; an error (the KV pool exhausted) before anything is computed
+// or committed.
 Status LlamaSession::commit_kv(const BatchPlan& plan) {
+  uint64_t need = 0;
+  for (int64_t r = 0; r < plan.n_runs; ++r) need += kv_.extra_for(plan.runs[r].seq, plan.runs[r].pos0 + plan.runs[r].T);
+  if (need > kv_.pool_left()) {
+    return resource_exhausted(str_printf(
+        "KV cache: the batch needs %s more for its %lld sequences but %s of the %s KV pool is left (end or "
+        "shorten sequences, or give the KV cache more of the budget)",
+        format_bytes(need).c_str(), static_cast<long long>(plan.n_runs), format_bytes(kv_.pool_left()).c_str(),
+        format_bytes(kv_.commit_limit()).c_str()));
+  }
   for (int64_t r = 0; r < plan.n_runs; ++r) {
     MNEMO_RETURN_IF_ERROR(kv_.commit(plan.runs[r].seq, plan.runs[r].pos0 + plan.runs[r].T));
   }

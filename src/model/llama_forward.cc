@@ -18,9 +18,9 @@ using kernels::ActRounding;
 bool is_q8(ActRounding r) { return r == ActRounding::kQ8x32 || r == ActRounding::kQ8x256; }
 
 // Weight rows per chunk that the GEMV tiles of a small group share while they are in cache
-// (~64 KiB of weights), a multiple of the row grain (16).
+// (~128 KiB of weights: well inside L2), a multiple of the row grain (16).
 int64_t tile_rows(const TensorView& W) {
-  const int64_t rows = static_cast<int64_t>((64u << 10) / std::max<uint64_t>(1, W.row_bytes()));
+  const int64_t rows = static_cast<int64_t>((128u << 10) / std::max<uint64_t>(1, W.row_bytes()));
   return std::max<int64_t>(16, rows / 16 * 16);
 }
 

@@ -16,6 +16,7 @@
 //   off by at most d_b / 2, so |y - ref_f32| <= sum_i |w_i| d_b / 2 (+ the bound above).
 // - Edge blocks (zero, infinite, subnormal scales): y is non-finite exactly where the reference is.
 #include <cstdio>
+#include <cstring>
 
 #include "base/thread_pool.h"
 #include "kernels/blas.h"
@@ -175,6 +176,30 @@ TEST_P(MatmulTest, AllTypesMatchReference) {
         const TensorView W = make_view(type, n, m, bytes);
         const auto X = random_floats(rng, T * n);
         check_against_ref(W, X, T, run_matmul(W, X, T, pool), GetParam());
+      }
+    }
+  }
+}
+
+// A GEMV token's result does not depend on the other tokens of the call (the batched forward relies
+// on it, model/batch.h): T tokens at once equal, bit for bit, T calls of one token, for every type
+// (Q4_0 takes the multi-token tile that shares each block's unpacking).
+TEST_P(MatmulTest, GemvTokensIndependentOfEachOther) {
+  MNEMO_SEEDED_RNG(rng);
+  ThreadPool pool(2);
+  for (DType type : supported_types()) {
+    const int64_t n = std::max<int64_t>(2 * traits(type).block_elems, 512);
+    const int64_t m = 37;
+    const auto bytes = random_matrix(rng, type, n, m);
+    const TensorView W = make_view(type, n, m, bytes);
+    for (int64_t T = 2; T <= kGemvMaxTokens; ++T) {
+      const auto X = random_floats(rng, T * n);
+      const std::vector<float> all = run_matmul(W, X, T, pool);
+      for (int64_t t = 0; t < T; ++t) {
+        const std::vector<float> x1(X.begin() + t * n, X.begin() + (t + 1) * n);
+        const std::vector<float> one = run_matmul(W, x1, 1, pool);
+        EXPECT_EQ(std::memcmp(one.data(), all.data() + t * m, static_cast<size_t>(m) * sizeof(float)), 0)
+            << dtype_name(type) << " T " << T << " token " << t;
       }
     }
   }

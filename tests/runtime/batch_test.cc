@@ -299,6 +299,19 @@ TEST(Batch, BadBatchesAreClearErrors) {
   EXPECT_NE(none.status().message().find("all 4"), std::string::npos) << none.status().message();
 }
 
+// A sequence count the context cannot hold is refused at creation, naming the range.
+TEST(Batch, BadSequenceCountsAreClearErrors) {
+  auto m = load("F32");
+  for (int32_t n : {0, -3, 1 << 20}) {
+    ContextParams cp;
+    cp.n_ctx = 64;
+    cp.n_seq_max = n;
+    auto ctx = Context::create(*m, cp);
+    ASSERT_FALSE(ctx.has_value()) << n;
+    EXPECT_NE(ctx.status().message().find("sequences: expected 1 to 65536"), std::string::npos) << ctx.status().message();
+  }
+}
+
 // A pool smaller than the sequences could use: the token that needs a page it has not got is
 // refused and nothing changes; closing a sequence gives its pages back.
 TEST(Batch, KvPoolIsHonoured) {
@@ -314,12 +327,21 @@ TEST(Batch, KvPoolIsHonoured) {
   ASSERT_TRUE(ctx->eval(toks, 0).is_ok());
   std::vector<BatchEntry> b;
   for (int64_t p = 0; p < 25; ++p) b.push_back({3, *s1, p, p == 24});  // 4 pages: too many
+  const uint64_t committed = ctx->memory().kv_committed_bytes;
+  EXPECT_EQ(committed, 2 * 2 * 4 * page);  // 3 pages per plane + 1 ahead
   Status st = ctx->eval(b);
   ASSERT_FALSE(st.is_ok());
   EXPECT_EQ(st.code(), StatusCode::kResourceExhausted);
   EXPECT_NE(st.message().find("KV pool"), std::string::npos) << st.message();
   EXPECT_EQ(ctx->sequence_length(*s1), 0);
-  EXPECT_LE(ctx->memory().kv_committed_bytes, ctx->memory().kv_reserved_bytes);
+  // Two runs that fit one by one but not together: refused before either commits a page.
+  std::vector<BatchEntry> two;
+  for (int64_t p = 0; p < 8; ++p) two.push_back({3, *s1, p, false});
+  for (int64_t p = 24; p < 48; ++p) two.push_back({3, 0, p, p == 47});
+  st = ctx->eval(two);
+  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.message();
+  EXPECT_EQ(ctx->memory().kv_committed_bytes, committed);
+  EXPECT_EQ(ctx->sequence_length(0), 24);
   ASSERT_TRUE(ctx->close_sequence(0).is_ok());
   EXPECT_TRUE(ctx->eval(b).is_ok());
   EXPECT_FALSE(ctx->logits(24).empty());
