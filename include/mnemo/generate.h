@@ -5,6 +5,7 @@
 #include <functional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "mnemo/context.h"
 #include "mnemo/sampler.h"
@@ -16,13 +17,25 @@ namespace mnemo {
 struct GenerateParams {
   int64_t n_predict = 256;  // tokens to generate after the prompt; -1: until the context is full
   SamplerParams sampling;
+  // Tokens that also end generation, besides EOS and BOS: a chat template's end-of-turn tokens
+  // (ChatTemplate::stop_tokens). Like EOS, a stop token is not passed to the sink.
+  std::vector<Token> stop_tokens;
+  // Leading tokens of the prompt that are already in the context's cache, unchanged, from an
+  // earlier call (a chat's previous turns): only prompt[n_past:] is evaluated. 0: the context is
+  // emptied first. Must be below prompt.size() and at most ctx.n_past().
+  int64_t n_past = 0;
 };
 
 struct GenerateStats {
   int64_t n_prompt = 0, n_generated = 0;
   double prompt_seconds = 0, generate_seconds = 0;
   bool hit_context = false;  // stopped because the context was full
-  bool hit_eos = false;      // stopped at end of sequence
+  bool hit_eos = false;      // stopped at end of sequence, or at one of GenerateParams::stop_tokens
+  Token stop_token = -1;     // the token that stopped it (hit_eos), else -1
+  int64_t n_reused = 0;      // prompt tokens taken from the cache (GenerateParams::n_past)
+  // The sampled tokens in order, the stopping one included. All but the last are in the context's
+  // cache after the call: the cache holds prompt + generated[0 .. n-2].
+  std::vector<Token> generated;
   double prompt_tokens_per_s() const { return prompt_seconds > 0 ? n_prompt / prompt_seconds : 0; }
   double generate_tokens_per_s() const { return generate_seconds > 0 ? n_generated / generate_seconds : 0; }
 };
@@ -30,10 +43,11 @@ struct GenerateStats {
 // Receives each generated piece of text; returns false to stop.
 using PieceSink = std::function<bool(std::string_view piece)>;
 
-// Evaluates `prompt` (BOS first) from position 0 of an empty context, then samples up to
-// n_predict tokens, calling `sink` with the text of each before evaluating it. Stops at EOS/BOS,
-// n_predict, a full context, or when the sink says so. Errors: an empty prompt, a prompt longer
-// than the context, invalid sampling parameters.
+// Evaluates `prompt` (BOS first) from position 0 of an empty context (or from params.n_past of a
+// context that holds its first n_past tokens), then samples up to n_predict tokens, calling `sink`
+// with the text of each before evaluating it. Stops at EOS/BOS or a stop token, n_predict, a full
+// context, or when the sink says so. Errors: an empty prompt, a prompt longer than the context,
+// n_past out of range, invalid sampling parameters.
 Expected<GenerateStats> generate(Context& ctx, const Tokenizer& tokenizer, std::span<const Token> prompt,
                                  const GenerateParams& params, const PieceSink& sink);
 

@@ -42,6 +42,7 @@ struct ModelInfo {
   std::string format;  // "gguf v3", "llama2.c"
   std::string arch;    // "llama", "qwen2"
   std::string name;    // general.name when present
+  std::string chat_template;  // tokenizer.chat_template (Jinja; mnemo/chat.h) when present
   int64_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0;
   int64_t n_ctx_train = 0;
   int64_t n_rot = 0;

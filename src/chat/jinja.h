@@ -9,6 +9,10 @@
 // jinja_lexer.h, jinja_parser.h and jinja_builtins.h for what the subset holds. Every error, at
 // parse or render time, is a Status whose message reads "<name>:<line>:<col>: expected ..., found
 // ..."; no input crashes, and Limits bound the work, the output and the recursion of a render.
+// Codes: kCorrupt for a template that breaks the grammar, kUnsupported for one outside the subset
+// (include, recursive loops, unknown filters are kCorrupt: Jinja2 rejects those too), at render
+// kInvalidArgument (raise_exception, a type error: the variables do not suit the template) or
+// kOutOfRange (a limit).
 //
 // Thread-safety: a Template is immutable after parse(); render() may run concurrently.
 #pragma once

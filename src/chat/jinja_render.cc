@@ -19,7 +19,10 @@ Expected<Template> Template::parse(std::string_view source, std::string name, co
   t.name_ = std::move(name);
   t.source_ = std::make_shared<const std::string>(normalize_source(source, options));
   auto nodes = parse_template(*t.source_, options);
-  if (!nodes) return Status(nodes.status().code(), t.name_ + ":" + nodes.status().message());
+  if (!nodes) {  // a template that breaks the grammar is a corrupt file; one outside the subset, unsupported
+    const StatusCode code = nodes.status().code() == StatusCode::kInvalidArgument ? StatusCode::kCorrupt : nodes.status().code();
+    return Status(code, t.name_ + ":" + nodes.status().message());
+  }
   auto parsed = std::make_shared<Parsed>();
   parsed->nodes = std::move(nodes).value();
   t.parsed_ = std::move(parsed);

@@ -1,6 +1,7 @@
 // runtime/generate.cc: prompt evaluation, then sample -> emit -> evaluate one token at a time.
 #include "mnemo/generate.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/strings.h"
@@ -33,23 +34,37 @@ Expected<GenerateStats> generate(Context& ctx, const Tokenizer& tok, std::span<c
     return out_of_range(str_printf("prompt: expected at most %lld tokens (the context size), found %zu",
                                    static_cast<long long>(ctx.n_ctx()), prompt.size()));
   }
+  const int64_t n_past = params.n_past;
+  if (n_past < 0 || n_past >= static_cast<int64_t>(prompt.size()) || n_past > ctx.n_past()) {
+    return out_of_range(str_printf("generate: n_past: expected 0..%lld (cached and below the prompt's %zu tokens), found %lld",
+                                   static_cast<long long>(std::min<int64_t>(ctx.n_past(), static_cast<int64_t>(prompt.size()) - 1)),
+                                   prompt.size(), static_cast<long long>(n_past)));
+  }
   GenerateStats st;
-  st.n_prompt = static_cast<int64_t>(prompt.size());
+  st.n_prompt = static_cast<int64_t>(prompt.size()) - n_past;
+  st.n_reused = n_past;
+  if (params.n_predict > 0) st.generated.reserve(static_cast<size_t>(params.n_predict));
   Sampler sampler(tok.n_vocab(), params.sampling);
   for (Token t : prompt) sampler.accept(t);
-  ctx.reset();
+  if (n_past == 0) ctx.reset();
   const double t0 = now_seconds();
-  MNEMO_RETURN_IF_ERROR(ctx.eval(prompt, 0));
+  MNEMO_RETURN_IF_ERROR(ctx.eval(prompt.subspan(static_cast<size_t>(n_past)), n_past));
   st.prompt_seconds = now_seconds() - t0;
 
-  int64_t pos = st.n_prompt;
+  int64_t pos = static_cast<int64_t>(prompt.size());
+  auto is_stop = [&](Token t) {
+    return t == tok.eos() || t == tok.bos() ||
+           std::find(params.stop_tokens.begin(), params.stop_tokens.end(), t) != params.stop_tokens.end();
+  };
   Token prev = prompt.back();
   const double t1 = now_seconds();
   while (params.n_predict < 0 || st.n_generated < params.n_predict) {
     const Token next = sampler.sample(ctx.logits());
     ++st.n_generated;
-    if (next == tok.eos() || next == tok.bos()) {
+    st.generated.push_back(next);
+    if (is_stop(next)) {
       st.hit_eos = true;
+      st.stop_token = next;
       break;
     }
     if (!sink(tok.decode_piece(prev, next))) break;

@@ -209,6 +209,9 @@ Status load_gguf_model(const std::string& path, const ModelParams& params, Model
     if (auto s = v->as_string()) name = std::string(*s);
   }
   describe_model(impl, path, str_printf("gguf v%u", f.version()), name);
+  if (const gguf::Value* v = f.find("tokenizer.chat_template")) {
+    if (auto s = v->as_string()) impl->info.chat_template = std::string(*s);
+  }
   return Status::ok();
 }
 

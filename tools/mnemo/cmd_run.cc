@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "cmd_run.h"
 #include "command.h"
 #include "common_options.h"
 #include "mnemo/mnemo.h"
@@ -11,23 +12,6 @@
 
 namespace mnemo::cli {
 namespace {
-
-struct RunOptions {
-  ModelOptions model;
-  EngineOptions engine;
-  ContextOptions context;
-  std::string prompt;
-  std::string prompt_file;
-  int64_t n_predict = 256;
-  float temp = 0.8f;
-  int top_k = 40;
-  float top_p = 0.95f;
-  float min_p = 0.05f;
-  float repeat_penalty = 1.0f;
-  int64_t seed = -1;
-  bool quiet = false;
-  bool verbose = false;
-};
 
 SamplerParams sampling(const RunOptions& o) {
   SamplerParams sp;
@@ -99,6 +83,17 @@ void print_roofline_check(const std::optional<HardwareProfile>& hw, const Model&
 
 Status run(const RunOptions& o) {
   if (!o.prompt_file.empty() && !o.prompt.empty()) return usage_error("-p and -f: give the prompt one way, not both");
+  if (o.chat) {
+    if (!o.prompt_file.empty() || !o.prompt.empty()) {
+      return usage_error("--chat: expected the conversation on stdin, found -p/-f (give a system message with --system)");
+    }
+    GenerateParams gp;
+    gp.n_predict = o.n_predict;
+    gp.sampling = sampling(o);
+    MNEMO_RETURN_IF_ERROR(validate(gp.sampling));
+    return run_chat(o, gp);
+  }
+  if (!o.chat_template.empty() || !o.system.empty()) return usage_error("--chat-template and --system: expected --chat");
   std::string prompt = o.prompt;
   if (!o.prompt_file.empty()) {
     MNEMO_ASSIGN_OR_RETURN(prompt, read_text_file(o.prompt_file));
@@ -170,6 +165,13 @@ RunFn setup(CLI::App& app) {
   app.add_option("-s,--seed", o->seed, "Random seed (-1: from the clock; printed on stderr)")->capture_default_str();
   app.add_flag("-q,--quiet", o->quiet, "No report on stderr");
   app.add_flag("-v,--verbose", o->verbose, "Also report the memory budget and every lease");
+  app.add_flag("--chat", o->chat,
+               "Interactive chat: each line on stdin is a user turn, formatted by the model's chat template; the "
+               "answer streams to stdout and stops at the template's end-of-turn token (-n bounds each answer)");
+  app.add_option("--chat-template", o->chat_template,
+                 "With --chat: a Jinja template file, or a built-in format (chatml, llama2, llama3, mistral, gemma, "
+                 "phi3, zephyr, vicuna), instead of the model's tokenizer.chat_template");
+  app.add_option("--system", o->system, "With --chat: the system message that starts the conversation");
   return [o] { return run(*o); };
 }
 

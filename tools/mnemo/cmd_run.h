@@ -1,0 +1,35 @@
+// tools/mnemo/cmd_run.h: the options of `mnemo run`, shared by its one-prompt path (cmd_run.cc)
+// and its --chat path (cmd_run_chat.cc).
+#pragma once
+
+#include <string>
+
+#include "common_options.h"
+#include "mnemo/generate.h"
+
+namespace mnemo::cli {
+
+struct RunOptions {
+  ModelOptions model;
+  EngineOptions engine;
+  ContextOptions context;
+  std::string prompt;
+  std::string prompt_file;
+  int64_t n_predict = 256;
+  float temp = 0.8f;
+  int top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.0f;
+  int64_t seed = -1;
+  bool quiet = false;
+  bool verbose = false;
+  bool chat = false;           // --chat: an interactive conversation on stdin
+  std::string chat_template;   // --chat-template FILE|NAME
+  std::string system;          // --system TEXT: the conversation's system message
+};
+
+// The --chat loop: reads user turns from stdin (one per line), prints each answer as it streams.
+Status run_chat(const RunOptions& o, const GenerateParams& gp);
+
+}  // namespace mnemo::cli
