@@ -215,8 +215,9 @@ Expected<Value> range_fn(Renderer& r, const CallArgs& args) {
   return Value::list(std::move(out));
 }
 
-Expected<Value> dict_from_keywords(bool ns, const CallArgs& args) {
+Expected<Value> dict_from_keywords(Renderer& r, bool ns, const CallArgs& args) {
   Value d = ns ? Value::make_namespace() : Value::dict();
+  if (ns) r.track_namespace(d);
   for (const Value& p : args.positional) {  // namespace(mapping) / dict(mapping)
     if (!p.is_dict()) return invalid_argument(std::string("expected a dict or keyword arguments, found ") + kind_name(p.kind()));
     for (const auto& [k, v] : p.dict_data().entries) d.set(k, v);
@@ -229,8 +230,8 @@ Expected<Value> dict_from_keywords(bool ns, const CallArgs& args) {
 
 void add_builtin_globals(Value& g) {
   g.set("range", Value::function("range", range_fn));
-  g.set("namespace", Value::function("namespace", [](Renderer&, const CallArgs& a) { return dict_from_keywords(true, a); }));
-  g.set("dict", Value::function("dict", [](Renderer&, const CallArgs& a) { return dict_from_keywords(false, a); }));
+  g.set("namespace", Value::function("namespace", [](Renderer& r, const CallArgs& a) { return dict_from_keywords(r, true, a); }));
+  g.set("dict", Value::function("dict", [](Renderer& r, const CallArgs& a) { return dict_from_keywords(r, false, a); }));
   g.set("raise_exception", Value::function("raise_exception", [](Renderer& r, const CallArgs& a) -> Expected<Value> {
           std::string msg = "(no message)";
           if (!a.positional.empty()) {

@@ -376,7 +376,10 @@ Expected<Value> Renderer::eval_filter(const Expr& e, Scope& s) {
   }
   MNEMO_ASSIGN_OR_RETURN(CallArgs args, eval_args(e, 1, s));
   auto r = apply_filter(*this, e.name, subject, args);
-  if (!r) return located(r.status().with_context(e.name), e.offset);
+  if (!r) {  // messages name the filter once
+    const bool named = r.status().message().rfind(e.name + ":", 0) == 0;
+    return located(named ? r.status() : r.status().with_context(e.name), e.offset);
+  }
   return r;
 }
 

@@ -104,9 +104,11 @@ Expected<std::string> Renderer::render(const NodeList& nodes, const Value& globa
   }
   root_ = &root;
   std::string out;
-  MNEMO_ASSIGN_OR_RETURN(Flow f, exec_list(nodes, root, out));
-  (void)f;
+  auto flow = exec_list(nodes, root, out);
   root_ = nullptr;
+  for (Value& ns : namespaces_) ns.clear_entries();
+  namespaces_.clear();
+  if (!flow) return flow.status();
   return out;
 }
 

@@ -30,6 +30,9 @@ class Renderer {
   Expected<std::string> str(const Value& v) const { return to_str(v, limits_.max_output_bytes); }
   // Calls a function value.
   Expected<Value> call(const Value& fn, const CallArgs& args);
+  // Remembers a namespace made during this render; render() empties them all at its end, so
+  // that a namespace holding itself ({% set ns.me = ns %}) is not leaked as a reference cycle.
+  void track_namespace(const Value& ns) { namespaces_.push_back(ns); }
 
  private:
   struct Scope {
@@ -67,6 +70,7 @@ class Renderer {
   int call_depth_ = 0;
   Scope* root_ = nullptr;
   const std::string* block_value_ = nullptr;  // the body a filter block's filters apply to
+  std::vector<Value> namespaces_;
 };
 
 // Operations shared by the evaluator and the builtins (Python semantics; messages without a

@@ -108,6 +108,10 @@ void Value::set(Value key, Value v) {
   dict_->entries.emplace_back(std::move(key), std::move(v));
 }
 
+void Value::clear_entries() {
+  if (kind_ == Kind::kDict) dict_->entries.clear();
+}
+
 bool Value::truthy() const {
   switch (kind_) {
     case Kind::kUndefined:

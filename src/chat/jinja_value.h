@@ -104,6 +104,7 @@ class Value {
   const Value* find(std::string_view key) const;
   const Value* find(const char* key) const { return find(std::string_view(key)); }
   void set(Value key, Value v);
+  void clear_entries();  // dicts: removes every entry (breaks reference cycles through namespaces)
 
   // Python's truth: "", 0, 0.0, [], {}, none, false and undefined are false.
   bool truthy() const;

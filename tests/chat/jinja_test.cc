@@ -188,7 +188,8 @@ TEST(Jinja, RuntimeErrors) {
   EXPECT_EQ(render("{{ 9223372036854775807 + 1 }}"), "ERROR: t:1:24: '+': expected a result that fits in 64 bits");
   EXPECT_EQ(render("{{ nofunc() }}"), "ERROR: t:1:4: expected a function, found undefined 'nofunc'");
   EXPECT_EQ(render("{% for x in 5 %}{% endfor %}"), "ERROR: t:1:13: expected something to iterate (a list, dict or string), found int");
-  EXPECT_EQ(render("{{ [1] | join(attribute=1, bad=2) }}"), "ERROR: t:1:10: join: join: expected no keyword argument 'bad', found one");
+  EXPECT_EQ(render("{{ 5 | join }}"), "ERROR: t:1:8: join: expected something to iterate (a list, dict or string), found int");
+  EXPECT_EQ(render("{{ [1] | join(attribute=1, bad=2) }}"), "ERROR: t:1:10: join: expected no keyword argument 'bad', found one");
 }
 
 TEST(Jinja, Limits) {
