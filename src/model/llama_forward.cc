@@ -350,8 +350,9 @@ void LlamaSession::Job::qkv(const LlamaLayerWeights& lw, int64_t l, const Group&
   }
 }
 
-// Every run's queries against its own sequence's cache rows (of the cache's types). Each run's work items are dealt round-robin
-// starting where the previous run's ended, so that many one-token runs spread over the threads.
+// Every run's queries against its own sequence's cache rows (of the cache's types). Each run's work
+// items are dealt round-robin starting where the previous run's ended, so that many one-token runs
+// spread over the threads.
 void LlamaSession::Job::attention(int64_t l) {
   const kernels::AttentionShape shape{c_.n_head, c_.n_head_kv, c_.head_dim};
   const float scale = 1.0f / std::sqrt(static_cast<float>(c_.head_dim));
