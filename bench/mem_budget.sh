@@ -73,7 +73,11 @@ for type in $types; do
     if [[ $rc -ne 0 || -z "$mem" ]]; then echo "mem_budget: $name on $model failed without a budget: $err" >&2; exit 1; fi
     need=$(field "$mem" peak); minimum=$(field "$mem" minimum)
     for frac in 100 50 0; do
-      budget=$(( minimum + (need - minimum) * frac / 100 + (frac == 0 ? 1 << 20 : 0) ))
+      # At least the minimum + 1 MiB: the runtime lease is the process's RSS at start rounded up to
+      # a MiB, which varies by up to a MiB from one process to the next (when the plan's range is
+      # empty, 50% of it is the minimum itself).
+      budget=$(( minimum + (need - minimum) * frac / 100 ))
+      (( budget >= minimum + (1 << 20) )) || budget=$(( minimum + (1 << 20) ))
       limit=$(( budget + slack ))
       run_in_cgroup "$budget" "$limit" ${cmds[$name]} -m "$model"
       result=ok
