@@ -15,6 +15,7 @@
 #include "base/thread_pool.h"
 #include "kernels/kernels.h"
 #include "tensor/dtype.h"
+#include "tensor/kv_type.h"
 
 namespace mnemo::kernels {
 namespace {
@@ -169,26 +170,42 @@ void BM_RmsNormQ8(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * n * 4);
 }
 
-// Attention of tinyllama's shape (32 heads, 4 KV heads, head_dim 64). Args: T, n_past, threads.
+// Attention of tinyllama's shape (32 heads, 4 KV heads, head_dim 64) over a cache of one KV type
+// (K and V). Args: T, n_past, threads, KvType.
 void BM_Attention(benchmark::State& state) {
   const int64_t T = state.range(0), pos0 = state.range(1);
   const int threads = static_cast<int>(state.range(2));
+  const KvType type = static_cast<KvType>(state.range(3));
   const AttentionShape shape{32, 4, 64};
   const int64_t kv = shape.n_head_kv * shape.head_dim, n_pos = pos0 + T;
-  std::vector<float> q(static_cast<size_t>(T * 2048), 0.1f), out(static_cast<size_t>(T * 2048));
-  std::vector<float> K(static_cast<size_t>(n_pos * kv)), V(static_cast<size_t>(n_pos * kv));
+  const size_t row = kv_row_bytes(type, kv);
+  std::vector<float> q(static_cast<size_t>(T * 2048), 0.1f), out(static_cast<size_t>(T * 2048)), x(static_cast<size_t>(kv));
+  std::vector<uint8_t> K(static_cast<size_t>(n_pos) * row), V(static_cast<size_t>(n_pos) * row);
   std::mt19937 rng(5);
   std::normal_distribution<float> g;
-  for (auto& v : K) v = g(rng);
-  for (auto& v : V) v = g(rng);
+  for (int64_t p = 0; p < n_pos; ++p) {
+    for (auto& v : x) v = g(rng);
+    kv_store_row(type, x.data(), kv, K.data() + p * row);
+    for (auto& v : x) v = g(rng);
+    kv_store_row(type, x.data(), kv, V.data() + p * row);
+  }
+  const KvRows rows{K.data(), V.data(), row, row, type, type};
   ThreadPool pool(threads);
   for (auto _ : state) {
-    attention(q.data(), T, pos0, K.data(), V.data(), kv, shape, 0.125f, out.data(), pool);
+    attention(q.data(), T, pos0, rows, shape, 0.125f, out.data(), pool);
     benchmark::DoNotOptimize(out.data());
   }
   double pairs = 0;
   for (int64_t t = 0; t < T; ++t) pairs += static_cast<double>(pos0 + t + 1);
   state.counters["GFLOPS"] = benchmark::Counter(4.0 * 64 * 32 * pairs * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(kv_type_name(type)));
+}
+
+void AttentionArgs(benchmark::internal::Benchmark* b) {
+  for (KvType t : kAllKvTypes) {
+    const int64_t ti = static_cast<int64_t>(t);
+    b->Args({1, 127, 1, ti})->Args({1, 1023, 1, ti})->Args({1, 4095, 1, ti})->Args({128, 0, 2, ti})->Args({512, 0, 2, ti});
+  }
 }
 
 void GemvArgs(benchmark::internal::Benchmark* b) {
@@ -222,7 +239,7 @@ BENCHMARK(BM_GemmStride)->Args({1, 128, 512, 0})->Args({1, 128, 512, 16})->Args(
 BENCHMARK(BM_ReadBytes)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_QuantizeQ8)->Arg(2048)->Arg(5632);
 BENCHMARK(BM_RmsNormQ8)->Arg(2048);
-BENCHMARK(BM_Attention)->Args({1, 127, 1})->Args({1, 1023, 1})->Args({128, 0, 2})->Args({512, 0, 2})->UseRealTime();
+BENCHMARK(BM_Attention)->Apply(AttentionArgs)->UseRealTime();
 
 }  // namespace
 }  // namespace mnemo::kernels

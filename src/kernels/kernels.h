@@ -239,9 +239,9 @@ void kv_store_row(KvType t, const float* src, int64_t n, void* dst);
 // at a time, once for every query of the tile, and the scores and sums are then those of F32
 // rows. The query is first rounded as llama.cpp rounds the input of its K.Q product for that K
 // type (activation_rounding of the type: half for F16, Q8_0 blocks for Q8_0 and Q4_0), so a score
-// is ggml's up to the order of f32 sums; the softmax weights stay f32 (ggml rounds them to half
-// for an F16 V without flash attention, and keeps them f32 with it). With F32 rows nothing is
-// converted: q and the rows are read as they are.
+// is ggml's up to the order of f32 sums. The softmax weights and the sums over V stay f32 (ggml
+// without flash attention rounds the weights to half for an F16 V; with it, it sums an F16 V in
+// half). With F32 rows nothing is converted: q and the rows are read as they are.
 constexpr int64_t kAttentionMaxHeadDim = 256;
 constexpr int64_t kAttentionQueryTile = 4;
 struct AttentionShape {
