@@ -161,18 +161,31 @@ Expected<PasskeyPrompt> build_passkey_prompt(const Tokenizer& tok, const Passkey
     const std::string& l = source[next++ % source.size()];
     lines.insert(lines.begin() + at_line, Line{enc.encode(l, at_line == 0), false});
   }
-  // Cut the excess from the end of the last filler line (whole lines first if it is shorter).
+  // Cut the excess from the end of the last filler line: whole lines while they are no longer than
+  // what is left to cut (a line and its newline), else its tail. A line that cannot go whole (the
+  // first, or one exactly as long as the excess, whose newline would be one too many) keeps its
+  // first token and the rest is cut from the lines before it.
+  std::vector<bool> locked(lines.size(), false);
   int64_t excess = total() - prompt_len;
   while (excess > 0) {
-    const int64_t c = last_filler();
+    int64_t c = -1;
+    for (int64_t i = static_cast<int64_t>(lines.size()) - 1; i >= 0 && c < 0; --i) {
+      if (!lines[static_cast<size_t>(i)].needle && !locked[static_cast<size_t>(i)]) c = i;
+    }
     if (c < 0) return internal_error("passkey: no filler left to cut");
     std::vector<Token>& t = lines[static_cast<size_t>(c)].tokens;
-    if (static_cast<int64_t>(t.size()) > excess) {
+    const auto n = static_cast<int64_t>(t.size());
+    if (n > excess) {
       t.erase(t.end() - static_cast<std::ptrdiff_t>(excess), t.end());
       excess = 0;
-    } else {
+    } else if (c > 0 && n + 1 <= excess) {
       lines.erase(lines.begin() + c);
-      excess = total() - prompt_len;
+      locked.erase(locked.begin() + c);
+      excess -= n + 1;
+    } else {
+      t.resize(1);
+      locked[static_cast<size_t>(c)] = true;
+      excess -= n - 1;
     }
   }
   pr.tokens.reserve(static_cast<size_t>(prompt_len));

@@ -257,6 +257,29 @@ TEST(PasskeyPrompt, DeterministicControlHasNoNeedleFillerFromLines) {
   EXPECT_EQ(text.find("grass"), std::string::npos);
 }
 
+// Every length is hit exactly, whatever the filler lines' lengths (a line exactly as long as the
+// excess once made prompts one token short).
+TEST(PasskeyPrompt, ExactLengthWithAnyFillerLines) {
+  auto tok = load_tok();
+  ASSERT_NE(tok, nullptr);
+  PasskeyParams p;
+  for (int i = 1; i <= 40; ++i) {
+    std::string line;
+    for (int w = 0; w < i % 13 + 1; ++w) line += w == 0 ? "Lily" : (w % 3 == 0 ? " ran to the park" : " saw a dog");
+    p.filler.push_back(line + ".");
+  }
+  for (int64_t len = 90; len <= 1200; len += 37) {
+    for (double depth : {0.0, 0.5, 1.0}) {
+      for (int64_t index = 0; index < 6; ++index) {
+        auto pr = build_passkey_prompt(*tok, p, len, depth, index);
+        ASSERT_TRUE(pr.has_value()) << "length " << len << " depth " << depth << " trial " << index << ": "
+                                    << pr.status().message();
+        EXPECT_EQ(static_cast<int64_t>(pr->tokens.size() + pr->answer.size()), len);
+      }
+    }
+  }
+}
+
 TEST(PasskeyPrompt, ValidateNamesTheOption) {
   auto tok = load_tok();
   ASSERT_NE(tok, nullptr);

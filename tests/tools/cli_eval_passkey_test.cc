@@ -96,7 +96,7 @@ TEST(EvalPasskeyCli, LongContextModelRecallsTheKey) {
   if (!exists(model)) GTEST_SKIP() << "not found: " << model;
   auto run = [&](bool needle) {
     std::vector<std::string> a{mnemo_bin(), "eval",    "passkey", "-m",       model, "--lengths", "512,2048",
-                               "--depths",  "0,0.5,1", "--trials", "4",       "--json"};
+                               "--depths",  "0.25,0.5,1", "--trials", "4",    "--json"};
     if (!needle) a.push_back("--no-needle");
     const ProcessResult r = run_process(a);
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -105,10 +105,13 @@ TEST(EvalPasskeyCli, LongContextModelRecallsTheKey) {
   const auto with = run(true);
   const auto without = run(false);
   ASSERT_TRUE(with.contains("accuracy") && without.contains("accuracy"));
+  // Measured (docs/TRAINING.md, 10 trials per cell): 90-100% at these depths except 70-80% with the
+  // needle right before the question at 512; at 2,048 tokens with the needle 1,500 tokens back, 90%.
   EXPECT_GE(with["accuracy"].get<double>(), 0.75) << with.dump();
   for (const auto& cell : with["cells"]) {
     EXPECT_GE(cell["accuracy"].get<double>(), 0.5) << cell.dump();
   }
+  EXPECT_GE(with["cells"][3]["accuracy"].get<double>(), 0.75) << with["cells"][3].dump();  // 2048, depth 0.25
   EXPECT_LE(without["accuracy"].get<double>(), 0.1) << without.dump();
   EXPECT_GT(without["nll"].get<double>(), with["nll"].get<double>() + 1.0);
 }

@@ -22,8 +22,18 @@ struct GenLongCtxOptions {
   int64_t docs = 1000;
   int64_t seq_len = 2048;
   LongCtxParams params;
+  // MIN,MAX ranges (empty: the defaults of LongCtxParams).
+  std::vector<int> kv_pairs, kv_queries, passkey_queries, drill_lists, drill_pairs, drill_queries;
   bool json = false;
 };
+
+// Copies a MIN,MAX option into the parameters (CLI11 has checked that it has two values).
+void set_range(const std::vector<int>& v, int* lo, int* hi) {
+  if (v.size() == 2) {
+    *lo = v[0];
+    *hi = v[1];
+  }
+}
 
 Status run(GenLongCtxOptions& o) {
   if (o.seq_len < 257) return usage_error(str_printf("--seq-len %lld: expected at least 257", static_cast<long long>(o.seq_len)));
@@ -33,6 +43,12 @@ Status run(GenLongCtxOptions& o) {
   // The play is split 90/10 by lines: train draws from the first 90%, val from the rest.
   MNEMO_ASSIGN_OR_RETURN(LongCtxSources src, load_longctx_sources(o.stories, o.play, val ? 0.9 : 0.0, val ? 1.0 : 0.9));
   o.params.doc_tokens = o.seq_len - 1;
+  set_range(o.kv_pairs, &o.params.kv_pairs_min, &o.params.kv_pairs_max);
+  set_range(o.kv_queries, &o.params.kv_queries_min, &o.params.kv_queries_max);
+  set_range(o.passkey_queries, &o.params.passkey_extra_queries_min, &o.params.passkey_extra_queries_max);
+  set_range(o.drill_lists, &o.params.drill_lists_min, &o.params.drill_lists_max);
+  set_range(o.drill_pairs, &o.params.drill_pairs_min, &o.params.drill_pairs_max);
+  set_range(o.drill_queries, &o.params.drill_queries_min, &o.params.drill_queries_max);
   const double t0 = now_seconds();
   MNEMO_ASSIGN_OR_RETURN(auto gen, LongCtxGenerator::create(*tok, std::move(src), o.params));
   std::vector<LongCtxDoc> docs;
@@ -92,6 +108,26 @@ RunFn setup(CLI::App& app) {
   app.add_option("--play-fraction", o->params.play_fraction, "In the other documents, the fraction of filler from the play")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  const LongCtxParams d;
+  auto range = [&](const char* name, std::vector<int>* v, int lo, int hi, const char* what) {
+    app.add_option(name, *v, str_printf("%s: MIN,MAX (default %d,%d)", what, lo, hi))
+        ->expected(2)
+        ->delimiter(',')
+        ->check(CLI::NonNegativeNumber);
+  };
+  range("--kv-pairs", &o->kv_pairs, d.kv_pairs_min, d.kv_pairs_max, "Pairs in the kv list of an ordinary document");
+  range("--kv-queries", &o->kv_queries, d.kv_queries_min, d.kv_queries_max, "Questions about them");
+  range("--passkey-queries", &o->passkey_queries, d.passkey_extra_queries_min, d.passkey_extra_queries_max,
+        "Passkey questions between the needle and the last line");
+  app.add_option("--drill", o->params.drill,
+                 "Fraction of drill documents: several short kv lists, each asked for within --drill-window filler lines")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  range("--drill-lists", &o->drill_lists, d.drill_lists_min, d.drill_lists_max, "Lists in a drill document");
+  range("--drill-pairs", &o->drill_pairs, d.drill_pairs_min, d.drill_pairs_max, "Pairs in each");
+  range("--drill-queries", &o->drill_queries, d.drill_queries_min, d.drill_queries_max, "Questions about each");
+  app.add_option("--drill-window", o->params.drill_window, "Filler lines between a drill list and its last question, at most")
+      ->capture_default_str();
   app.add_flag("--json", o->json, "Print one JSON line {output, documents, tokens, ...}");
   return [o]() -> Status { return run(*o); };
 }
