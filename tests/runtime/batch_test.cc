@@ -386,7 +386,9 @@ TEST(Batch, ResidentKvFollowsTokens) {
   std::printf("KV: used %llu, committed %llu (delta %.0f), RSS delta %.0f\n",
               static_cast<unsigned long long>(mem.kv_used_bytes), static_cast<unsigned long long>(mem.kv_committed_bytes),
               kv_delta, rss_delta);
-  EXPECT_NEAR(rss_delta, kv_delta, 128 * 1024);
+  // The slack covers the test's own heap and thread stacks (CI measured 156 KiB once); committing
+  // every reservation would show 32 MiB here, so the check still separates the two.
+  EXPECT_NEAR(rss_delta, kv_delta, 384 * 1024);
 }
 
 // 10,000 sequences of random lengths opened, evaluated and closed, 8 at a time: RSS ends where it
