@@ -9,8 +9,8 @@
 // - Q8_0, Q4_0, Q4_K, Q6_K: per 32-element block an exact int32 dot product with the Q8 row
 //   (q8-inl.h), converted to f32 and accumulated with one FMA by d_w * d_x (Q4_K: (d * sc) * d_x;
 //   its minimums are summed separately, dmin * m * s_x, and subtracted at the end). For Q4_0 on
-//   x86 (256-bit), 2..4 tokens share each block's unpacking (Q4_0TileAvx2Multi: batched decode),
-//   with each token's operations unchanged.
+//   x86 (256-bit), 2..kGemvTileTokens tokens share each block's unpacking (Q4_0TileAvx2Multi:
+//   batched decode), with each token's operations unchanged.
 // - Other quantized types: chunks of the row dequantized exactly to f32, then the f32 order above.
 
 #if defined(MNEMO_KERNELS_GEMV_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -581,7 +581,8 @@ HWY_INLINE void DequantRows(const TensorView& W, const MatmulArgs& a, int64_t r0
   }
 }
 
-// Rows [r0, r1) for T <= kGemvMaxTokens. buf: kChunk floats for the fallback types.
+// Rows [r0, r1) for T <= kGemvMaxTokens (Q4_0: kGemvTileTokens with MatmulArgs::gemv; matmul_rows
+// splits other types' larger calls). buf: kChunk floats for the fallback types.
 HWY_INLINE void GemvRows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, float* buf) {
   switch (W.type) {
     case DType::F32: return FloatRows<float>(W, a, r0, r1);
@@ -596,6 +597,10 @@ HWY_INLINE void GemvRows(const TensorView& W, const MatmulArgs& a, int64_t r0, i
         case 2: return Q4_0RowsMulti<2>(W, a, r0, r1);
         case 3: return Q4_0RowsMulti<3>(W, a, r0, r1);
         case 4: return Q4_0RowsMulti<4>(W, a, r0, r1);
+        case 5: return Q4_0RowsMulti<5>(W, a, r0, r1);
+        case 6: return Q4_0RowsMulti<6>(W, a, r0, r1);
+        case 7: return Q4_0RowsMulti<7>(W, a, r0, r1);
+        case 8: return Q4_0RowsMulti<8>(W, a, r0, r1);
         default: break;
       }
 #endif

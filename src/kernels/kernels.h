@@ -102,6 +102,9 @@ void quantize_q8(const float* x, int64_t n, void* dst, ActRounding r);
 // results; for Q8_0/Q4_0/Q4_K/Q6_K the decode path differs from the prefill path by the
 // activation quantization only. OpenBLAS sums in its own (fixed) order: equal to rounding.
 constexpr int64_t kGemvMaxTokens = 4;
+// Tokens one matmul_rows call takes in the GEMV regime when the caller asks for it
+// (MatmulArgs::gemv): the batched forward's tiles of decode tokens of several sequences.
+constexpr int64_t kGemvTileTokens = 8;
 
 // Whether matmul with weights of `type` and T tokens reads Q8 activations (MatmulArgs::xq), in
 // the activation_rounding(type) format.
@@ -117,6 +120,9 @@ struct MatmulArgs {
   float* y = nullptr;             // (T, m) f32, row stride ldy
   int64_t ldy = 0;
   bool accumulate = false;        // y += W x (one f32 add per element) instead of y = W x
+  bool gemv = false;              // T <= kGemvTileTokens tokens in the GEMV regime whatever T: inputs
+                                  // as for one token (Q8 rows where matmul_uses_q8(type, 1)), and
+                                  // each token's results bit-identical to a one-token call
 };
 
 // Where a product's rows go to OpenBLAS they are multiplied in fixed chunks of kBlasRowChunk rows

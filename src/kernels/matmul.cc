@@ -15,7 +15,7 @@ HWY_BEFORE_NAMESPACE();
 namespace mnemo::kernels::HWY_NAMESPACE {
 
 void MatmulRowsImpl(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, void* work) {
-  if (a.T <= kGemvMaxTokens) {
+  if (a.T <= kGemvMaxTokens || a.gemv) {
     gemv::GemvRows(W, a, r0, r1, static_cast<float*>(work));
   } else {
     gemm::GemmRows(W, a, r0, r1, static_cast<float*>(work));
@@ -148,6 +148,21 @@ size_t matmul_work_size(DType type, int64_t n, int64_t max_tokens, int n_threads
 void matmul_rows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, void* thread_work) {
   MNEMO_DCHECK(r0 >= 0 && r1 <= W.n_rows());
   if (r0 >= r1 || a.T <= 0) return;
+  if (a.gemv && a.T > kGemvMaxTokens) {
+    MNEMO_DCHECK(a.T <= kGemvTileTokens);
+    // Q4_0's GEMV shares each block's unpacking among up to kGemvTileTokens tokens; other types
+    // take tiles of kGemvMaxTokens (their GEMV is per token anyway).
+    if (W.type == DType::Q4_0) return HWY_DYNAMIC_DISPATCH(MatmulRowsImpl)(W, a, r0, r1, thread_work);
+    for (int64_t t = 0; t < a.T; t += kGemvMaxTokens) {
+      MatmulArgs b = a;
+      b.T = std::min(kGemvMaxTokens, a.T - t);
+      b.x = a.x + t * a.ldx;
+      if (a.xq != nullptr) b.xq = static_cast<const uint8_t*>(a.xq) + t * a.ldq;
+      b.y = a.y + t * a.ldy;
+      matmul_rows(W, b, r0, r1, thread_work);
+    }
+    return;
+  }
   if (is_mnemo_type(W.type)) return mnemo_matmul_rows(W, a, r0, r1, thread_work);  // mnemo types hook (issue 4)
   if (blas_applies(W.type, W.ne[0], a.T)) return blas_matmul_rows(W, a, r0, r1, thread_work);
   HWY_DYNAMIC_DISPATCH(MatmulRowsImpl)(W, a, r0, r1, thread_work);

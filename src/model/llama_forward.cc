@@ -210,20 +210,27 @@ kernels::MatmulArgs LlamaSession::Job::plain_input(const TensorView& W, float* s
   return args_for(W, in);
 }
 
-// Rows [r0, r1) of W on a.T tokens. Small groups of more than one GEMV tile run the tiles of up to
-// kGemvMaxTokens tokens one after another on each chunk of rows, so the chunk is read from memory
-// once for all of them; a token's result is the same in any tile (kernels.h).
+// Rows [r0, r1) of W on a.T tokens. A small group is one GEMV call of up to kGemvTileTokens tokens
+// (MatmulArgs::gemv: each token's result that of a one-token call; Q4_0 shares each block's
+// unpacking among them); a larger one runs its tiles one after another on each chunk of rows, so
+// the chunk is read from memory once for all of them.
 void LlamaSession::Job::matmul(const TensorView& W, const kernels::MatmulArgs& a, bool small, int64_t r0, int64_t r1) {
   if (!small || a.T <= kernels::kGemvMaxTokens) {
     kernels::matmul_rows(W, a, r0, r1, scratch_);
     return;
   }
+  kernels::MatmulArgs g = a;
+  g.gemv = true;
+  if (a.T <= kernels::kGemvTileTokens) {
+    kernels::matmul_rows(W, g, r0, r1, scratch_);
+    return;
+  }
   const int64_t chunk = tile_rows(W);
   for (int64_t s = r0; s < r1; s += chunk) {
     const int64_t e = std::min(r1, s + chunk);
-    for (int64_t t = 0; t < a.T; t += kernels::kGemvMaxTokens) {
-      kernels::MatmulArgs b = a;
-      b.T = std::min<int64_t>(kernels::kGemvMaxTokens, a.T - t);
+    for (int64_t t = 0; t < a.T; t += kernels::kGemvTileTokens) {
+      kernels::MatmulArgs b = g;
+      b.T = std::min<int64_t>(kernels::kGemvTileTokens, a.T - t);
       b.x = a.x + t * a.ldx;
       if (a.xq != nullptr) b.xq = static_cast<const uint8_t*>(a.xq) + t * a.ldq;
       b.y = a.y + t * a.ldy;

@@ -181,9 +181,42 @@ TEST_P(MatmulTest, AllTypesMatchReference) {
   }
 }
 
+// T tokens through matmul_rows in the GEMV regime (MatmulArgs::gemv), inputs prepared as matmul()
+// prepares one token's.
+std::vector<float> run_gemv_tile(const TensorView& W, const std::vector<float>& X, int64_t T) {
+  const int64_t n = W.ne[0], m = W.ne[1];
+  auto align = [](std::vector<uint8_t>& v) { return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(v.data()) + 63) / 64 * 64); };
+  MatmulArgs a;
+  a.T = T;
+  a.x = X.data();
+  a.ldx = n;
+  a.gemv = true;
+  std::vector<uint8_t> xq;
+  std::vector<float> xr;
+  const ActRounding r = activation_rounding(W.type);
+  if (matmul_uses_q8(W.type, 1)) {
+    a.ldq = static_cast<int64_t>(q8_row_bytes(n));
+    xq.resize(static_cast<size_t>(T * a.ldq) + 64);
+    const bool int8 = r == ActRounding::kQ8x32 || r == ActRounding::kQ8x256;
+    for (int64_t t = 0; t < T; ++t) quantize_q8(X.data() + t * n, n, align(xq) + t * a.ldq, int8 ? r : ActRounding::kQ8x32);
+    a.xq = align(xq);
+  } else if (r != ActRounding::kF32) {
+    xr.resize(X.size());
+    round_activations(r, X.data(), T * n, xr.data());
+    a.x = xr.data();
+  }
+  std::vector<float> Y(static_cast<size_t>(T * m), NAN);
+  a.y = Y.data();
+  a.ldy = m;
+  std::vector<uint8_t> work(matmul_thread_work_size(W.type, n, T) + 64);
+  matmul_rows(W, a, 0, m, align(work));
+  return Y;
+}
+
 // A GEMV token's result does not depend on the other tokens of the call (the batched forward relies
-// on it, model/batch.h): T tokens at once equal, bit for bit, T calls of one token, for every type
-// (Q4_0 takes the multi-token tile that shares each block's unpacking).
+// on it, model/batch.h): T tokens at once equal, bit for bit, T calls of one token, for every type,
+// up to kGemvMaxTokens through matmul() and up to kGemvTileTokens through matmul_rows with
+// MatmulArgs::gemv (Q4_0 takes the multi-token tile that shares each block's unpacking).
 TEST_P(MatmulTest, GemvTokensIndependentOfEachOther) {
   MNEMO_SEEDED_RNG(rng);
   ThreadPool pool(2);
@@ -192,9 +225,9 @@ TEST_P(MatmulTest, GemvTokensIndependentOfEachOther) {
     const int64_t m = 37;
     const auto bytes = random_matrix(rng, type, n, m);
     const TensorView W = make_view(type, n, m, bytes);
-    for (int64_t T = 2; T <= kGemvMaxTokens; ++T) {
+    for (int64_t T = 2; T <= kGemvTileTokens; ++T) {
       const auto X = random_floats(rng, T * n);
-      const std::vector<float> all = run_matmul(W, X, T, pool);
+      const std::vector<float> all = T <= kGemvMaxTokens ? run_matmul(W, X, T, pool) : run_gemv_tile(W, X, T);
       for (int64_t t = 0; t < T; ++t) {
         const std::vector<float> x1(X.begin() + t * n, X.begin() + (t + 1) * n);
         const std::vector<float> one = run_matmul(W, x1, 1, pool);
