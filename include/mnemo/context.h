@@ -108,6 +108,17 @@ class Context {
   uint64_t sequence_kv_bytes(SeqId seq) const;     // its resident KV pages
   int32_t n_seq_max() const;
 
+  // Saved sequences (llama.cpp's --prompt-cache; file format: formats/kv_session.h).
+  // save_sequence writes seq's cached rows and `tokens`, the text they encode (one token per cached
+  // position), atomically: an interrupted save leaves the previous file whole. Errors: seq not
+  // open, tokens.size() != its length, I/O.
+  Status save_sequence(SeqId seq, std::span<const Token> tokens, const std::string& path) const;
+  // Empties seq and restores a file saved from this model (ModelInfo::fingerprint) with the same
+  // KV types; returns its tokens. After it no logits are held: evaluate at least one token before
+  // sampling. Errors (seq unchanged): a missing, damaged or truncated file, another model, other
+  // KV types, more positions than the context.
+  Expected<std::vector<Token>> load_sequence(SeqId seq, const std::string& path);
+
   int64_t n_ctx() const;
   int64_t n_batch() const;
   int64_t n_past() const;  // positions of sequence 0 in the cache

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -50,6 +51,17 @@ using PieceSink = std::function<bool(std::string_view piece)>;
 // n_past out of range, invalid sampling parameters.
 Expected<GenerateStats> generate(Context& ctx, const Tokenizer& tokenizer, std::span<const Token> prompt,
                                  const GenerateParams& params, const PieceSink& sink);
+
+// Prompt caches (llama.cpp's --prompt-cache FILE). reuse_prompt_cache restores sequence 0 of ctx
+// from `path` when the file exists and returns how many leading tokens of `prompt` it already
+// holds, to pass as GenerateParams::n_past (at most prompt.size() - 1: the last prompt token is
+// always evaluated, for its logits); the cache is cut to those tokens. 0 when the file does not
+// exist. Errors: Context::load_sequence's (another model or KV type, a damaged file); the file is
+// left as it was.
+Expected<int64_t> reuse_prompt_cache(Context& ctx, std::span<const Token> prompt, const std::string& path);
+// Saves sequence 0's first tokens.size() positions, which must hold `tokens` (the prompt, or with
+// llama.cpp's --prompt-cache-all the prompt and what was generated), to `path`, atomically.
+Status save_prompt_cache(Context& ctx, std::span<const Token> tokens, const std::string& path);
 
 // Errors for sampling parameters that would give garbage: NaN or infinite values, top-p outside
 // [0, 1], min-p outside [0, 1], a negative repetition penalty.

@@ -346,6 +346,21 @@ Status LlamaSession::truncate_sequence(int32_t seq, int64_t n_pos) {
   return Status::ok();
 }
 
+Status LlamaSession::adopt_rows(int32_t seq, int64_t n_pos) {
+  if (sequence_length(seq) < 0) return invalid_argument(str_printf("restore sequence: sequence %d is not open", seq));
+  if (n_pos < 0 || n_pos > n_ctx()) {
+    return out_of_range(str_printf("restore sequence: %lld positions do not fit the context of %lld",
+                                   static_cast<long long>(n_pos), static_cast<long long>(n_ctx())));
+  }
+  seq_len_[static_cast<size_t>(seq)] = 0;
+  kv_.release_from(seq, 0);
+  MNEMO_RETURN_IF_ERROR(kv_.commit(seq, n_pos));
+  seq_len_[static_cast<size_t>(seq)] = n_pos;
+  batch_entries_ = -1;
+  n_logits_ = 0;
+  return Status::ok();
+}
+
 int64_t LlamaSession::sequence_length(int32_t seq) const {
   return seq >= 0 && seq < n_seq_max() ? seq_len_[static_cast<size_t>(seq)] : -1;
 }

@@ -156,6 +156,10 @@ class LlamaSession {
   Expected<int32_t> open_sequence();
   Status close_sequence(int32_t seq);
   Status truncate_sequence(int32_t seq, int64_t n_pos);
+  // Restoring a saved sequence: empties `seq`, commits positions [0, n_pos) and makes them its
+  // length; the caller then writes their rows (kv().k_row/v_row) before the next forward. Errors:
+  // not open, n_pos outside [0, n_ctx], the KV pool refusing the pages (seq is left empty).
+  Status adopt_rows(int32_t seq, int64_t n_pos);
   int64_t sequence_length(int32_t seq) const;  // -1: not open (or out of range)
   int64_t n_seq_open() const;
 

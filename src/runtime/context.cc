@@ -7,19 +7,11 @@
 #include "base/aligned_block.h"
 #include "base/strings.h"
 #include "plan/planner.h"
+#include "runtime/context_impl.h"
 #include "runtime/engine_impl.h"
 #include "runtime/model_impl.h"
 
 namespace mnemo {
-
-struct Context::Impl {
-  std::shared_ptr<Engine> engine;  // keeps the pool and the budget alive
-  Lease kv_lease, block_lease;
-  AlignedBlock block;              // every buffer of the session's layout
-  std::unique_ptr<LlamaSession> session;
-  std::string adjusted;
-  uint64_t min_bytes = 0;
-};
 
 Context::Context(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Context::~Context() = default;
@@ -88,6 +80,7 @@ Expected<std::unique_ptr<Context>> Context::create(const Model& model,
   impl->engine = m.engine;
   impl->adjusted = plan.adjusted;
   impl->min_bytes = plan.min_bytes;
+  impl->model_fingerprint = model.info().fingerprint;
   const SessionLayout& l = plan.layout;
   MNEMO_ASSIGN_OR_RETURN(impl->kv_lease, e.budget->acquire("KV cache", l.kv_bytes));
   MNEMO_ASSIGN_OR_RETURN(impl->block_lease, e.budget->acquire("activations", l.block_bytes));

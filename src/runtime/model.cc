@@ -3,13 +3,16 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <map>
+#include <span>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include "base/file.h"
+#include "base/sha256.h"
 #include "base/strings.h"
 #include "base/sys.h"
 #include "runtime/engine_impl.h"
@@ -165,6 +168,27 @@ Status lease_loaded_model(Model::Impl* impl, const ModelParams& params, uint64_t
 
 }  // namespace
 
+namespace {
+
+// ModelInfo::fingerprint: SHA-256 of the size, the first MiB, the last 64 KiB and 64 samples of
+// 4 KiB evenly spaced in between.
+std::string file_fingerprint(std::span<const uint8_t> file) {
+  Sha256 h;
+  const uint64_t n = file.size();
+  h.update(&n, sizeof n);
+  auto take = [&](uint64_t off, uint64_t len) {
+    off = std::min(off, n);
+    h.update(file.data() + off, static_cast<size_t>(std::min(len, n - off)));
+  };
+  take(0, 1u << 20);
+  constexpr uint64_t kSamples = 64, kSample = 4096;
+  for (uint64_t i = 1; i <= kSamples; ++i) take(n / (kSamples + 1) * i, kSample);
+  take(n > (64u << 10) ? n - (64u << 10) : 0, 64u << 10);
+  return h.hex_digest();
+}
+
+}  // namespace
+
 Expected<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelParams& params) {
   MNEMO_RETURN_IF_ERROR(check_openable_file(path, "model file"));
   if (!params.tokenizer_path.empty()) MNEMO_RETURN_IF_ERROR(check_openable_file(params.tokenizer_path, "tokenizer file"));
@@ -208,6 +232,7 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string& path, const Mode
     impl->locked = true;
   }
   impl->info.weight_type = dominant_weight_type(impl->info);
+  impl->info.fingerprint = file_fingerprint(impl->file().bytes());
   MNEMO_RETURN_IF_ERROR(lease_loaded_model(impl.get(), params, anon_before));
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }

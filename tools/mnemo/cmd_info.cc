@@ -48,6 +48,7 @@ Status run(const InfoOptions& o) {
     j["qkv_bias"] = i.qkv_bias;
     j["n_params"] = i.n_params;
     j["file_bytes"] = i.file_bytes;
+    j["fingerprint"] = i.fingerprint;
     j["weight_bytes"] = i.weight_bytes;
     j["bytes_by_class"] = i.bytes_by_class;
     j["bytes_by_type"] = i.bytes_by_type;
@@ -78,6 +79,7 @@ Status run(const InfoOptions& o) {
               i.tied_output ? "tied to the embedding" : "separate", i.qkv_bias ? " | qkv bias" : "");
   std::printf("  %.3f M parameters, %s of weights in a %s file\n", i.n_params / 1e6, format_bytes(i.weight_bytes).c_str(),
               format_bytes(i.file_bytes).c_str());
+  std::printf("  fingerprint %s (saved sessions are checked against it)\n", i.fingerprint.c_str());
   std::printf("  bytes by class:");
   for (const auto& [k, v] : i.bytes_by_class) std::printf(" %s %s;", k.c_str(), format_bytes(v).c_str());
   std::printf("\n  bytes by type:");

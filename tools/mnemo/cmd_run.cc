@@ -87,6 +87,7 @@ Status run(const RunOptions& o) {
     if (!o.prompt_file.empty() || !o.prompt.empty()) {
       return usage_error("--chat: expected the conversation on stdin, found -p/-f (give a system message with --system)");
     }
+    if (!o.prompt_cache.empty()) return usage_error("--prompt-cache: not with --chat");
     GenerateParams gp;
     gp.n_predict = o.n_predict;
     gp.sampling = sampling(o);
@@ -94,6 +95,9 @@ Status run(const RunOptions& o) {
     return run_chat(o, gp);
   }
   if (!o.chat_template.empty() || !o.system.empty()) return usage_error("--chat-template and --system: expected --chat");
+  if ((o.prompt_cache_all || o.prompt_cache_ro) && o.prompt_cache.empty()) {
+    return usage_error("--prompt-cache-all and --prompt-cache-ro: expected --prompt-cache FILE");
+  }
   std::string prompt = o.prompt;
   if (!o.prompt_file.empty()) {
     MNEMO_ASSIGN_OR_RETURN(prompt, read_text_file(o.prompt_file));
@@ -128,6 +132,13 @@ Status run(const RunOptions& o) {
     return out_of_range(str_printf("prompt: expected at most %lld tokens (the context size), found %zu",
                                    static_cast<long long>(ctx->n_ctx()), tokens.size()));
   }
+  if (!o.prompt_cache.empty()) {
+    MNEMO_ASSIGN_OR_RETURN(gp.n_past, reuse_prompt_cache(*ctx, tokens, o.prompt_cache));
+    if (!o.quiet) {
+      std::fprintf(stderr, "mnemo: prompt cache %s: %lld of %zu prompt tokens reused\n", o.prompt_cache.c_str(),
+                   static_cast<long long>(gp.n_past), tokens.size());
+    }
+  }
   TextOutput out(stdout);
   for (size_t i = 1; i < tokens.size(); ++i) out.write_piece(tok.decode_piece(tokens[i - 1], tokens[i]));
   out.flush();
@@ -138,6 +149,11 @@ Status run(const RunOptions& o) {
                          }));
   std::fputc('\n', stdout);
   std::fflush(stdout);
+  if (!o.prompt_cache.empty() && !o.prompt_cache_ro) {
+    std::vector<Token> keep = tokens;
+    if (o.prompt_cache_all && !st.generated.empty()) keep.insert(keep.end(), st.generated.begin(), st.generated.end() - 1);
+    MNEMO_RETURN_IF_ERROR(save_prompt_cache(*ctx, keep, o.prompt_cache));
+  }
   if (st.hit_context) {
     std::fprintf(stderr, "mnemo: stopped at the context size (%lld positions); raise it with -c\n",
                  static_cast<long long>(ctx->n_ctx()));
@@ -172,6 +188,11 @@ RunFn setup(CLI::App& app) {
                  "With --chat: a Jinja template file, or a built-in format (chatml, llama2, llama3, mistral, gemma, "
                  "phi3, zephyr, vicuna), instead of the model's tokenizer.chat_template");
   app.add_option("--system", o->system, "With --chat: the system message that starts the conversation");
+  app.add_option("--prompt-cache", o->prompt_cache,
+                 "Session file: restore the cache of the prompt's longest saved prefix from it, and save the prompt's "
+                 "cache to it after the run (checks the model and KV types; written atomically)");
+  app.add_flag("--prompt-cache-all", o->prompt_cache_all, "With --prompt-cache: also save the generated tokens");
+  app.add_flag("--prompt-cache-ro", o->prompt_cache_ro, "With --prompt-cache: reuse the file, never update it");
   return [o] { return run(*o); };
 }
 

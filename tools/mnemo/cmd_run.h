@@ -27,6 +27,9 @@ struct RunOptions {
   bool chat = false;           // --chat: an interactive conversation on stdin
   std::string chat_template;   // --chat-template FILE|NAME
   std::string system;          // --system TEXT: the conversation's system message
+  std::string prompt_cache;    // --prompt-cache FILE: a saved session to reuse and update
+  bool prompt_cache_all = false;  // --prompt-cache-all: also save what was generated
+  bool prompt_cache_ro = false;   // --prompt-cache-ro: reuse, never write
 };
 
 // The --chat loop: reads user turns from stdin (one per line), prints each answer as it streams.
