@@ -2,6 +2,8 @@
 // checkpoints, the GGUF at the end; and `mnemo tokenize`.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <filesystem>
 
 #include "base/file.h"
@@ -14,12 +16,14 @@
 #include "train/blas.h"
 #include "train/buffer.h"
 #include "train/checkpoint.h"
+#include "train/comm.h"
 #include "train/data.h"
 #include "train/export.h"
 #include "train/graph.h"
 #include "train/optimizer.h"
 #include "train/rng.h"
 #include "train/setup.h"
+#include "train/zero.h"
 
 namespace mnemo {
 namespace {
@@ -85,17 +89,115 @@ void prune_checkpoints(const std::string& dir, int64_t keep) {
 
 std::string json_number(double v) { return std::isfinite(v) ? str_printf("%.17g", v) : "null"; }
 
+// What this run was started with (checkpoints record it; resume compares it).
+Expected<RunRecord> run_record(const TrainConfig& c, const RunSetup& s, int ranks) {
+  RunRecord r;
+  r.present = true;
+  r.seed = c.seed;
+  r.batch_size = s.B;
+  r.seq_len = s.T;
+  r.grad_accum = s.accum;
+  r.ranks = ranks;
+  r.zero_stage = c.zero_stage;
+  for (const std::string& f : c.data.train) {
+    MNEMO_ASSIGN_OR_RETURN(DataFileId id, identify_data_file(f));
+    r.data.push_back(std::move(id));
+  }
+  return r;
+}
+
+// Every rank must run the same config on the same data: each hashes what it runs (the config's
+// values that decide the arithmetic, and the data files' hashes) and all compare. An error on
+// every rank, before any work, when they disagree.
+Status check_ranks_agree(Comm& comm, const TrainConfig& c, const RunSetup& s, const RunRecord& run) {
+  if (comm.size() == 1) return Status::ok();
+  std::string text;
+  if (!c.path.empty()) {
+    auto file = read_file(c.path);
+    if (file.has_value()) text = *file;
+  }
+  text += str_printf("|steps=%lld|B=%lld|T=%lld|accum=%lld|seed=%llu|stage=%lld|lr=%.17g|opt=%s|shape=%s",
+                     static_cast<long long>(c.steps), static_cast<long long>(s.B), static_cast<long long>(s.T),
+                     static_cast<long long>(s.accum), static_cast<unsigned long long>(c.seed),
+                     static_cast<long long>(c.zero_stage), c.schedule.lr, c.optimizer.type.c_str(),
+                     describe_shape(s.shape).c_str());
+  uint64_t h_cfg = 0xcbf29ce484222325ull, h_data = 0xcbf29ce484222325ull;
+  for (unsigned char ch : text) h_cfg = (h_cfg ^ ch) * 0x100000001b3ull;
+  for (const DataFileId& f : run.data) {
+    for (unsigned char ch : f.hash + str_printf("/%llu", static_cast<unsigned long long>(f.size))) {
+      h_data = (h_data ^ ch) * 0x100000001b3ull;
+    }
+  }
+  const std::vector<uint64_t> cfg = comm.all_gather_u64(h_cfg);
+  const std::vector<uint64_t> data = comm.all_gather_u64(h_data);
+  for (int r = 1; r < comm.size(); ++r) {
+    const size_t i = static_cast<size_t>(r);
+    if (cfg[i] != cfg[0]) {
+      return invalid_argument(str_printf("%s: rank %d of %d runs a different config from rank 0 (config hash %016llx "
+                                            "vs %016llx): every rank must be given the same config and options",
+                                            c.path.c_str(), r, comm.size(), static_cast<unsigned long long>(cfg[i]),
+                                            static_cast<unsigned long long>(cfg[0])));
+    }
+    if (data[i] != data[0]) {
+      return invalid_argument(str_printf("%s: data.train: rank %d of %d reads different data from rank 0 (hash "
+                                            "%016llx vs %016llx): every rank must see the same files",
+                                            c.path.c_str(), r, comm.size(), static_cast<unsigned long long>(data[i]),
+                                            static_cast<unsigned long long>(data[0])));
+    }
+  }
+  return Status::ok();
+}
+
+// Resuming: the run's seed, batch, sequence length, accumulation, data files and rank layout
+// against the checkpoint's; each difference is an error unless allowed (then a note).
+Status check_resume_run(const CheckpointMeta& meta, const RunRecord& now, bool allow, const std::string& path,
+                        const std::function<void(const std::string&)>& note) {
+  if (!meta.run.present) {
+    note(path + ": written before runs were recorded: seed, batch, data and ranks not checked");
+    return Status::ok();
+  }
+  const std::vector<std::string> diff = run_differences(meta.run, now);
+  if (diff.empty()) return Status::ok();
+  if (!allow) {
+    return invalid_argument(path + ": the run differs from the checkpoint's: " + diff.front() +
+                               (diff.size() > 1 ? str_printf(" (and %zu more)", diff.size() - 1) : std::string()) +
+                               "; pass --resume-allow-changes to resume anyway");
+  }
+  for (const std::string& d : diff) note("--resume-allow-changes: resuming with a changed " + d);
+  return Status::ok();
+}
+
+// Rank r of N takes rows r, r + N, ... of the global batch (N B rows of T tokens, buf as
+// DataLoader::next writes it) into inputs and targets (B T each).
+void take_rows(const int32_t* buf, int64_t B, int64_t T, int r, int N, int32_t* inputs, int32_t* targets) {
+  for (int64_t k = 0; k < B; ++k) {
+    const int32_t* row = buf + (static_cast<int64_t>(r) + k * N) * T;
+    std::memcpy(inputs + k * T, row, static_cast<size_t>(T) * sizeof(int32_t));
+    std::memcpy(targets + k * T, row + 1, static_cast<size_t>(T) * sizeof(int32_t));
+  }
+}
+
 }  // namespace
 
 Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt) {
   const uint64_t baseline = process_memory().rss_bytes;
   use_single_threaded_blas();
-  auto note = [&](const std::string& m) {
+  std::function<void(const std::string&)> note = [&](const std::string& m) {
     if (opt.on_message) opt.on_message(m);
   };
   MNEMO_ASSIGN_OR_RETURN(RunSetup s, prepare_run(c, opt.threads));
+  MNEMO_ASSIGN_OR_RETURN(Comm * comm, world_comm());
+  const int rank = comm->rank(), ranks = comm->size();
+  const int stage = static_cast<int>(c.zero_stage);
+  MNEMO_RETURN_IF_ERROR(validate_zero(stage, ranks, s.opt, c.path));
+  if (rank != 0) {  // one rank reports; every rank returns its errors
+    note = [](const std::string&) {};
+  }
   TrainReport rep;
-  rep.estimate = estimate_memory(c, s);
+  rep.rank = rank;
+  rep.ranks = ranks;
+  rep.zero_stage = stage;
+  rep.estimate = estimate_memory(c, s, ranks);
   rep.threads = s.n_threads;
   rep.baseline_rss_bytes = baseline;
   rep.flops_per_token = train_flops_per_step(s.shape, s.B, s.T) / static_cast<double>(s.B * s.T);
@@ -110,6 +212,8 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   if (has_val) {
     MNEMO_ASSIGN_OR_RETURN(val_data, load_training_data({c.data.val}, s.tokenizer, c.data.split, s.shape.n_vocab));
   }
+  MNEMO_ASSIGN_OR_RETURN(const RunRecord run, run_record(c, s, ranks));
+  MNEMO_RETURN_IF_ERROR(check_ranks_agree(*comm, c, s, run));
   // A checkpoint to resume: checksum and model checked before anything is allocated.
   std::string resume_path;
   CheckpointMeta meta;
@@ -117,6 +221,7 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
     MNEMO_ASSIGN_OR_RETURN(resume_path, resolve_resume(opt.resume));
     MNEMO_ASSIGN_OR_RETURN(meta, read_checkpoint_meta(resume_path));
     MNEMO_RETURN_IF_ERROR(check_checkpoint_matches(meta, s.shape, s.opt, nullptr, resume_path));
+    MNEMO_RETURN_IF_ERROR(check_resume_run(meta, run, opt.resume_allow_changes, resume_path, note));
     if (meta.step > c.steps) {
       return invalid_argument(str_printf("%s: expected a checkpoint at or before the run's last step %lld, found step %lld "
                                          "(raise steps, or --steps)",
@@ -130,44 +235,52 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   }
 
   ThreadPool pool(s.n_threads);
-  FloatBuffer params(n), grads(n);
-  MNEMO_ASSIGN_OR_RETURN(auto optimizer, Optimizer::create(s.opt, layout, s.n_threads, c.path));
+  MNEMO_ASSIGN_OR_RETURN(auto zero, ZeroEngine::create(*comm, stage, s.opt, layout, s.n_threads, c.path));
+  float* params = zero->params();
   TrainGraph graph(s.shape, layout, B, T, &pool);
-  DataLoader loader(&train_data, B, T, c.data.shuffle, c.seed);
+  // Every rank walks the same global stream of ranks x B rows and keeps rows rank, rank + ranks, ...
+  DataLoader loader(&train_data, B * ranks, T, c.data.shuffle, c.seed);
   std::unique_ptr<DataLoader> val_loader;
   if (has_val) val_loader = std::make_unique<DataLoader>(&val_data, B, T, false, c.seed);
-  std::vector<int32_t> batch(static_cast<size_t>(B * T + 1)), vbatch(static_cast<size_t>(B * T + 1));
+  std::vector<int32_t> batch(static_cast<size_t>(ranks * B * T + 1)), vbatch(static_cast<size_t>(B * T + 1));
+  std::vector<int32_t> inputs(static_cast<size_t>(B * T)), targets(static_cast<size_t>(B * T));
   Rng rng(c.seed ^ 0x73616d706c65ull);  // samples at evaluations
   int64_t step0 = 0, tokens = 0;
   if (!resume_path.empty()) {
-    MNEMO_RETURN_IF_ERROR(check_checkpoint_matches(meta, s.shape, s.opt, &optimizer->state(), resume_path));
+    const std::vector<StateTensor> full_state = zero->full_state_shape();
+    MNEMO_RETURN_IF_ERROR(check_checkpoint_matches(meta, s.shape, s.opt, &full_state, resume_path));
     MNEMO_RETURN_IF_ERROR(loader.set_state(meta.data).with_context(resume_path));
-    MNEMO_RETURN_IF_ERROR(load_checkpoint(resume_path, meta, params.data(), optimizer->state()));
-    optimizer->set_steps_taken(meta.step);
+    MNEMO_RETURN_IF_ERROR(zero->load(resume_path, meta));
+    zero->set_steps_taken(meta.step);
     rng.set_state(meta.rng);
     step0 = meta.step;
     tokens = meta.tokens;
     note(str_printf("resumed from %s at step %lld", resume_path.c_str(), static_cast<long long>(step0)));
   } else if (s.init_model) {
-    MNEMO_RETURN_IF_ERROR(load_weights(*s.init_model, layout, params.data()));
+    MNEMO_RETURN_IF_ERROR(load_weights(*s.init_model, layout, params));
     note("initialized from " + c.model.init_from);
   } else {
-    init_params(s.shape, layout, static_cast<float>(c.model.init_std), c.seed, params.data());
+    init_params(s.shape, layout, static_cast<float>(c.model.init_std), c.seed, params);
   }
   rep.first_step = step0;
 
   TrainMemoryEstimate& al = rep.allocated;
-  al.parameters = params.bytes();
-  al.gradients = grads.bytes();
-  al.optimizer = optimizer->state_bytes();
+  const ZeroStateBytes held = zero->allocated();
+  al.parameters = held.parameters;
+  al.gradients = held.gradients;
+  al.optimizer = held.optimizer;
+  rep.model_state_bytes = held.total();
+  rep.model_state_formula = zero_state_bytes(stage, n, ranks).total();
   al.activations = graph.bytes();
   al.data = 4 * static_cast<uint64_t>(train_data.n_tokens() + val_data.n_tokens()) +
             8 * static_cast<uint64_t>(train_data.doc_start.size() + val_data.doc_start.size()) +
-            8 * static_cast<uint64_t>(train_data.n_docs() + val_data.n_docs()) + 4 * (batch.size() + vbatch.size());
-  al.workspace = optimizer->workspace_bytes() + blas_bytes_per_thread() * static_cast<uint64_t>(s.n_threads);
+            8 * static_cast<uint64_t>(train_data.n_docs() + val_data.n_docs()) +
+            4 * (batch.size() + vbatch.size() + inputs.size() + targets.size());
+  al.workspace = zero->optimizer_workspace_bytes() + zero->bucket_bytes() +
+                 blas_bytes_per_thread() * static_cast<uint64_t>(s.n_threads);
 
   FILE* log = nullptr;
-  if (!c.log.empty()) {
+  if (!c.log.empty() && rank == 0) {
     log = std::fopen(c.log.c_str(), step0 > 0 ? "a" : "w");
     if (log == nullptr) return io_error(c.log + ": cannot open the log for writing");
   }
@@ -190,23 +303,34 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   int64_t done = step0;
   for (int64_t step = step0; step < c.steps; ++step) {
     const double t0 = now_seconds();
-    grads.zero();
+    const CommCounters c0 = comm->counters();
+    zero->begin_step();
     double loss = 0.0;
     for (int64_t a = 0; a < s.accum; ++a) {
       loader.next(batch.data());
-      loss += graph.forward(params.data(), batch.data(), batch.data() + 1, grad_scale);
-      graph.backward(params.data(), grads.data());
+      take_rows(batch.data(), B, T, rank, ranks, inputs.data(), targets.data());
+      loss += graph.forward(params, inputs.data(), targets.data(), grad_scale);
+      graph.backward(params, zero->sink());
     }
     loss /= static_cast<double>(s.accum);
+    if (ranks > 1) {  // the global batch's mean loss
+      comm->all_reduce_sum(&loss, 1);
+      loss /= static_cast<double>(ranks);
+    }
     if (!std::isfinite(loss)) {
       return out_of_range(str_printf("%s: training diverged: the loss is %g at step %lld (try a lower schedule.lr)",
                                      c.path.c_str(), loss, static_cast<long long>(step + 1)));
     }
     const double lr = s.sched.at(step);
-    MNEMO_ASSIGN_OR_RETURN(double norm, optimizer->step(params.data(), grads.data(), static_cast<float>(lr), pool));
+    MNEMO_ASSIGN_OR_RETURN(double norm, zero->finish_step(static_cast<float>(lr), pool));
+    const CommCounters sent = comm->counters() - c0;
+    rep.comm_all_reduce = sent.all_reduce;
+    rep.comm_reduce_scatter = sent.reduce_scatter;
+    rep.comm_all_gather = sent.all_gather;
+    rep.comm_total = sent.total();
     const double dt = now_seconds() - t0;
     step_time += dt;
-    tokens += tokens_per_step;
+    tokens += tokens_per_step * ranks;
     done = step + 1;
     rep.losses.push_back(loss);
 
@@ -217,18 +341,23 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
     p.lr = lr;
     p.grad_norm = norm;
     p.step_seconds = dt;
-    p.tokens_per_second = static_cast<double>(tokens_per_step) / dt;
+    p.tokens_per_second = static_cast<double>(tokens_per_step * ranks) / dt;
+    p.rank = rank;
+    p.ranks = ranks;
+    p.zero_stage = stage;
+    p.model_state_bytes = rep.model_state_bytes;
+    p.comm_bytes = sent.total();
     p.tokens = tokens;
     const bool last = done == c.steps;
     const bool stop = opt.stop_after >= 0 && done >= opt.stop_after;
     if ((c.eval.interval > 0 && done % c.eval.interval == 0) || last) {
       if (has_val && c.eval.batches > 0) {
-        p.eval_loss = evaluate(graph, *val_loader, c.eval.batches, params.data(), vbatch);
+        p.eval_loss = evaluate(graph, *val_loader, c.eval.batches, params, vbatch);
         rep.eval_losses.emplace_back(done, p.eval_loss);
       }
-      if (!c.eval.prompt.empty() && c.eval.sample_tokens > 0) {
+      if (!c.eval.prompt.empty() && c.eval.sample_tokens > 0 && rank == 0) {
         MNEMO_ASSIGN_OR_RETURN(p.sample,
-                               generate(s.shape, layout, params.data(), *s.tokenizer, c.eval, rng.next(), pool));
+                               generate(s.shape, layout, params, *s.tokenizer, c.eval, rng.next(), pool));
       }
     }
     if (!c.checkpoint.dir.empty() &&
@@ -241,9 +370,10 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
       m.n_params = n;
       m.data = loader.state();
       m.rng = rng.state();
+      m.run = run;
       const std::string path = checkpoint_path(c.checkpoint.dir, done);
-      MNEMO_RETURN_IF_ERROR(save_checkpoint(path, m, params.data(), optimizer->state()));
-      prune_checkpoints(c.checkpoint.dir, c.checkpoint.keep);
+      MNEMO_RETURN_IF_ERROR(zero->save(path, m));  // a collective; rank 0 writes
+      if (rank == 0) prune_checkpoints(c.checkpoint.dir, c.checkpoint.keep);
       p.checkpoint = path;
       rep.last_checkpoint = path;
     }
@@ -267,17 +397,17 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   rep.steps_done = done;
   rep.seconds = now_seconds() - t_start;
   rep.tokens_per_second =
-      step_time > 0 ? static_cast<double>(tokens_per_step) * static_cast<double>(done - step0) / step_time : 0.0;
+      step_time > 0 ? static_cast<double>(tokens_per_step * ranks) * static_cast<double>(done - step0) / step_time : 0.0;
   rep.peak_rss_bytes = process_memory().peak_rss_bytes;
 
-  if (!c.output.empty() && done == c.steps) {
+  if (!c.output.empty() && done == c.steps && rank == 0) {
     ExportParams ep;
     ep.path = c.output;
     ep.name = c.name;
     ep.f16 = c.output_type == "f16";
     ep.vocab_path = s.vocab_path;
     ep.tokenizer = s.tokenizer;
-    MNEMO_RETURN_IF_ERROR(export_gguf(ep, s.shape, layout, params.data()));
+    MNEMO_RETURN_IF_ERROR(export_gguf(ep, s.shape, layout, params));
     rep.output = c.output;
     note("wrote " + c.output);
   }

@@ -1,0 +1,265 @@
+#include "train/zero.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "base/strings.h"
+
+namespace mnemo::train {
+
+ZeroStateBytes zero_state_bytes(int stage, int64_t n, int ranks) {
+  const uint64_t P = static_cast<uint64_t>(n) * 4;
+  const uint64_t S = static_cast<uint64_t>((n + ranks - 1) / ranks) * 4;  // one shard, bytes
+  ZeroStateBytes b;
+  b.parameters = stage >= 3 ? S : P;
+  b.gradients = stage >= 2 ? S : P;
+  b.optimizer = stage >= 1 ? 2 * S : 2 * P;
+  return b;
+}
+
+Status validate_zero(int stage, int ranks, const OptimizerSettings& o, const std::string& subject) {
+  if (stage < 0 || stage > kMaxZeroStage) {
+    return invalid_argument(str_printf("%s: zero_stage: expected 0, 1 or 2 (plain data parallel, sharded optimizer "
+                                       "state, and sharded gradients), found %d",
+                                       subject.c_str(), stage));
+  }
+  if (ranks < 1) return invalid_argument(subject + ": expected at least one rank");
+  if (stage >= 1 && o.type != "adamw") {
+    return invalid_argument(str_printf("%s: zero_stage: %d shards AdamW's moments by element; optimizer.type \"%s\" "
+                                       "runs under zero_stage 0 only",
+                                       subject.c_str(), stage, o.type.c_str()));
+  }
+  return Status::ok();
+}
+
+ZeroBuckets zero_buckets(const ParamLayout& layout) {
+  // The ranges backward opens (graph.h): each layer [attn_norm(l), attn_norm(l+1)), the head
+  // [output_norm, n), and the embedding [0, n_vocab d), which gets its own buffer when tied.
+  std::vector<int64_t> starts;
+  for (const ParamInfo& t : layout.tensors()) {
+    if (t.layer >= 0 && t.name.size() >= 16 && t.name.compare(t.name.size() - 16, 16, "attn_norm.weight") == 0) {
+      starts.push_back(t.offset);
+    }
+  }
+  starts.push_back(layout.output_norm());
+  ZeroBuckets b;
+  b.main = layout.n_params() - layout.output_norm();
+  for (size_t i = 0; i + 1 < starts.size(); ++i) b.main = std::max(b.main, starts[i + 1] - starts[i]);
+  const int64_t embd = layout.tensors().front().numel();  // token_embd comes first
+  if (layout.find("output.weight") == nullptr) {
+    b.embedding = embd;
+  } else {
+    b.main = std::max(b.main, embd);
+  }
+  return b;
+}
+
+// Stage 2's GradSink: each range backward closes is reduce-scattered at once (uneven blocks: the
+// range's overlap with each rank's shard) and the owned part added to the gradient shard.
+class ZeroEngine::BucketSink final : public GradSink {
+ public:
+  BucketSink(ZeroEngine& z, const ParamLayout& layout, bool tied) : z_(z), tied_(tied) {
+    const ZeroBuckets b = zero_buckets(layout);
+    embd_begin_ = layout.token_embd();
+    if (tied) embd_.resize(b.embedding);
+    main_.resize(b.main);
+  }
+  float* open(int64_t begin, int64_t end) override {
+    float* b = (tied_ && begin == embd_begin_) ? embd_.data() : main_.data();
+    std::memset(b, 0, static_cast<size_t>(end - begin) * sizeof(float));
+    return b;
+  }
+  void close(int64_t begin, int64_t end) override {
+    float* b = (tied_ && begin == embd_begin_) ? embd_.data() : main_.data();
+    const int N = z_.comm_.size(), r = z_.comm_.rank();
+    std::vector<int> counts(static_cast<size_t>(N));
+    for (int k = 0; k < N; ++k) {
+      const int64_t lo = std::max(begin, k * z_.S_), hi = std::min(end, (k + 1) * z_.S_);
+      counts[static_cast<size_t>(k)] = static_cast<int>(std::max<int64_t>(0, hi - lo));
+    }
+    z_.comm_.reduce_scatter(b, counts);
+    const int64_t own = counts[static_cast<size_t>(r)];
+    if (own == 0) return;
+    float* g = z_.grads_.data() + (std::max(begin, r * z_.S_) - r * z_.S_);
+    for (int64_t i = 0; i < own; ++i) g[i] += b[i];
+  }
+  uint64_t bytes() const { return main_.bytes() + embd_.bytes(); }
+
+ private:
+  ZeroEngine& z_;
+  FloatBuffer main_, embd_;
+  int64_t embd_begin_ = 0;
+  bool tied_ = false;
+};
+
+namespace {
+class FullSink final : public GradSink {
+ public:
+  explicit FullSink(float* g) : g_(g) {}
+  float* open(int64_t begin, int64_t) override { return g_ + begin; }
+  void close(int64_t, int64_t) override {}
+
+ private:
+  float* g_;
+};
+}  // namespace
+
+ZeroEngine::ZeroEngine(Comm& comm, int stage, const ParamLayout& layout)
+    : comm_(comm), stage_(stage), layout_(layout) {
+  const int N = comm.size(), r = comm.rank();
+  n_ = layout.n_params();
+  S_ = (n_ + N - 1) / N;
+  n_pad_ = S_ * N;
+  own0_ = std::min<int64_t>(n_, r * S_);
+  own1_ = std::min<int64_t>(n_, (r + 1) * S_);
+}
+
+ZeroEngine::~ZeroEngine() = default;
+
+Expected<std::unique_ptr<ZeroEngine>> ZeroEngine::create(Comm& comm, int stage, const OptimizerSettings& o,
+                                                         const ParamLayout& layout, int n_threads,
+                                                         const std::string& subject) {
+  MNEMO_RETURN_IF_ERROR(validate_zero(stage, comm.size(), o, subject));
+  std::unique_ptr<ZeroEngine> z(new ZeroEngine(comm, stage, layout));
+  MNEMO_RETURN_IF_ERROR(z->init_optimizer(o, n_threads, subject));
+  return z;
+}
+
+Status ZeroEngine::init_optimizer(const OptimizerSettings& o, int n_threads, const std::string& subject) {
+  o_ = o;
+  params_.resize(n_pad_);
+  if (stage_ == 0) {
+    MNEMO_ASSIGN_OR_RETURN(full_opt_, Optimizer::create(o, layout_, n_threads, subject));
+  } else {
+    MNEMO_RETURN_IF_ERROR(validate_optimizer(o, layout_, subject));
+    m_.resize(S_);
+    v_.resize(S_);
+  }
+  if (stage_ >= 2) {
+    grads_.resize(S_);
+    // Whether the head is tied: the output offset equals the embedding's.
+    const ParamInfo* out = layout_.find("output.weight");
+    sink_ = std::make_unique<BucketSink>(*this, layout_, out == nullptr);
+  } else {
+    grads_.resize(n_pad_);
+    sink_ = std::make_unique<FullSink>(grads_.data());
+  }
+  return Status::ok();
+}
+
+void ZeroEngine::begin_step() { grads_.zero(); }
+
+GradSink& ZeroEngine::sink() { return *sink_; }
+
+Expected<double> ZeroEngine::finish_step(float lr, ThreadPool& pool) {
+  const int N = comm_.size();
+  const float mean = 1.0f / static_cast<float>(N);
+  auto scale = [&](float* x, int64_t n) {
+    if (N == 1) return;
+    pool.parallel_for(n, 4096, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) x[i] *= mean;
+    });
+  };
+  if (stage_ == 0) {
+    comm_.all_reduce_sum(grads_.data(), n_);
+    scale(grads_.data(), n_);
+    return full_opt_->step(params_.data(), grads_.data(), lr, pool);
+  }
+  if (stage_ == 1) comm_.reduce_scatter_block(grads_.data(), S_);  // the owned sum lands at [0, S)
+  scale(grads_.data(), S_);
+  MNEMO_ASSIGN_OR_RETURN(double norm, sharded_adamw(grads_.data(), lr, pool));
+  comm_.all_gather(params_.data(), S_);
+  return norm;
+}
+
+// AdamW on the owned elements [own0_, own1_); g and m, v are indexed from own0_.
+Expected<double> ZeroEngine::sharded_adamw(const float* g_in, float lr, ThreadPool& pool) {
+  float* g = const_cast<float*>(g_in);
+  const int64_t n = own1_ - own0_;
+  double sq = 0.0;
+  if (n > 0) {
+    const double part = global_norm(g, n, pool);
+    sq = part * part;
+  }
+  comm_.all_reduce_sum(&sq, 1);
+  const double norm = std::sqrt(sq);
+  if (o_.grad_clip > 0.0f) {
+    const double coef = static_cast<double>(o_.grad_clip) / (norm + 1e-6);
+    if (coef < 1.0) {
+      const float c = static_cast<float>(coef);
+      pool.parallel_for(n, 1024, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) g[i] *= c;
+      });
+    }
+  }
+  ++t_;
+  float* p = params_.data();
+  pool.parallel_for(n, 1024, [&](int64_t b, int64_t e) {
+    const int64_t gb = own0_ + b, ge = own0_ + e;  // layout elements
+    for (const ParamInfo& t : layout_.tensors()) {
+      const int64_t tb = std::max(gb, t.offset), te = std::min(ge, t.offset + t.numel());
+      if (tb >= te) continue;
+      const int64_t k = tb - own0_;
+      adamw_update(o_, t_, t.is_matrix(), te - tb, p + tb, g + k, m_.data() + k, v_.data() + k, lr);
+    }
+  });
+  return norm;
+}
+
+ZeroStateBytes ZeroEngine::allocated() const {
+  ZeroStateBytes b;
+  b.parameters = static_cast<uint64_t>(stage_ >= 3 ? S_ : n_) * 4;
+  b.gradients = static_cast<uint64_t>(stage_ >= 2 ? S_ : n_) * 4;
+  b.optimizer = stage_ == 0 ? full_opt_->state_bytes() : m_.bytes() + v_.bytes();
+  return b;
+}
+
+uint64_t ZeroEngine::bucket_bytes() const {
+  return stage_ >= 2 ? static_cast<const BucketSink*>(sink_.get())->bytes() : 0;
+}
+
+uint64_t ZeroEngine::optimizer_workspace_bytes() const { return full_opt_ ? full_opt_->workspace_bytes() : 0; }
+
+int64_t ZeroEngine::steps_taken() const { return full_opt_ ? full_opt_->steps_taken() : t_; }
+
+void ZeroEngine::set_steps_taken(int64_t t) {
+  if (full_opt_) full_opt_->set_steps_taken(t);
+  t_ = t;
+}
+
+std::vector<StateTensor> ZeroEngine::full_state_shape() const {
+  if (full_opt_) return full_opt_->state();
+  return {{"adamw.m", nullptr, n_}, {"adamw.v", nullptr, n_}};
+}
+
+Status ZeroEngine::save(const std::string& path, const CheckpointMeta& meta) {
+  if (full_opt_) {
+    if (comm_.rank() != 0) return Status::ok();
+    return save_checkpoint(path, meta, params_.data(), full_opt_->state());
+  }
+  // Temporary full moments (8P bytes while saving), gathered from the shards.
+  FloatBuffer m(n_pad_), v(n_pad_);
+  const int64_t at = static_cast<int64_t>(comm_.rank()) * S_;
+  std::memcpy(m.data() + at, m_.data(), static_cast<size_t>(S_) * sizeof(float));
+  std::memcpy(v.data() + at, v_.data(), static_cast<size_t>(S_) * sizeof(float));
+  comm_.all_gather(m.data(), S_);
+  comm_.all_gather(v.data(), S_);
+  if (comm_.rank() != 0) return Status::ok();
+  return save_checkpoint(path, meta, params_.data(), {{"adamw.m", m.data(), n_}, {"adamw.v", v.data(), n_}});
+}
+
+Status ZeroEngine::load(const std::string& path, const CheckpointMeta& meta) {
+  if (full_opt_) return load_checkpoint(path, meta, params_.data(), full_opt_->state());
+  FloatBuffer m(n_), v(n_);
+  MNEMO_RETURN_IF_ERROR(
+      load_checkpoint(path, meta, params_.data(), {{"adamw.m", m.data(), n_}, {"adamw.v", v.data(), n_}}));
+  const int64_t own = own1_ - own0_;
+  if (own > 0) {
+    std::memcpy(m_.data(), m.data() + own0_, static_cast<size_t>(own) * sizeof(float));
+    std::memcpy(v_.data(), v.data() + own0_, static_cast<size_t>(own) * sizeof(float));
+  }
+  return Status::ok();
+}
+
+}  // namespace mnemo::train

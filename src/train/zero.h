@@ -1,0 +1,108 @@
+// train/zero.h: data parallelism and ZeRO stages 0-2 (Rajbhandari et al., "ZeRO: Memory
+// Optimizations Toward Training Trillion Parameter Models", SC'20) over train/comm.h.
+//
+// The flat fp32 buffer of train/params.h (n floats) is padded to n_pad = N S with S = ceil(n / N);
+// rank r owns elements [r S, (r+1) S) (the padding is zero and never updated). Per step:
+//   stage 0 (plain DP): full gradients, MPI_Allreduce, mean; every rank runs the full optimizer
+//            (AdamW or GaLore). Model states 4P + 4P + 8P = 16P bytes per rank.
+//   stage 1 (P_os):    full gradients; MPI_Reduce_scatter_block, mean; AdamW on the owned shard
+//            with m, v of S floats; MPI_Allgather of the parameters. 4P + 4P + 8P/N.
+//   stage 2 (P_os+g):  as stage 1, but backward (TrainGraph via GradSink) hands each layer's
+//            gradients over as a bucket when they are final; the bucket is reduce-scattered
+//            (MPI_Reduce_scatter, uneven blocks) at once, the owned part added to a gradient shard
+//            of S floats and the rest dropped: 4P + 4P/N + 8P/N = 4P + 12P/N, plus two buckets
+//            (the largest layer, and the token embedding when the head is tied to it).
+// Gradient clipping (torch's clip_grad_norm_) sums squares over the owned shard and all-reduces
+// the sum. Bytes sent per rank per step (comm.h's ring formulas): 2 (N-1)/N 4P for every stage
+// (stage 0 all-reduce; stages 1-2 reduce-scatter + all-gather), plus 16 (N-1)/N for the norm.
+// Checkpoints hold the full (unsharded) optimizer state: shards are gathered into temporary full
+// buffers to save and sliced out on load, so a checkpoint reads back on any rank count.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "mnemo/status.h"
+#include "train/buffer.h"
+#include "train/checkpoint.h"
+#include "train/comm.h"
+#include "train/graph.h"
+#include "train/optimizer.h"
+#include "train/params.h"
+
+namespace mnemo::train {
+
+inline constexpr int kMaxZeroStage = 2;
+
+// Model-state bytes per rank (parameters + gradients + fp32 AdamW moments) by the formulas above,
+// for n parameters over `ranks` ranks (shards of ceil(n / ranks) floats).
+struct ZeroStateBytes {
+  uint64_t parameters = 0, gradients = 0, optimizer = 0;
+  uint64_t total() const { return parameters + gradients + optimizer; }
+};
+ZeroStateBytes zero_state_bytes(int stage, int64_t n, int ranks);
+
+// Stage 2's bucket buffers, in floats: one for the largest range backward hands over (a layer,
+// the head, or the untied embedding) and, when the head is tied, one for the embedding.
+struct ZeroBuckets {
+  int64_t main = 0, embedding = 0;
+  uint64_t bytes() const { return 4 * static_cast<uint64_t>(main + embedding); }
+};
+ZeroBuckets zero_buckets(const ParamLayout& layout);
+
+// "zero_stage: expected 0..2" and friends; subject names the config.
+Status validate_zero(int stage, int ranks, const OptimizerSettings& o, const std::string& subject);
+
+class ZeroEngine {
+ public:
+  static Expected<std::unique_ptr<ZeroEngine>> create(Comm& comm, int stage, const OptimizerSettings& o,
+                                                      const ParamLayout& layout, int n_threads,
+                                                      const std::string& subject);
+  ~ZeroEngine();
+
+  float* params() { return params_.data(); }  // full, n_pad floats
+  // Starts a step: the gradient accumulators become zero.
+  void begin_step();
+  // Where TrainGraph::backward puts the gradients of each micro-batch.
+  GradSink& sink();
+  // Reduces the gradients over the ranks (mean), clips, updates and gathers the parameters.
+  // Returns the global gradient norm before clipping.
+  Expected<double> finish_step(float lr, ThreadPool& pool);
+
+  int stage() const { return stage_; }
+  int64_t shard() const { return S_; }
+  ZeroStateBytes allocated() const;        // what this rank holds, by class
+  uint64_t bucket_bytes() const;           // stage 2's bucket buffers
+  uint64_t optimizer_workspace_bytes() const;
+  int64_t steps_taken() const;
+  void set_steps_taken(int64_t t);
+  // The optimizer's full (unsharded) state tensors: names and sizes; data set only at stage 0.
+  std::vector<StateTensor> full_state_shape() const;
+  // Gathers the full optimizer state (a collective: every rank calls it) and, on rank 0, writes
+  // the checkpoint.
+  Status save(const std::string& path, const CheckpointMeta& meta);
+  // Reads parameters and the full state, keeping this rank's shard of it.
+  Status load(const std::string& path, const CheckpointMeta& meta);
+
+ private:
+  ZeroEngine(Comm& comm, int stage, const ParamLayout& layout);
+  Status init_optimizer(const OptimizerSettings& o, int n_threads, const std::string& subject);
+  Expected<double> sharded_adamw(const float* g, float lr, ThreadPool& pool);
+
+  class BucketSink;
+  Comm& comm_;
+  int stage_;
+  ParamLayout layout_;
+  OptimizerSettings o_;
+  int64_t n_, n_pad_, S_, own0_, own1_;  // own1_: end of the owned real elements (<= (r+1) S)
+  FloatBuffer params_, grads_;           // grads_: n_pad (stages 0-1) or S (stage 2)
+  std::unique_ptr<Optimizer> full_opt_;  // stage 0
+  FloatBuffer m_, v_;                    // stages 1-2: S floats each
+  int64_t t_ = 0;
+  std::unique_ptr<GradSink> sink_;
+};
+
+}  // namespace mnemo::train
