@@ -28,6 +28,7 @@ class LocalComm final : public Comm {
   void do_reduce_scatter_block(float*, int64_t) override {}
   void do_reduce_scatter(float*, const std::vector<int>&) override {}
   void do_all_gather(void*, int64_t) override {}
+  void do_all_gather_v(float*, const std::vector<int>&) override {}
   void do_broadcast(void*, int64_t, int) override {}
 };
 
@@ -60,6 +61,12 @@ void Comm::reduce_scatter(float* x, const std::vector<int>& counts) {
 void Comm::all_gather(float* x, int64_t block) {
   do_all_gather(x, block * 4);
   counters_.all_gather += ring_share(static_cast<uint64_t>(block) * 4, size());
+  ++counters_.calls;
+}
+
+void Comm::all_gather_v(float* x, const std::vector<int>& counts) {
+  do_all_gather_v(x, counts);
+  counters_.all_gather += ring_share(static_cast<uint64_t>(counts[static_cast<size_t>(rank())]) * 4, size());
   ++counters_.calls;
 }
 

@@ -50,6 +50,9 @@ class Comm {
   // x holds size() blocks of `block` floats, this rank's filled; afterwards all are
   // (MPI_Allgather, MPI_IN_PLACE).
   void all_gather(float* x, int64_t block);
+  // x holds counts[0] + ... + counts[N-1] floats in rank order, this rank's block filled;
+  // afterwards all are (MPI_Allgatherv, MPI_IN_PLACE; blocks may be empty).
+  void all_gather_v(float* x, const std::vector<int>& counts);
   // One value per rank: all[r] = rank r's `mine` (MPI_Allgather of 8 bytes).
   std::vector<uint64_t> all_gather_u64(uint64_t mine);
   // bytes of x from root to every rank (MPI_Bcast).
@@ -62,6 +65,7 @@ class Comm {
   virtual void do_reduce_scatter_block(float* x, int64_t block) = 0;
   virtual void do_reduce_scatter(float* x, const std::vector<int>& counts) = 0;
   virtual void do_all_gather(void* x, int64_t block_bytes) = 0;
+  virtual void do_all_gather_v(float* x, const std::vector<int>& counts) = 0;
   virtual void do_broadcast(void* x, int64_t bytes, int root) = 0;
 
   CommCounters counters_;

@@ -46,6 +46,11 @@ class MpiComm final : public Comm {
   void do_all_gather(void* x, int64_t block_bytes) override {
     MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, static_cast<int>(block_bytes), MPI_BYTE, MPI_COMM_WORLD);
   }
+  void do_all_gather_v(float* x, const std::vector<int>& counts) override {
+    std::vector<int> displs(counts.size());
+    for (size_t k = 1; k < counts.size(); ++k) displs[k] = displs[k - 1] + counts[k - 1];
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, counts.data(), displs.data(), MPI_FLOAT, MPI_COMM_WORLD);
+  }
   void do_broadcast(void* x, int64_t bytes, int root) override {
     MPI_Bcast(x, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD);
   }

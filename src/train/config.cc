@@ -314,9 +314,10 @@ Expected<TrainConfig> parse_train_config(const std::string& text, const std::str
     return bad("output_type", "expected \"f16\" or \"f32\", found \"" + c.output_type + "\"");
   }
   if (c.threads < 0 || c.threads > 1024) return bad("threads", "expected 0..1024 (0: all CPUs)");
-  if (c.zero_stage < 0 || c.zero_stage > 2) {
-    return bad("zero_stage", str_printf("expected 0 (data parallel), 1 (sharded optimizer state) or 2 (sharded "
-                                        "gradients too), found %lld", static_cast<long long>(c.zero_stage)));
+  if (c.zero_stage < 0 || c.zero_stage > 3) {
+    return bad("zero_stage", str_printf("expected 0 (data parallel), 1 (sharded optimizer state), 2 (sharded "
+                                        "gradients too) or 3 (sharded parameters too), found %lld",
+                                        static_cast<long long>(c.zero_stage)));
   }
   if (c.zero_stage >= 1 && c.optimizer.type != "adamw") {
     return bad("zero_stage", str_printf("stage %lld shards AdamW's moments; optimizer.type \"%s\" runs under "

@@ -143,7 +143,7 @@ TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s, int
   e.parameters = z.parameters;
   e.gradients = z.gradients;
   e.optimizer = stage == 0 ? optimizer_state_bytes(s.opt, layout) : z.optimizer;
-  const uint64_t buckets = stage >= 2 ? zero_buckets(layout).bytes() : 0;
+  const uint64_t buckets = (stage >= 2 ? zero_buckets(layout).bytes() : 0) + (stage >= 3 ? zero_buckets(layout).bytes() : 0);
   const uint64_t R = static_cast<uint64_t>(ranks);
   const GraphSizes g = graph_sizes(s.shape, s.B, s.T, s.n_threads);
   e.activations = 4 * static_cast<uint64_t>(g.total());
@@ -151,7 +151,7 @@ TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s, int
   // Token ids (int32), document offsets, the epoch orders of both loaders, two batch buffers.
   e.data = 4 * static_cast<uint64_t>(d.train_tokens + d.val_tokens) +
            8 * static_cast<uint64_t>(d.train_docs + 1 + d.val_docs + 1) + 8 * static_cast<uint64_t>(d.train_docs + d.val_docs) +
-           4 * static_cast<uint64_t>(R * s.B * s.T + 1) + 4 * static_cast<uint64_t>(3 * s.B * s.T + 1);
+           8 * static_cast<uint64_t>(R * s.B * s.T + 1) + 4 * static_cast<uint64_t>(2 * s.B * s.T);
   const uint64_t opt_work = optimizer_workspace_bytes(s.opt, layout, s.n_threads);
   const uint64_t blas = blas_bytes_per_thread() * static_cast<uint64_t>(s.n_threads);
   uint64_t io = 0;
@@ -175,7 +175,7 @@ TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s, int
       {"workspace: OpenBLAS buffers", blas},
       {"workspace: checkpoint I/O buffers", io},
       {"workspace: sampling session", sample},
-      {"workspace: gradient buckets (ZeRO-2)", buckets},
+      {"workspace: gradient buckets (ZeRO-2/3), parameter gathers (ZeRO-3)", buckets},
   };
   return e;
 }

@@ -40,13 +40,22 @@ Expected<std::string> resolve_resume(const std::string& arg) {
   return arg;
 }
 
-// Mean loss over the first `batches` batches of the held-out data (the same ones every time).
-double evaluate(TrainGraph& g, DataLoader& loader, int64_t batches, const float* params, std::vector<int32_t>& buf) {
+void take_rows(const int32_t* buf, int64_t B, int64_t T, int r, int N, int32_t* inputs, int32_t* targets);
+
+// Mean loss over the first `batches` global batches of the held-out data (the same ones every
+// time); each rank takes its rows of each, as in training, and the means are averaged.
+double evaluate(TrainGraph& g, DataLoader& loader, int64_t batches, ParamSource& params, std::vector<int32_t>& buf,
+                Comm& comm, int32_t* inputs, int32_t* targets) {
   (void)loader.set_state(DataLoader::State{});
   double sum = 0.0;
   for (int64_t b = 0; b < batches; ++b) {
     loader.next(buf.data());
-    sum += g.forward(params, buf.data(), buf.data() + 1, 0.0f);
+    take_rows(buf.data(), g.B(), g.T(), comm.rank(), comm.size(), inputs, targets);
+    sum += g.forward(params, inputs, targets, 0.0f);
+  }
+  if (comm.size() > 1) {
+    comm.all_reduce_sum(&sum, 1);
+    sum /= static_cast<double>(comm.size());
   }
   return sum / static_cast<double>(batches);
 }
@@ -236,13 +245,17 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
 
   ThreadPool pool(s.n_threads);
   MNEMO_ASSIGN_OR_RETURN(auto zero, ZeroEngine::create(*comm, stage, s.opt, layout, s.n_threads, c.path));
-  float* params = zero->params();
+  // Initial weights: straight into the parameters, or (stage 3) into a temporary full buffer
+  // that each rank keeps its shard of.
+  FloatBuffer init_full;
+  if (stage >= 3) init_full.resize(n);
+  float* params = stage >= 3 ? init_full.data() : zero->params();
   TrainGraph graph(s.shape, layout, B, T, &pool);
   // Every rank walks the same global stream of ranks x B rows and keeps rows rank, rank + ranks, ...
   DataLoader loader(&train_data, B * ranks, T, c.data.shuffle, c.seed);
   std::unique_ptr<DataLoader> val_loader;
-  if (has_val) val_loader = std::make_unique<DataLoader>(&val_data, B, T, false, c.seed);
-  std::vector<int32_t> batch(static_cast<size_t>(ranks * B * T + 1)), vbatch(static_cast<size_t>(B * T + 1));
+  if (has_val) val_loader = std::make_unique<DataLoader>(&val_data, B * ranks, T, false, c.seed);
+  std::vector<int32_t> batch(static_cast<size_t>(ranks * B * T + 1)), vbatch(static_cast<size_t>(ranks * B * T + 1));
   std::vector<int32_t> inputs(static_cast<size_t>(B * T)), targets(static_cast<size_t>(B * T));
   Rng rng(c.seed ^ 0x73616d706c65ull);  // samples at evaluations
   int64_t step0 = 0, tokens = 0;
@@ -262,6 +275,12 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   } else {
     init_params(s.shape, layout, static_cast<float>(c.model.init_std), c.seed, params);
   }
+  if (stage >= 3) {
+    if (resume_path.empty()) zero->set_from_full(params);
+    init_full.resize(0);
+  }
+  params = nullptr;  // from here on through zero->source() and zero->full_params()
+  FloatBuffer full_scratch;  // stage 3: the gathered parameters while sampling or exporting
   rep.first_step = step0;
 
   TrainMemoryEstimate& al = rep.allocated;
@@ -309,8 +328,8 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
     for (int64_t a = 0; a < s.accum; ++a) {
       loader.next(batch.data());
       take_rows(batch.data(), B, T, rank, ranks, inputs.data(), targets.data());
-      loss += graph.forward(params, inputs.data(), targets.data(), grad_scale);
-      graph.backward(params, zero->sink());
+      loss += graph.forward(zero->source(), inputs.data(), targets.data(), grad_scale);
+      graph.backward(zero->source(), zero->sink());
     }
     loss /= static_cast<double>(s.accum);
     if (ranks > 1) {  // the global batch's mean loss
@@ -352,12 +371,16 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
     const bool stop = opt.stop_after >= 0 && done >= opt.stop_after;
     if ((c.eval.interval > 0 && done % c.eval.interval == 0) || last) {
       if (has_val && c.eval.batches > 0) {
-        p.eval_loss = evaluate(graph, *val_loader, c.eval.batches, params, vbatch);
+        p.eval_loss = evaluate(graph, *val_loader, c.eval.batches, zero->source(), vbatch, *comm, inputs.data(),
+                               targets.data());
         rep.eval_losses.emplace_back(done, p.eval_loss);
       }
-      if (!c.eval.prompt.empty() && c.eval.sample_tokens > 0 && rank == 0) {
-        MNEMO_ASSIGN_OR_RETURN(p.sample,
-                               generate(s.shape, layout, params, *s.tokenizer, c.eval, rng.next(), pool));
+      if (!c.eval.prompt.empty() && c.eval.sample_tokens > 0) {
+        const float* full = zero->full_params(full_scratch);  // a collective at stage 3
+        if (rank == 0) {
+          MNEMO_ASSIGN_OR_RETURN(p.sample, generate(s.shape, layout, full, *s.tokenizer, c.eval, rng.next(), pool));
+        }
+        full_scratch.resize(0);
       }
     }
     if (!c.checkpoint.dir.empty() &&
@@ -400,6 +423,7 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
       step_time > 0 ? static_cast<double>(tokens_per_step * ranks) * static_cast<double>(done - step0) / step_time : 0.0;
   rep.peak_rss_bytes = process_memory().peak_rss_bytes;
 
+  const float* final_params = !c.output.empty() && done == c.steps ? zero->full_params(full_scratch) : nullptr;
   if (!c.output.empty() && done == c.steps && rank == 0) {
     ExportParams ep;
     ep.path = c.output;
@@ -407,7 +431,7 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
     ep.f16 = c.output_type == "f16";
     ep.vocab_path = s.vocab_path;
     ep.tokenizer = s.tokenizer;
-    MNEMO_RETURN_IF_ERROR(export_gguf(ep, s.shape, layout, params));
+    MNEMO_RETURN_IF_ERROR(export_gguf(ep, s.shape, layout, final_params));
     rep.output = c.output;
     note("wrote " + c.output);
   }

@@ -20,8 +20,8 @@ ZeroStateBytes zero_state_bytes(int stage, int64_t n, int ranks) {
 
 Status validate_zero(int stage, int ranks, const OptimizerSettings& o, const std::string& subject) {
   if (stage < 0 || stage > kMaxZeroStage) {
-    return invalid_argument(str_printf("%s: zero_stage: expected 0, 1 or 2 (plain data parallel, sharded optimizer "
-                                       "state, and sharded gradients), found %d",
+    return invalid_argument(str_printf("%s: zero_stage: expected 0, 1, 2 or 3 (plain data parallel, sharded optimizer "
+                                       "state, sharded gradients, sharded parameters), found %d",
                                        subject.c_str(), stage));
   }
   if (ranks < 1) return invalid_argument(subject + ": expected at least one rank");
@@ -93,7 +93,53 @@ class ZeroEngine::BucketSink final : public GradSink {
   bool tied_ = false;
 };
 
+// Stage 3's ParamSource: each range is all-gathered (uneven blocks: the range's overlap with each
+// rank's shard) into a buffer right before use; the buffer is reused by the next range.
+class ZeroEngine::GatherSource final : public ParamSource {
+ public:
+  GatherSource(ZeroEngine& z, const ParamLayout& layout, bool tied) : z_(z), tied_(tied) {
+    const ZeroBuckets b = zero_buckets(layout);
+    embd_begin_ = layout.token_embd();
+    if (tied) embd_.resize(b.embedding);
+    main_.resize(b.main);
+  }
+  const float* acquire(int64_t begin, int64_t end) override {
+    float* b = (tied_ && begin == embd_begin_) ? embd_.data() : main_.data();
+    const int N = z_.comm_.size(), r = z_.comm_.rank();
+    std::vector<int> counts(static_cast<size_t>(N));
+    for (int k = 0; k < N; ++k) {
+      const int64_t lo = std::max(begin, k * z_.S_), hi = std::min(end, (k + 1) * z_.S_);
+      counts[static_cast<size_t>(k)] = static_cast<int>(std::max<int64_t>(0, hi - lo));
+    }
+    const int64_t own = counts[static_cast<size_t>(r)];
+    if (own > 0) {
+      const int64_t lo = std::max(begin, r * z_.S_);
+      std::memcpy(b + (lo - begin), z_.params_.data() + (lo - r * z_.S_), static_cast<size_t>(own) * sizeof(float));
+    }
+    z_.comm_.all_gather_v(b, counts);
+    return b;
+  }
+  void release(int64_t, int64_t) override {}
+  uint64_t bytes() const { return main_.bytes() + embd_.bytes(); }
+
+ private:
+  ZeroEngine& z_;
+  FloatBuffer main_, embd_;
+  int64_t embd_begin_ = 0;
+  bool tied_ = false;
+};
+
 namespace {
+class FullSource final : public ParamSource {
+ public:
+  explicit FullSource(const float* p) : p_(p) {}
+  const float* acquire(int64_t begin, int64_t) override { return p_ + begin; }
+  void release(int64_t, int64_t) override {}
+
+ private:
+  const float* p_;
+};
+
 class FullSink final : public GradSink {
  public:
   explicit FullSink(float* g) : g_(g) {}
@@ -128,7 +174,13 @@ Expected<std::unique_ptr<ZeroEngine>> ZeroEngine::create(Comm& comm, int stage, 
 
 Status ZeroEngine::init_optimizer(const OptimizerSettings& o, int n_threads, const std::string& subject) {
   o_ = o;
-  params_.resize(n_pad_);
+  params_.resize(stage_ >= 3 ? S_ : n_pad_);
+  const bool tied = layout_.find("output.weight") == nullptr;
+  if (stage_ >= 3) {
+    source_ = std::make_unique<GatherSource>(*this, layout_, tied);
+  } else {
+    source_ = std::make_unique<FullSource>(params_.data());
+  }
   if (stage_ == 0) {
     MNEMO_ASSIGN_OR_RETURN(full_opt_, Optimizer::create(o, layout_, n_threads, subject));
   } else {
@@ -138,9 +190,7 @@ Status ZeroEngine::init_optimizer(const OptimizerSettings& o, int n_threads, con
   }
   if (stage_ >= 2) {
     grads_.resize(S_);
-    // Whether the head is tied: the output offset equals the embedding's.
-    const ParamInfo* out = layout_.find("output.weight");
-    sink_ = std::make_unique<BucketSink>(*this, layout_, out == nullptr);
+    sink_ = std::make_unique<BucketSink>(*this, layout_, tied);
   } else {
     grads_.resize(n_pad_);
     sink_ = std::make_unique<FullSink>(grads_.data());
@@ -151,6 +201,25 @@ Status ZeroEngine::init_optimizer(const OptimizerSettings& o, int n_threads, con
 void ZeroEngine::begin_step() { grads_.zero(); }
 
 GradSink& ZeroEngine::sink() { return *sink_; }
+
+ParamSource& ZeroEngine::source() { return *source_; }
+
+const float* ZeroEngine::full_params(FloatBuffer& scratch) {
+  if (stage_ < 3) return params_.data();
+  scratch.resize(n_pad_);
+  std::memcpy(scratch.data() + comm_.rank() * S_, params_.data(), static_cast<size_t>(S_) * sizeof(float));
+  comm_.all_gather(scratch.data(), S_);
+  return scratch.data();
+}
+
+void ZeroEngine::set_from_full(const float* full) {
+  if (stage_ < 3) {
+    if (full != params_.data()) std::memcpy(params_.data(), full, static_cast<size_t>(n_) * sizeof(float));
+    return;
+  }
+  const int64_t own = own1_ - own0_;
+  if (own > 0) std::memcpy(params_.data(), full + own0_, static_cast<size_t>(own) * sizeof(float));
+}
 
 Expected<double> ZeroEngine::finish_step(float lr, ThreadPool& pool) {
   const int N = comm_.size();
@@ -169,7 +238,7 @@ Expected<double> ZeroEngine::finish_step(float lr, ThreadPool& pool) {
   if (stage_ == 1) comm_.reduce_scatter_block(grads_.data(), S_);  // the owned sum lands at [0, S)
   scale(grads_.data(), S_);
   MNEMO_ASSIGN_OR_RETURN(double norm, sharded_adamw(grads_.data(), lr, pool));
-  comm_.all_gather(params_.data(), S_);
+  if (stage_ < 3) comm_.all_gather(params_.data(), S_);
   return norm;
 }
 
@@ -194,14 +263,14 @@ Expected<double> ZeroEngine::sharded_adamw(const float* g_in, float lr, ThreadPo
     }
   }
   ++t_;
-  float* p = params_.data();
+  float* p = stage_ >= 3 ? params_.data() : params_.data() + own0_;  // indexed from own0_
   pool.parallel_for(n, 1024, [&](int64_t b, int64_t e) {
     const int64_t gb = own0_ + b, ge = own0_ + e;  // layout elements
     for (const ParamInfo& t : layout_.tensors()) {
       const int64_t tb = std::max(gb, t.offset), te = std::min(ge, t.offset + t.numel());
       if (tb >= te) continue;
       const int64_t k = tb - own0_;
-      adamw_update(o_, t_, t.is_matrix(), te - tb, p + tb, g + k, m_.data() + k, v_.data() + k, lr);
+      adamw_update(o_, t_, t.is_matrix(), te - tb, p + k, g + k, m_.data() + k, v_.data() + k, lr);
     }
   });
   return norm;
@@ -216,7 +285,9 @@ ZeroStateBytes ZeroEngine::allocated() const {
 }
 
 uint64_t ZeroEngine::bucket_bytes() const {
-  return stage_ >= 2 ? static_cast<const BucketSink*>(sink_.get())->bytes() : 0;
+  uint64_t b = stage_ >= 2 ? static_cast<const BucketSink*>(sink_.get())->bytes() : 0;
+  if (stage_ >= 3) b += static_cast<const GatherSource*>(source_.get())->bytes();
+  return b;
 }
 
 uint64_t ZeroEngine::optimizer_workspace_bytes() const { return full_opt_ ? full_opt_->workspace_bytes() : 0; }
@@ -238,7 +309,9 @@ Status ZeroEngine::save(const std::string& path, const CheckpointMeta& meta) {
     if (comm_.rank() != 0) return Status::ok();
     return save_checkpoint(path, meta, params_.data(), full_opt_->state());
   }
-  // Temporary full moments (8P bytes while saving), gathered from the shards.
+  // Temporary full moments (8P bytes while saving; stage 3 also 4P of parameters), gathered.
+  FloatBuffer full;
+  const float* params = full_params(full);
   FloatBuffer m(n_pad_), v(n_pad_);
   const int64_t at = static_cast<int64_t>(comm_.rank()) * S_;
   std::memcpy(m.data() + at, m_.data(), static_cast<size_t>(S_) * sizeof(float));
@@ -246,14 +319,17 @@ Status ZeroEngine::save(const std::string& path, const CheckpointMeta& meta) {
   comm_.all_gather(m.data(), S_);
   comm_.all_gather(v.data(), S_);
   if (comm_.rank() != 0) return Status::ok();
-  return save_checkpoint(path, meta, params_.data(), {{"adamw.m", m.data(), n_}, {"adamw.v", v.data(), n_}});
+  return save_checkpoint(path, meta, params, {{"adamw.m", m.data(), n_}, {"adamw.v", v.data(), n_}});
 }
 
 Status ZeroEngine::load(const std::string& path, const CheckpointMeta& meta) {
   if (full_opt_) return load_checkpoint(path, meta, params_.data(), full_opt_->state());
-  FloatBuffer m(n_), v(n_);
+  FloatBuffer m(n_), v(n_), full;
+  if (stage_ >= 3) full.resize(n_);
+  float* params = stage_ >= 3 ? full.data() : params_.data();
   MNEMO_RETURN_IF_ERROR(
-      load_checkpoint(path, meta, params_.data(), {{"adamw.m", m.data(), n_}, {"adamw.v", v.data(), n_}}));
+      load_checkpoint(path, meta, params, {{"adamw.m", m.data(), n_}, {"adamw.v", v.data(), n_}}));
+  if (stage_ >= 3) set_from_full(params);
   const int64_t own = own1_ - own0_;
   if (own > 0) {
     std::memcpy(m_.data(), m.data() + own0_, static_cast<size_t>(own) * sizeof(float));

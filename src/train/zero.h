@@ -12,6 +12,13 @@
 //            (MPI_Reduce_scatter, uneven blocks) at once, the owned part added to a gradient shard
 //            of S floats and the rest dropped: 4P + 4P/N + 8P/N = 4P + 12P/N, plus two buckets
 //            (the largest layer, and the token embedding when the head is tied to it).
+//   stage 3 (P_os+g+p): as stage 2, and the parameters live only as shards: forward and backward
+//            (TrainGraph via ParamSource) all-gather each range (MPI_Allgatherv) right before use
+//            and drop it after (no prefetch: the gather is not overlapped), so no all-gather
+//            follows the update. 16P/N, plus gather buffers the size of the buckets.
+//            Sent per step: (N-1)/N 4 (P forward + P' backward + P reduce-scatter), where P' is P
+//            less the untied token embedding (backward does not read it): 1.5x stage 0's bytes
+//            when the head is tied, slightly less otherwise.
 // Gradient clipping (torch's clip_grad_norm_) sums squares over the owned shard and all-reduces
 // the sum. Bytes sent per rank per step (comm.h's ring formulas): 2 (N-1)/N 4P for every stage
 // (stage 0 all-reduce; stages 1-2 reduce-scatter + all-gather), plus 16 (N-1)/N for the norm.
@@ -35,7 +42,7 @@
 
 namespace mnemo::train {
 
-inline constexpr int kMaxZeroStage = 2;
+inline constexpr int kMaxZeroStage = 3;
 
 // Model-state bytes per rank (parameters + gradients + fp32 AdamW moments) by the formulas above,
 // for n parameters over `ranks` ranks (shards of ceil(n / ranks) floats).
@@ -63,7 +70,14 @@ class ZeroEngine {
                                                       const std::string& subject);
   ~ZeroEngine();
 
-  float* params() { return params_.data(); }  // full, n_pad floats
+  // Stages 0-2: the full parameters (n_pad floats). Stage 3: this rank's shard (S floats).
+  float* params() { return params_.data(); }
+  // Where forward and backward read the parameters.
+  ParamSource& source();
+  // The full parameters: stages 0-2 params(); stage 3 gathers them into scratch (a collective).
+  const float* full_params(FloatBuffer& scratch);
+  // Stage 3: keeps this rank's shard of a full (n floats) parameter buffer.
+  void set_from_full(const float* full);
   // Starts a step: the gradient accumulators become zero.
   void begin_step();
   // Where TrainGraph::backward puts the gradients of each micro-batch.
@@ -75,7 +89,7 @@ class ZeroEngine {
   int stage() const { return stage_; }
   int64_t shard() const { return S_; }
   ZeroStateBytes allocated() const;        // what this rank holds, by class
-  uint64_t bucket_bytes() const;           // stage 2's bucket buffers
+  uint64_t bucket_bytes() const;           // stage 2-3's bucket buffers, stage 3's gather buffers
   uint64_t optimizer_workspace_bytes() const;
   int64_t steps_taken() const;
   void set_steps_taken(int64_t t);
@@ -93,6 +107,7 @@ class ZeroEngine {
   Expected<double> sharded_adamw(const float* g, float lr, ThreadPool& pool);
 
   class BucketSink;
+  class GatherSource;
   Comm& comm_;
   int stage_;
   ParamLayout layout_;
@@ -103,6 +118,7 @@ class ZeroEngine {
   FloatBuffer m_, v_;                    // stages 1-2: S floats each
   int64_t t_ = 0;
   std::unique_ptr<GradSink> sink_;
+  std::unique_ptr<ParamSource> source_;
 };
 
 }  // namespace mnemo::train

@@ -38,6 +38,7 @@ TEST(Zero, StateBytesFollowTheFormulas) {
     EXPECT_EQ(zero_state_bytes(0, P, N).total(), 16u * P);
     EXPECT_EQ(zero_state_bytes(1, P, N).total(), 8u * P + 8u * P / N);
     EXPECT_EQ(zero_state_bytes(2, P, N).total(), 4u * P + 12u * P / N);
+    EXPECT_EQ(zero_state_bytes(3, P, N).total(), 16u * P / N);
   }
   // A count that does not divide is padded to N shards of ceil(P / N).
   EXPECT_EQ(zero_state_bytes(2, 10, 4).gradients, 12u);
@@ -51,7 +52,7 @@ TEST(Zero, OneRankStagesMatchStageZero) {
   j["steps"] = 6;
   j["eval"] = {{"interval", 0}, {"batches", 0}};
   std::vector<std::vector<double>> losses;
-  for (int stage : {0, 1, 2}) {
+  for (int stage : {0, 1, 2, 3}) {
     j["zero_stage"] = stage;
     auto r = run_training(config_from(j));
     ASSERT_TRUE(r.has_value()) << r.status().message();
@@ -59,7 +60,7 @@ TEST(Zero, OneRankStagesMatchStageZero) {
     EXPECT_EQ(r->model_state_bytes, r->model_state_formula);
     EXPECT_EQ(r->comm_total, 0u);
   }
-  for (int s : {1, 2}) {
+  for (int s : {1, 2, 3}) {
     for (size_t i = 0; i < losses[0].size(); ++i) EXPECT_NEAR(losses[s][i], losses[0][i], 1e-6 * losses[0][i]);
   }
   std::filesystem::remove_all(dir);
@@ -68,7 +69,7 @@ TEST(Zero, OneRankStagesMatchStageZero) {
 TEST(Zero, ConfigErrorsNameTheKey) {
   const std::string dir = mnemo::test::temp_dir();
   auto j = tiny_config(dir);
-  j["zero_stage"] = 3;
+  j["zero_stage"] = 4;
   auto c = parse_train_config(j.dump(), "z.json");
   ASSERT_FALSE(c.has_value());
   EXPECT_NE(c.status().message().find("z.json: zero_stage: expected 0"), std::string::npos) << c.status().message();
@@ -87,10 +88,11 @@ TEST(Zero, EstimateCoversEveryStageAndRankCount) {
   j["zero_stage"] = 2;
   auto z = estimate_zero_states(config_from(j), {1, 2, 4});
   ASSERT_TRUE(z.has_value()) << z.status().message();
-  ASSERT_EQ(z->size(), 9u);
+  ASSERT_EQ(z->size(), 12u);
   EXPECT_EQ((*z)[0].stage, 0);
   EXPECT_EQ((*z)[8].stage, 2);
   EXPECT_EQ((*z)[8].ranks, 4);
+  EXPECT_EQ((*z)[11].stage, 3);
   auto e = estimate_train_memory(config_from(j), 4);
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->parameters + e->gradients + e->optimizer, (*z)[8].total());

@@ -75,7 +75,7 @@ Status print_zero_table(const TrainConfig& c, const std::vector<int>& ranks, nlo
   for (int n : ranks) std::printf(" %11s", str_printf("N=%d", n).c_str());
   std::printf("\n");
   static const char* names[] = {"0 data parallel (16P)", "1 optimizer sharded (8P + 8P/N)",
-                                "2 gradients too (4P + 12P/N)"};
+                                "2 gradients too (4P + 12P/N)", "3 parameters too (16P/N)"};
   for (size_t i = 0; i < z.size(); i += ranks.size()) {
     std::printf("  %-34s", names[z[i].stage]);
     for (size_t k = 0; k < ranks.size(); ++k) std::printf(" %11s", format_bytes(z[i + k].total()).c_str());
