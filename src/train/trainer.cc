@@ -189,13 +189,14 @@ void take_rows(const int32_t* buf, int64_t B, int64_t T, int r, int N, int32_t* 
 }  // namespace
 
 Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt) {
+  // MPI's own start-up (libraries, shared-memory segments) belongs to the baseline.
+  MNEMO_ASSIGN_OR_RETURN(Comm * comm, world_comm());
   const uint64_t baseline = process_memory().rss_bytes;
   use_single_threaded_blas();
   std::function<void(const std::string&)> note = [&](const std::string& m) {
     if (opt.on_message) opt.on_message(m);
   };
   MNEMO_ASSIGN_OR_RETURN(RunSetup s, prepare_run(c, opt.threads));
-  MNEMO_ASSIGN_OR_RETURN(Comm * comm, world_comm());
   const int rank = comm->rank(), ranks = comm->size();
   const int stage = static_cast<int>(c.zero_stage);
   MNEMO_RETURN_IF_ERROR(validate_zero(stage, ranks, s.opt, c.path));
@@ -248,7 +249,7 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   // Initial weights: straight into the parameters, or (stage 3) into a temporary full buffer
   // that each rank keeps its shard of.
   FloatBuffer init_full;
-  if (stage >= 3) init_full.resize(n);
+  if (stage >= 3 && resume_path.empty() && s.init_model) init_full.resize(n);
   float* params = stage >= 3 ? init_full.data() : zero->params();
   TrainGraph graph(s.shape, layout, B, T, &pool);
   // Every rank walks the same global stream of ranks x B rows and keeps rows rank, rank + ranks, ...
@@ -272,11 +273,14 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   } else if (s.init_model) {
     MNEMO_RETURN_IF_ERROR(load_weights(*s.init_model, layout, params));
     note("initialized from " + c.model.init_from);
+  } else if (stage >= 3) {  // straight into the shard: no full buffer
+    init_params_range(s.shape, layout, static_cast<float>(c.model.init_std), c.seed, zero->own_begin(),
+                      zero->own_end(), zero->params());
   } else {
     init_params(s.shape, layout, static_cast<float>(c.model.init_std), c.seed, params);
   }
-  if (stage >= 3) {
-    if (resume_path.empty()) zero->set_from_full(params);
+  if (init_full.size() > 0) {
+    zero->set_from_full(init_full.data());
     init_full.resize(0);
   }
   params = nullptr;  // from here on through zero->source() and zero->full_params()

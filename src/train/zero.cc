@@ -72,17 +72,11 @@ class ZeroEngine::BucketSink final : public GradSink {
   }
   void close(int64_t begin, int64_t end) override {
     float* b = (tied_ && begin == embd_begin_) ? embd_.data() : main_.data();
-    const int N = z_.comm_.size(), r = z_.comm_.rank();
-    std::vector<int> counts(static_cast<size_t>(N));
-    for (int k = 0; k < N; ++k) {
-      const int64_t lo = std::max(begin, k * z_.S_), hi = std::min(end, (k + 1) * z_.S_);
-      counts[static_cast<size_t>(k)] = static_cast<int>(std::max<int64_t>(0, hi - lo));
-    }
-    z_.comm_.reduce_scatter(b, counts);
-    const int64_t own = counts[static_cast<size_t>(r)];
-    if (own == 0) return;
-    float* g = z_.grads_.data() + (std::max(begin, r * z_.S_) - r * z_.S_);
-    for (int64_t i = 0; i < own; ++i) g[i] += b[i];
+    const int64_t r0 = static_cast<int64_t>(z_.comm_.rank()) * z_.S_;
+    z_.reduce_scatter_range(b, begin, end, [&](int64_t lo, const float* sum, int64_t own) {
+      float* g = z_.grads_.data() + (lo - r0);
+      for (int64_t i = 0; i < own; ++i) g[i] += sum[i];
+    });
   }
   uint64_t bytes() const { return main_.bytes() + embd_.bytes(); }
 
@@ -105,18 +99,10 @@ class ZeroEngine::GatherSource final : public ParamSource {
   }
   const float* acquire(int64_t begin, int64_t end) override {
     float* b = (tied_ && begin == embd_begin_) ? embd_.data() : main_.data();
-    const int N = z_.comm_.size(), r = z_.comm_.rank();
-    std::vector<int> counts(static_cast<size_t>(N));
-    for (int k = 0; k < N; ++k) {
-      const int64_t lo = std::max(begin, k * z_.S_), hi = std::min(end, (k + 1) * z_.S_);
-      counts[static_cast<size_t>(k)] = static_cast<int>(std::max<int64_t>(0, hi - lo));
-    }
-    const int64_t own = counts[static_cast<size_t>(r)];
-    if (own > 0) {
-      const int64_t lo = std::max(begin, r * z_.S_);
-      std::memcpy(b + (lo - begin), z_.params_.data() + (lo - r * z_.S_), static_cast<size_t>(own) * sizeof(float));
-    }
-    z_.comm_.all_gather_v(b, counts);
+    const int64_t r0 = static_cast<int64_t>(z_.comm_.rank()) * z_.S_;
+    const int64_t lo = std::max(begin, r0), hi = std::min(end, r0 + z_.S_);
+    if (lo < hi) std::memcpy(b + (lo - begin), z_.params_.data() + (lo - r0), static_cast<size_t>(hi - lo) * sizeof(float));
+    z_.all_gather_range(b, begin, end);
     return b;
   }
   void release(int64_t, int64_t) override {}
@@ -231,15 +217,51 @@ Expected<double> ZeroEngine::finish_step(float lr, ThreadPool& pool) {
     });
   };
   if (stage_ == 0) {
-    comm_.all_reduce_sum(grads_.data(), n_);
+    for (int64_t a = 0; a < n_; a += kCommChunk) {
+      comm_.all_reduce_sum(grads_.data() + a, std::min(kCommChunk, n_ - a));
+    }
     scale(grads_.data(), n_);
     return full_opt_->step(params_.data(), grads_.data(), lr, pool);
   }
-  if (stage_ == 1) comm_.reduce_scatter_block(grads_.data(), S_);  // the owned sum lands at [0, S)
-  scale(grads_.data(), S_);
-  MNEMO_ASSIGN_OR_RETURN(double norm, sharded_adamw(grads_.data(), lr, pool));
-  if (stage_ < 3) comm_.all_gather(params_.data(), S_);
+  float* g = grads_.data();
+  if (stage_ == 1) {  // the owned sums are moved to their own place, [r S, (r+1) S)
+    reduce_scatter_range(g, 0, n_pad_, [&](int64_t lo, const float* sum, int64_t own) {
+      std::memmove(g + lo, sum, static_cast<size_t>(own) * sizeof(float));
+    });
+    g += static_cast<int64_t>(comm_.rank()) * S_;
+  }
+  scale(g, S_);
+  MNEMO_ASSIGN_OR_RETURN(double norm, sharded_adamw(g, lr, pool));
+  if (stage_ < 3) all_gather_range(params_.data(), 0, n_pad_);  // every rank's updated shard, in place
   return norm;
+}
+
+std::vector<int> ZeroEngine::block_counts(int64_t a, int64_t b) const {
+  std::vector<int> counts(static_cast<size_t>(comm_.size()));
+  for (int k = 0; k < comm_.size(); ++k) {
+    const int64_t lo = std::max(a, k * S_), hi = std::min(b, (k + 1) * S_);
+    counts[static_cast<size_t>(k)] = static_cast<int>(std::max<int64_t>(0, hi - lo));
+  }
+  return counts;
+}
+
+void ZeroEngine::reduce_scatter_range(float* buf, int64_t begin, int64_t end,
+                                      const std::function<void(int64_t, const float*, int64_t)>& take) {
+  const int r = comm_.rank();
+  for (int64_t a = begin; a < end; a += kCommChunk) {
+    const int64_t b = std::min(end, a + kCommChunk);
+    const std::vector<int> counts = block_counts(a, b);
+    float* x = buf + (a - begin);
+    comm_.reduce_scatter(x, counts);  // this rank's sums land at x
+    const int64_t own = counts[static_cast<size_t>(r)];
+    if (own > 0) take(std::max(a, static_cast<int64_t>(r) * S_), x, own);
+  }
+}
+
+void ZeroEngine::all_gather_range(float* buf, int64_t begin, int64_t end) {
+  for (int64_t a = begin; a < end; a += kCommChunk) {
+    comm_.all_gather_v(buf + (a - begin), block_counts(a, std::min(end, a + kCommChunk)));
+  }
 }
 
 // AdamW on the owned elements [own0_, own1_); g and m, v are indexed from own0_.

@@ -5,8 +5,12 @@
 // rank r owns elements [r S, (r+1) S) (the padding is zero and never updated). Per step:
 //   stage 0 (plain DP): full gradients, MPI_Allreduce, mean; every rank runs the full optimizer
 //            (AdamW or GaLore). Model states 4P + 4P + 8P = 16P bytes per rank.
-//   stage 1 (P_os):    full gradients; MPI_Reduce_scatter_block, mean; AdamW on the owned shard
-//            with m, v of S floats; MPI_Allgather of the parameters. 4P + 4P + 8P/N.
+//   stage 1 (P_os):    full gradients; reduce-scattered (MPI_Reduce_scatter, in chunks of one
+//            bucket), mean; AdamW on the owned shard with m, v of S floats; MPI_Allgather of the
+//            parameters. 4P + 4P + 8P/N.
+// Every collective on a range goes in chunks of kCommChunk floats (and stages 1-2 gather the
+// parameters with MPI_Allgatherv chunk by chunk), so that the MPI library's own temporaries stay
+// small: OpenMPI 4.1 allocates message-sized temporaries (a 4P-byte all-reduce costs 4P more).
 //   stage 2 (P_os+g):  as stage 1, but backward (TrainGraph via GradSink) hands each layer's
 //            gradients over as a bucket when they are final; the bucket is reduce-scattered
 //            (MPI_Reduce_scatter, uneven blocks) at once, the owned part added to a gradient shard
@@ -27,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +48,7 @@
 namespace mnemo::train {
 
 inline constexpr int kMaxZeroStage = 3;
+inline constexpr int64_t kCommChunk = 1 << 20;  // floats per collective call (4 MiB)
 
 // Model-state bytes per rank (parameters + gradients + fp32 AdamW moments) by the formulas above,
 // for n parameters over `ranks` ranks (shards of ceil(n / ranks) floats).
@@ -87,6 +93,8 @@ class ZeroEngine {
   Expected<double> finish_step(float lr, ThreadPool& pool);
 
   int stage() const { return stage_; }
+  int64_t own_begin() const { return own0_; }  // the real elements this rank owns: [own_begin, own_end)
+  int64_t own_end() const { return own1_; }
   int64_t shard() const { return S_; }
   ZeroStateBytes allocated() const;        // what this rank holds, by class
   uint64_t bucket_bytes() const;           // stage 2-3's bucket buffers, stage 3's gather buffers
@@ -105,6 +113,14 @@ class ZeroEngine {
   ZeroEngine(Comm& comm, int stage, const ParamLayout& layout);
   Status init_optimizer(const OptimizerSettings& o, int n_threads, const std::string& subject);
   Expected<double> sharded_adamw(const float* g, float lr, ThreadPool& pool);
+  // How layout elements [a, b) split over the ranks' shards (MPI counts, in rank order).
+  std::vector<int> block_counts(int64_t a, int64_t b) const;
+  // Reduce-scatters buf (layout elements [begin, end)) chunk by chunk; take(first element, sums,
+  // count) receives this rank's sums of each chunk.
+  void reduce_scatter_range(float* buf, int64_t begin, int64_t end,
+                            const std::function<void(int64_t, const float*, int64_t)>& take);
+  // All-gathers buf (layout elements [begin, end), this rank's part in place) chunk by chunk.
+  void all_gather_range(float* buf, int64_t begin, int64_t end);
 
   class BucketSink;
   class GatherSource;
