@@ -60,6 +60,11 @@ class Comm {
 
   const CommCounters& counters() const { return counters_; }
 
+  // Whether every rank reaches the end of the process together (a finished run, or an error all
+  // ranks agreed on): then MPI is finalized at exit. Otherwise (one rank's own error, while the
+  // others may wait in a collective) the exit aborts the whole job (MPI_Abort) instead of hanging.
+  virtual void set_exit_together(bool together) { (void)together; }
+
  protected:
   virtual void do_all_reduce(void* x, int64_t n, bool is_double) = 0;
   virtual void do_reduce_scatter_block(float* x, int64_t block) = 0;

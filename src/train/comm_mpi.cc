@@ -9,10 +9,16 @@ namespace mnemo::train {
 
 namespace {
 
+bool g_exit_together = false;
+
 void finalize_at_exit() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
+  if (finalized) return;
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (!g_exit_together && size > 1) MPI_Abort(MPI_COMM_WORLD, 1);  // the error was printed already
+  MPI_Finalize();
 }
 
 class MpiComm final : public Comm {
@@ -32,6 +38,7 @@ class MpiComm final : public Comm {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   const char* backend() const override { return "mpi"; }
+  void set_exit_together(bool together) override { g_exit_together = together; }
 
  protected:
   void do_all_reduce(void* x, int64_t n, bool is_double) override {

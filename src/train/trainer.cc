@@ -139,6 +139,7 @@ Status check_ranks_agree(Comm& comm, const TrainConfig& c, const RunSetup& s, co
   }
   const std::vector<uint64_t> cfg = comm.all_gather_u64(h_cfg);
   const std::vector<uint64_t> data = comm.all_gather_u64(h_data);
+  comm.set_exit_together(true);  // every rank sees the same hashes: an error here is every rank's
   for (int r = 1; r < comm.size(); ++r) {
     const size_t i = static_cast<size_t>(r);
     if (cfg[i] != cfg[0]) {
@@ -224,6 +225,7 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   }
   MNEMO_ASSIGN_OR_RETURN(const RunRecord run, run_record(c, s, ranks));
   MNEMO_RETURN_IF_ERROR(check_ranks_agree(*comm, c, s, run));
+  comm->set_exit_together(false);  // until the run is done
   // A checkpoint to resume: checksum and model checked before anything is allocated.
   std::string resume_path;
   CheckpointMeta meta;
@@ -439,6 +441,7 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
     rep.output = c.output;
     note("wrote " + c.output);
   }
+  comm->set_exit_together(true);
   return rep;
 }
 

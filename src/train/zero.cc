@@ -265,8 +265,7 @@ void ZeroEngine::all_gather_range(float* buf, int64_t begin, int64_t end) {
 }
 
 // AdamW on the owned elements [own0_, own1_); g and m, v are indexed from own0_.
-Expected<double> ZeroEngine::sharded_adamw(const float* g_in, float lr, ThreadPool& pool) {
-  float* g = const_cast<float*>(g_in);
+Expected<double> ZeroEngine::sharded_adamw(float* g, float lr, ThreadPool& pool) {
   const int64_t n = own1_ - own0_;
   double sq = 0.0;
   if (n > 0) {

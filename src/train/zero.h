@@ -112,7 +112,8 @@ class ZeroEngine {
  private:
   ZeroEngine(Comm& comm, int stage, const ParamLayout& layout);
   Status init_optimizer(const OptimizerSettings& o, int n_threads, const std::string& subject);
-  Expected<double> sharded_adamw(const float* g, float lr, ThreadPool& pool);
+  // Clips (the norm all-reduced) and updates the owned elements; g: their gradients, clipped in place.
+  Expected<double> sharded_adamw(float* g, float lr, ThreadPool& pool);
   // How layout elements [a, b) split over the ranks' shards (MPI counts, in rank order).
   std::vector<int> block_counts(int64_t a, int64_t b) const;
   // Reduce-scatters buf (layout elements [begin, end)) chunk by chunk; take(first element, sums,
