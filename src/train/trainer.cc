@@ -177,6 +177,28 @@ Status check_resume_run(const CheckpointMeta& meta, const RunRecord& now, bool a
   return Status::ok();
 }
 
+// The loader's position from the checkpoint. When allowed changes (another seed, other data)
+// leave it pointing nowhere, the run goes on at the start of the same document index, or of the
+// next epoch, and says so.
+Status resume_loader(DataLoader& loader, const CheckpointMeta& meta, bool allow, const std::string& path,
+                     const std::function<void(const std::string&)>& note) {
+  Status st = loader.set_state(meta.data);
+  if (st.is_ok() || !allow || !meta.run.present) return st.with_context(path);
+  DataLoader::State d = meta.data;
+  d.offset = -1;
+  d.carry = -1;
+  d.has_carry = false;
+  if (!loader.set_state(d).is_ok()) {
+    d.epoch += 1;
+    d.cursor = 0;
+  }
+  MNEMO_RETURN_IF_ERROR(loader.set_state(d).with_context(path));
+  note(str_printf("--resume-allow-changes: the data position does not fit the changed run (%s); going on at "
+                  "document %lld of epoch %lld",
+                  st.message().c_str(), static_cast<long long>(d.cursor), static_cast<long long>(d.epoch)));
+  return Status::ok();
+}
+
 // Rank r of N takes rows r, r + N, ... of the global batch (N B rows of T tokens, buf as
 // DataLoader::next writes it) into inputs and targets (B T each).
 void take_rows(const int32_t* buf, int64_t B, int64_t T, int r, int N, int32_t* inputs, int32_t* targets) {
@@ -265,7 +287,7 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   if (!resume_path.empty()) {
     const std::vector<StateTensor> full_state = zero->full_state_shape();
     MNEMO_RETURN_IF_ERROR(check_checkpoint_matches(meta, s.shape, s.opt, &full_state, resume_path));
-    MNEMO_RETURN_IF_ERROR(loader.set_state(meta.data).with_context(resume_path));
+    MNEMO_RETURN_IF_ERROR(resume_loader(loader, meta, opt.resume_allow_changes, resume_path, note));
     MNEMO_RETURN_IF_ERROR(zero->load(resume_path, meta));
     zero->set_steps_taken(meta.step);
     rng.set_state(meta.rng);

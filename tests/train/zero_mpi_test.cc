@@ -226,5 +226,41 @@ TEST(ZeroMpi, RanksThatDisagreeStopBeforeAnyWork) {
   std::filesystem::remove_all(dir);
 }
 
+// The CLI without mpirun: --estimate --ranks covers every stage; --ranks alone is an error;
+// --resume-allow-changes reaches the resume checks (and is printed).
+TEST(ZeroCli, EstimateRanksAndResumeAllowChanges) {
+  const std::string dir = mnemo::test::temp_dir();
+  auto j = base_config(dir);
+  j["steps"] = 4;
+  j["checkpoint"] = {{"dir", dir + "/ck"}, {"interval", 2}, {"keep", 0}};
+  const std::string c = write_config(dir + "/c.json", j);
+  auto est = run_process({mnemo_bin(), "train", "-c", c, "--estimate", "--ranks", "4", "--json"});
+  ASSERT_EQ(est.exit_code, 0) << est.err;
+  const auto e = nlohmann::json::parse(est.out);
+  ASSERT_EQ(e["zero"].size(), 4u);
+  EXPECT_EQ(e["zero"][3]["stage"], 3);
+  EXPECT_EQ(e["zero"][3]["ranks"], 4);
+  EXPECT_EQ(e["zero"][0]["total"].get<uint64_t>(), 4 * e["zero"][3]["total"].get<uint64_t>());
+  auto text = run_process({mnemo_bin(), "train", "-c", c, "--estimate"});
+  EXPECT_NE(text.out.find("3 parameters too (16P/N)"), std::string::npos) << text.out;
+  auto bad = run_process({mnemo_bin(), "train", "-c", c, "--ranks", "2"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("--ranks: only with --estimate"), std::string::npos) << bad.err;
+
+  auto first = run_process({mnemo_bin(), "train", "-c", c, "--stop-after", "2", "-q"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  j["seed"] = 6;
+  const std::string c2 = write_config(dir + "/c2.json", j);
+  auto no = run_process({mnemo_bin(), "train", "-c", c2, "--resume", dir + "/ck", "-q"});
+  EXPECT_NE(no.exit_code, 0);
+  EXPECT_NE(no.err.find("seed: checkpoint 5, this run 6; pass --resume-allow-changes"), std::string::npos) << no.err;
+  auto yes = run_process({mnemo_bin(), "train", "-c", c2, "--resume", dir + "/ck", "--resume-allow-changes", "-q"});
+  EXPECT_EQ(yes.exit_code, 0) << yes.err;
+  EXPECT_NE(yes.err.find("--resume-allow-changes: resuming with a changed seed: checkpoint 5, this run 6"),
+            std::string::npos)
+      << yes.err;
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace mnemo::train
