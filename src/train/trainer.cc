@@ -199,6 +199,52 @@ Status resume_loader(DataLoader& loader, const CheckpointMeta& meta, bool allow,
   return Status::ok();
 }
 
+// The checkpoint against the run: model, optimizer, the run record, the step and the size.
+Status check_resume(const CheckpointMeta& meta, const TrainConfig& c, const RunSetup& s, const RunRecord& run,
+                    int64_t n, bool allow, const std::string& path, const std::function<void(const std::string&)>& note) {
+  MNEMO_RETURN_IF_ERROR(check_checkpoint_matches(meta, s.shape, s.opt, nullptr, path));
+  MNEMO_RETURN_IF_ERROR(check_resume_run(meta, run, allow, path, note));
+  if (meta.step > c.steps) {
+    return invalid_argument(str_printf("%s: expected a checkpoint at or before the run's last step %lld, found step %lld "
+                                       "(raise steps, or --steps)",
+                                       path.c_str(), static_cast<long long>(c.steps), static_cast<long long>(meta.step)));
+  }
+  if (meta.n_params != n) {
+    return invalid_argument(str_printf("%s: expected %lld parameters, found %lld", path.c_str(),
+                                       static_cast<long long>(n), static_cast<long long>(meta.n_params)));
+  }
+  return Status::ok();
+}
+
+// The starting weights: from the checkpoint being resumed (its optimizer state, step and data
+// position too), from model.init_from, or the seeded initialization; at stage 3 only this rank's
+// shard is kept (init_from goes through a temporary full buffer).
+Status start_weights(ZeroEngine& zero, const TrainConfig& c, const RunSetup& s, const ParamLayout& layout,
+                     const std::string& resume_path, const CheckpointMeta& meta) {
+  if (!resume_path.empty()) {
+    const std::vector<StateTensor> full_state = zero.full_state_shape();
+    MNEMO_RETURN_IF_ERROR(check_checkpoint_matches(meta, s.shape, s.opt, &full_state, resume_path));
+    MNEMO_RETURN_IF_ERROR(zero.load(resume_path, meta));
+    zero.set_steps_taken(meta.step);
+    return Status::ok();
+  }
+  if (s.init_model) {
+    FloatBuffer full;
+    if (zero.stage() >= 3) full.resize(layout.n_params());
+    float* p = zero.stage() >= 3 ? full.data() : zero.params();
+    MNEMO_RETURN_IF_ERROR(load_weights(*s.init_model, layout, p));
+    if (zero.stage() >= 3) zero.set_from_full(p);
+    return Status::ok();
+  }
+  const float sd = static_cast<float>(c.model.init_std);
+  if (zero.stage() >= 3) {  // straight into the shard: no full buffer
+    init_params_range(s.shape, layout, sd, c.seed, zero.own_begin(), zero.own_end(), zero.params());
+  } else {
+    init_params(s.shape, layout, sd, c.seed, zero.params());
+  }
+  return Status::ok();
+}
+
 // Rank r of N takes rows r, r + N, ... of the global batch (N B rows of T tokens, buf as
 // DataLoader::next writes it) into inputs and targets (B T each).
 void take_rows(const int32_t* buf, int64_t B, int64_t T, int r, int N, int32_t* inputs, int32_t* targets) {
@@ -248,33 +294,17 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   MNEMO_ASSIGN_OR_RETURN(const RunRecord run, run_record(c, s, ranks));
   MNEMO_RETURN_IF_ERROR(check_ranks_agree(*comm, c, s, run));
   comm->set_exit_together(false);  // until the run is done
-  // A checkpoint to resume: checksum and model checked before anything is allocated.
+  // A checkpoint to resume: checksum, model and run checked before anything is allocated.
   std::string resume_path;
   CheckpointMeta meta;
   if (!opt.resume.empty()) {
     MNEMO_ASSIGN_OR_RETURN(resume_path, resolve_resume(opt.resume));
     MNEMO_ASSIGN_OR_RETURN(meta, read_checkpoint_meta(resume_path));
-    MNEMO_RETURN_IF_ERROR(check_checkpoint_matches(meta, s.shape, s.opt, nullptr, resume_path));
-    MNEMO_RETURN_IF_ERROR(check_resume_run(meta, run, opt.resume_allow_changes, resume_path, note));
-    if (meta.step > c.steps) {
-      return invalid_argument(str_printf("%s: expected a checkpoint at or before the run's last step %lld, found step %lld "
-                                         "(raise steps, or --steps)",
-                                         resume_path.c_str(), static_cast<long long>(c.steps),
-                                         static_cast<long long>(meta.step)));
-    }
-    if (meta.n_params != n) {
-      return invalid_argument(str_printf("%s: expected %lld parameters, found %lld", resume_path.c_str(),
-                                         static_cast<long long>(n), static_cast<long long>(meta.n_params)));
-    }
+    MNEMO_RETURN_IF_ERROR(check_resume(meta, c, s, run, n, opt.resume_allow_changes, resume_path, note));
   }
 
   ThreadPool pool(s.n_threads);
   MNEMO_ASSIGN_OR_RETURN(auto zero, ZeroEngine::create(*comm, stage, s.opt, layout, s.n_threads, c.path));
-  // Initial weights: straight into the parameters, or (stage 3) into a temporary full buffer
-  // that each rank keeps its shard of.
-  FloatBuffer init_full;
-  if (stage >= 3 && resume_path.empty() && s.init_model) init_full.resize(n);
-  float* params = stage >= 3 ? init_full.data() : zero->params();
   TrainGraph graph(s.shape, layout, B, T, &pool);
   // Every rank walks the same global stream of ranks x B rows and keeps rows rank, rank + ranks, ...
   DataLoader loader(&train_data, B * ranks, T, c.data.shuffle, c.seed);
@@ -284,30 +314,16 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   std::vector<int32_t> inputs(static_cast<size_t>(B * T)), targets(static_cast<size_t>(B * T));
   Rng rng(c.seed ^ 0x73616d706c65ull);  // samples at evaluations
   int64_t step0 = 0, tokens = 0;
+  MNEMO_RETURN_IF_ERROR(start_weights(*zero, c, s, layout, resume_path, meta));
   if (!resume_path.empty()) {
-    const std::vector<StateTensor> full_state = zero->full_state_shape();
-    MNEMO_RETURN_IF_ERROR(check_checkpoint_matches(meta, s.shape, s.opt, &full_state, resume_path));
     MNEMO_RETURN_IF_ERROR(resume_loader(loader, meta, opt.resume_allow_changes, resume_path, note));
-    MNEMO_RETURN_IF_ERROR(zero->load(resume_path, meta));
-    zero->set_steps_taken(meta.step);
     rng.set_state(meta.rng);
     step0 = meta.step;
     tokens = meta.tokens;
     note(str_printf("resumed from %s at step %lld", resume_path.c_str(), static_cast<long long>(step0)));
   } else if (s.init_model) {
-    MNEMO_RETURN_IF_ERROR(load_weights(*s.init_model, layout, params));
     note("initialized from " + c.model.init_from);
-  } else if (stage >= 3) {  // straight into the shard: no full buffer
-    init_params_range(s.shape, layout, static_cast<float>(c.model.init_std), c.seed, zero->own_begin(),
-                      zero->own_end(), zero->params());
-  } else {
-    init_params(s.shape, layout, static_cast<float>(c.model.init_std), c.seed, params);
   }
-  if (init_full.size() > 0) {
-    zero->set_from_full(init_full.data());
-    init_full.resize(0);
-  }
-  params = nullptr;  // from here on through zero->source() and zero->full_params()
   FloatBuffer full_scratch;  // stage 3: the gathered parameters while sampling or exporting
   rep.first_step = step0;
 
