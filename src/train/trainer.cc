@@ -245,6 +245,43 @@ Status start_weights(ZeroEngine& zero, const TrainConfig& c, const RunSetup& s, 
   return Status::ok();
 }
 
+// Bytes the run holds, by class (the estimate's classes).
+TrainMemoryEstimate allocated_bytes(const ZeroEngine& zero, const TrainGraph& graph, const TokenData& train,
+                                    const TokenData& val, size_t buffer_ints, int n_threads) {
+  TrainMemoryEstimate al;
+  const ZeroStateBytes held = zero.allocated();
+  al.parameters = held.parameters;
+  al.gradients = held.gradients;
+  al.optimizer = held.optimizer;
+  al.activations = graph.bytes();
+  al.data = 4 * static_cast<uint64_t>(train.n_tokens() + val.n_tokens()) +
+            8 * static_cast<uint64_t>(train.doc_start.size() + val.doc_start.size()) +
+            8 * static_cast<uint64_t>(train.n_docs() + val.n_docs()) + 4 * buffer_ints;
+  al.workspace = zero.optimizer_workspace_bytes() + zero.bucket_bytes() +
+                 blas_bytes_per_thread() * static_cast<uint64_t>(n_threads);
+  return al;
+}
+
+// Writes the checkpoint of step m.step (a collective: every rank takes part; rank 0 writes and
+// prunes). Returns its path.
+Expected<std::string> write_checkpoint(ZeroEngine& zero, const TrainCheckpointConfig& k, const CheckpointMeta& m) {
+  const std::string path = checkpoint_path(k.dir, m.step);
+  MNEMO_RETURN_IF_ERROR(zero.save(path, m));
+  if (zero.rank() == 0) prune_checkpoints(k.dir, k.keep);
+  return path;
+}
+
+// One JSON line of the run's log.
+void write_log_line(FILE* log, const TrainProgress& p, double seconds) {
+  std::fprintf(log,
+               "{\"step\":%lld,\"loss\":%s,\"eval_loss\":%s,\"lr\":%s,\"grad_norm\":%s,\"tokens\":%lld,"
+               "\"tokens_per_second\":%.1f,\"seconds\":%.3f}\n",
+               static_cast<long long>(p.step), json_number(p.loss).c_str(),
+               p.eval_loss >= 0 ? json_number(p.eval_loss).c_str() : "null", json_number(p.lr).c_str(),
+               json_number(p.grad_norm).c_str(), static_cast<long long>(p.tokens), p.tokens_per_second, seconds);
+  std::fflush(log);
+}
+
 // Rank r of N takes rows r, r + N, ... of the global batch (N B rows of T tokens, buf as
 // DataLoader::next writes it) into inputs and targets (B T each).
 void take_rows(const int32_t* buf, int64_t B, int64_t T, int r, int N, int32_t* inputs, int32_t* targets) {
@@ -253,6 +290,27 @@ void take_rows(const int32_t* buf, int64_t B, int64_t T, int r, int N, int32_t* 
     std::memcpy(inputs + k * T, row, static_cast<size_t>(T) * sizeof(int32_t));
     std::memcpy(targets + k * T, row + 1, static_cast<size_t>(T) * sizeof(int32_t));
   }
+}
+
+// The gradients of one optimizer step (accum micro-batches of this rank's rows) into the engine;
+// returns the global batch's mean loss.
+double forward_backward(TrainGraph& graph, ZeroEngine& zero, DataLoader& loader, Comm& comm, int64_t accum,
+                        float grad_scale, std::vector<int32_t>& batch, std::vector<int32_t>& inputs,
+                        std::vector<int32_t>& targets) {
+  zero.begin_step();
+  double loss = 0.0;
+  for (int64_t a = 0; a < accum; ++a) {
+    loader.next(batch.data());
+    take_rows(batch.data(), graph.B(), graph.T(), comm.rank(), comm.size(), inputs.data(), targets.data());
+    loss += graph.forward(zero.source(), inputs.data(), targets.data(), grad_scale);
+    graph.backward(zero.source(), zero.sink());
+  }
+  loss /= static_cast<double>(accum);
+  if (comm.size() > 1) {
+    comm.all_reduce_sum(&loss, 1);
+    loss /= static_cast<double>(comm.size());
+  }
+  return loss;
 }
 
 }  // namespace
@@ -327,20 +385,10 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   FloatBuffer full_scratch;  // stage 3: the gathered parameters while sampling or exporting
   rep.first_step = step0;
 
-  TrainMemoryEstimate& al = rep.allocated;
-  const ZeroStateBytes held = zero->allocated();
-  al.parameters = held.parameters;
-  al.gradients = held.gradients;
-  al.optimizer = held.optimizer;
-  rep.model_state_bytes = held.total();
+  rep.allocated = allocated_bytes(*zero, graph, train_data, val_data,
+                                  batch.size() + vbatch.size() + inputs.size() + targets.size(), s.n_threads);
+  rep.model_state_bytes = zero->allocated().total();
   rep.model_state_formula = zero_state_bytes(stage, n, ranks).total();
-  al.activations = graph.bytes();
-  al.data = 4 * static_cast<uint64_t>(train_data.n_tokens() + val_data.n_tokens()) +
-            8 * static_cast<uint64_t>(train_data.doc_start.size() + val_data.doc_start.size()) +
-            8 * static_cast<uint64_t>(train_data.n_docs() + val_data.n_docs()) +
-            4 * (batch.size() + vbatch.size() + inputs.size() + targets.size());
-  al.workspace = zero->optimizer_workspace_bytes() + zero->bucket_bytes() +
-                 blas_bytes_per_thread() * static_cast<uint64_t>(s.n_threads);
 
   FILE* log = nullptr;
   if (!c.log.empty() && rank == 0) {
@@ -367,19 +415,7 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   for (int64_t step = step0; step < c.steps; ++step) {
     const double t0 = now_seconds();
     const CommCounters c0 = comm->counters();
-    zero->begin_step();
-    double loss = 0.0;
-    for (int64_t a = 0; a < s.accum; ++a) {
-      loader.next(batch.data());
-      take_rows(batch.data(), B, T, rank, ranks, inputs.data(), targets.data());
-      loss += graph.forward(zero->source(), inputs.data(), targets.data(), grad_scale);
-      graph.backward(zero->source(), zero->sink());
-    }
-    loss /= static_cast<double>(s.accum);
-    if (ranks > 1) {  // the global batch's mean loss
-      comm->all_reduce_sum(&loss, 1);
-      loss /= static_cast<double>(ranks);
-    }
+    const double loss = forward_backward(graph, *zero, loader, *comm, s.accum, grad_scale, batch, inputs, targets);
     if (!std::isfinite(loss)) {
       return out_of_range(str_printf("%s: training diverged: the loss is %g at step %lld (try a lower schedule.lr)",
                                      c.path.c_str(), loss, static_cast<long long>(step + 1)));
@@ -429,35 +465,15 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
     }
     if (!c.checkpoint.dir.empty() &&
         ((c.checkpoint.interval > 0 && done % c.checkpoint.interval == 0) || last || stop)) {
-      CheckpointMeta m;
-      m.shape = s.shape;
-      m.optimizer = s.opt;
-      m.step = done;
-      m.tokens = tokens;
-      m.n_params = n;
-      m.data = loader.state();
-      m.rng = rng.state();
-      m.run = run;
-      const std::string path = checkpoint_path(c.checkpoint.dir, done);
-      MNEMO_RETURN_IF_ERROR(zero->save(path, m));  // a collective; rank 0 writes
-      if (rank == 0) prune_checkpoints(c.checkpoint.dir, c.checkpoint.keep);
-      p.checkpoint = path;
-      rep.last_checkpoint = path;
+      CheckpointMeta m{s.shape, s.opt, done, tokens, n, loader.state(), rng.state(), {}, run};
+      MNEMO_ASSIGN_OR_RETURN(p.checkpoint, write_checkpoint(*zero, c.checkpoint, m));
+      rep.last_checkpoint = p.checkpoint;
     }
     const ProcessMemory pm = process_memory();
     p.rss_bytes = pm.rss_bytes;
     p.peak_rss_bytes = pm.peak_rss_bytes;
     p.allocated = &rep.allocated;
-    if (log != nullptr) {
-      std::fprintf(log,
-                   "{\"step\":%lld,\"loss\":%s,\"eval_loss\":%s,\"lr\":%s,\"grad_norm\":%s,\"tokens\":%lld,"
-                   "\"tokens_per_second\":%.1f,\"seconds\":%.3f}\n",
-                   static_cast<long long>(done), json_number(loss).c_str(),
-                   p.eval_loss >= 0 ? json_number(p.eval_loss).c_str() : "null", json_number(lr).c_str(),
-                   json_number(norm).c_str(), static_cast<long long>(tokens), p.tokens_per_second,
-                   now_seconds() - t_start);
-      std::fflush(log);
-    }
+    if (log != nullptr) write_log_line(log, p, now_seconds() - t_start);
     if (opt.on_progress) opt.on_progress(p);
     if (stop) break;
   }

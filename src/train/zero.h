@@ -93,6 +93,7 @@ class ZeroEngine {
   Expected<double> finish_step(float lr, ThreadPool& pool);
 
   int stage() const { return stage_; }
+  int rank() const { return comm_.rank(); }
   int64_t own_begin() const { return own0_; }  // the real elements this rank owns: [own_begin, own_end)
   int64_t own_end() const { return own1_; }
   int64_t shard() const { return S_; }
