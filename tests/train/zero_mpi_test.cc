@@ -177,6 +177,26 @@ TEST(ZeroMpi, StagesMatchOneProcessWithTheGlobalBatch) {
   std::filesystem::remove_all(dir);
 }
 
+// GaLore runs under zero_stage 0 (each rank the full optimizer on the all-reduced gradient): 2
+// ranks give one process's losses with the global batch, across a projection refresh.
+TEST(ZeroMpi, GaloreUnderDataParallelMatchesOneProcess) {
+  REQUIRE_MPI();
+  const std::string dir = mnemo::test::temp_dir();
+  auto j = base_config(dir);
+  j["steps"] = 8;
+  j["optimizer"] = {{"type", "galore"}, {"galore", {{"rank", 4}, {"update_interval", 4}}}};
+  const auto reps = run_ranks(2, write_config(dir + "/g.json", j), dir);
+  j["batch_size"] = 2;
+  auto want = run_training(config_from(j));
+  ASSERT_TRUE(want.has_value()) << want.status().message();
+  for (const auto& rep : reps) {
+    const auto losses = rep["losses"].get<std::vector<double>>();
+    ASSERT_EQ(losses.size(), want->losses.size());
+    for (size_t i = 0; i < losses.size(); ++i) EXPECT_NEAR(losses[i], want->losses[i], 1e-5 * want->losses[i]);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 // Interrupted and resumed on 2 ranks, every stage gives the uninterrupted run's losses exactly.
 TEST(ZeroMpi, ResumeIsExactUnderEveryStage) {
   REQUIRE_MPI();
