@@ -194,7 +194,7 @@ const float* ZeroEngine::full_params(FloatBuffer& scratch) {
   if (stage_ < 3) return params_.data();
   scratch.resize(n_pad_);
   std::memcpy(scratch.data() + comm_.rank() * S_, params_.data(), static_cast<size_t>(S_) * sizeof(float));
-  comm_.all_gather(scratch.data(), S_);
+  all_gather_range(scratch.data(), 0, n_pad_);
   return scratch.data();
 }
 
@@ -337,8 +337,8 @@ Status ZeroEngine::save(const std::string& path, const CheckpointMeta& meta) {
   const int64_t at = static_cast<int64_t>(comm_.rank()) * S_;
   std::memcpy(m.data() + at, m_.data(), static_cast<size_t>(S_) * sizeof(float));
   std::memcpy(v.data() + at, v_.data(), static_cast<size_t>(S_) * sizeof(float));
-  comm_.all_gather(m.data(), S_);
-  comm_.all_gather(v.data(), S_);
+  all_gather_range(m.data(), 0, n_pad_);
+  all_gather_range(v.data(), 0, n_pad_);
   if (comm_.rank() != 0) return Status::ok();
   return save_checkpoint(path, meta, params, {{"adamw.m", m.data(), n_}, {"adamw.v", v.data(), n_}});
 }

@@ -20,9 +20,10 @@
 //            (TrainGraph via ParamSource) all-gather each range (MPI_Allgatherv) right before use
 //            and drop it after (no prefetch: the gather is not overlapped), so no all-gather
 //            follows the update. 16P/N, plus gather buffers the size of the buckets.
-//            Sent per step: (N-1)/N 4 (P forward + P' backward + P reduce-scatter), where P' is P
-//            less the untied token embedding (backward does not read it): 1.5x stage 0's bytes
-//            when the head is tied, slightly less otherwise.
+//            Sent per step: (N-1)/N 4 (gathered in forward + in backward + P reduce-scatter): with
+//            an untied head 3P - E (backward does not read the embedding, E its size), slightly
+//            under 1.5x stage 0's bytes; with a tied head 3P + E (forward reads the embedding at
+//            the input and again at the head, backward at the head).
 // Gradient clipping (torch's clip_grad_norm_) sums squares over the owned shard and all-reduces
 // the sum. Bytes sent per rank per step (comm.h's ring formulas): 2 (N-1)/N 4P for every stage
 // (stage 0 all-reduce; stages 1-2 reduce-scatter + all-gather), plus 16 (N-1)/N for the norm.
