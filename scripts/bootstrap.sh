@@ -13,6 +13,8 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy python3-torch
   libhnswlib-dev libfaiss-dev curl jq time
+  # data-parallel training (mpirun -np N mnemo train; tests labelled mpi)
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

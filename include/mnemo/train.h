@@ -91,6 +91,10 @@ struct TrainConfig {
   int32_t threads = 0;             // 0: all online CPUs
   uint64_t seed = 1337;            // initialization and data order
   std::string log;                 // JSON lines, one per step (empty: none)
+  // Data parallelism over `mpirun -np N` (src/train/zero.h; ZeRO, Rajbhandari et al. SC'20): each
+  // rank takes batch_size sequences of a global batch of N batch_size. 0: gradients all-reduced;
+  // 1: optimizer state sharded; 2: gradients sharded too.
+  int64_t zero_stage = 0;
 };
 
 // Parses a config file. Paths in it may use ${VAR} (environment); relative paths are relative to
@@ -111,7 +115,18 @@ struct TrainMemoryEstimate {
   std::vector<std::pair<std::string, uint64_t>> detail;  // finer lines, for the table
   uint64_t total() const { return parameters + gradients + optimizer + activations + data + workspace; }
 };
-Expected<TrainMemoryEstimate> estimate_train_memory(const TrainConfig& config);
+// ranks: the data-parallel rank count the estimate is for (per rank; the config's zero_stage).
+Expected<TrainMemoryEstimate> estimate_train_memory(const TrainConfig& config, int ranks = 1);
+
+// Model-state bytes per rank (fp32 parameters, gradients and AdamW moments) for a ZeRO stage
+// (0-2) at a rank count, by the formulas of src/train/zero.h: 16P, 8P + 8P/N, 4P + 12P/N.
+struct ZeroStateEstimate {
+  int stage = 0;
+  int ranks = 1;
+  uint64_t parameters = 0, gradients = 0, optimizer = 0;
+  uint64_t total() const { return parameters + gradients + optimizer; }
+};
+Expected<std::vector<ZeroStateEstimate>> estimate_zero_states(const TrainConfig& config, const std::vector<int>& ranks);
 
 struct TrainProgress {
   int64_t step = 0;           // steps done (1-based after the first)
@@ -128,12 +143,17 @@ struct TrainProgress {
   const TrainMemoryEstimate* allocated = nullptr;  // bytes held now, by class
   std::string sample;         // the continuation of eval.prompt (at evaluations)
   std::string checkpoint;     // the checkpoint written after this step, if any
+  int rank = 0, ranks = 1;    // this process's data-parallel rank, of how many
+  int zero_stage = 0;
+  uint64_t model_state_bytes = 0;  // parameters + gradients + optimizer state held by this rank
+  uint64_t comm_bytes = 0;         // bytes this rank sent in this step's collectives (ring formulas)
 };
 
 struct TrainOptions {
   std::string resume;         // a checkpoint file, or a checkpoint directory (its newest)
   int32_t threads = -1;       // overrides the config's threads when >= 0
   int64_t stop_after = -1;    // stop after this many steps done (an interruption, for tests)
+  bool resume_allow_changes = false;  // resume even when seed, batch, data, ... differ (each printed)
   std::function<void(const TrainProgress&)> on_progress;
   std::function<void(const std::string&)> on_message;  // one-line notes (resumed from ..., wrote ...)
 };
@@ -153,6 +173,11 @@ struct TrainReport {
   uint64_t peak_rss_bytes = 0;         // VmHWM at the end
   std::string output;
   std::string last_checkpoint;
+  int rank = 0, ranks = 1, zero_stage = 0;
+  uint64_t model_state_bytes = 0;      // this rank's parameters + gradients + optimizer state
+  uint64_t model_state_formula = 0;    // the ZeRO formula's figure for the same
+  // Bytes this rank sent per step, by collective (the last step; comm.h's ring formulas).
+  uint64_t comm_all_reduce = 0, comm_reduce_scatter = 0, comm_all_gather = 0, comm_total = 0;
 };
 
 Expected<TrainReport> run_training(const TrainConfig& config, const TrainOptions& options = {});

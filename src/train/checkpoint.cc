@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -192,6 +193,19 @@ Expected<CheckpointMeta> read_header(SealedReader& r, const std::string& path) {
     const auto& rng = j.at("rng");
     for (size_t i = 0; i < 4; ++i) m.rng[i] = std::stoull(rng.at(i).get<std::string>());
     for (const auto& t : j.at("state")) m.state.emplace_back(t.at(0).get<std::string>(), t.at(1).get<int64_t>());
+    if (j.contains("run")) {
+      const auto& u = j.at("run");
+      m.run.present = true;
+      m.run.seed = std::stoull(u.at("seed").get<std::string>());
+      m.run.batch_size = u.at("batch_size").get<int64_t>();
+      m.run.seq_len = u.at("seq_len").get<int64_t>();
+      m.run.grad_accum = u.at("grad_accum").get<int64_t>();
+      m.run.ranks = u.at("ranks").get<int64_t>();
+      m.run.zero_stage = u.at("zero_stage").get<int64_t>();
+      for (const auto& f : u.at("data")) {
+        m.run.data.push_back({f.at("path").get<std::string>(), f.at("size").get<uint64_t>(), f.at("hash").get<std::string>()});
+      }
+    }
   } catch (const std::exception& e) {
     return corrupt(path + ": metadata: " + e.what());
   }
@@ -211,6 +225,51 @@ Expected<CheckpointMeta> read_header(SealedReader& r, const std::string& path) {
 
 }  // namespace
 
+Expected<DataFileId> identify_data_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return io_error(path + ": cannot open the data file to hash it");
+  std::vector<unsigned char> buf(1 << 20);
+  uint64_t h = 0xcbf29ce484222325ull, size = 0;
+  size_t got;
+  while ((got = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
+    for (size_t i = 0; i < got; ++i) h = (h ^ buf[i]) * 0x100000001b3ull;
+    size += got;
+  }
+  const bool bad = std::ferror(f) != 0;
+  std::fclose(f);
+  if (bad) return io_error(path + ": read error while hashing the data file");
+  return DataFileId{path, size, str_printf("%016llx", static_cast<unsigned long long>(h))};
+}
+
+std::vector<std::string> run_differences(const RunRecord& saved, const RunRecord& now) {
+  std::vector<std::string> out;
+  auto cmp = [&](const char* field, long long a, long long b) {
+    if (a != b) out.push_back(str_printf("%s: checkpoint %lld, this run %lld", field, a, b));
+  };
+  if (saved.seed != now.seed) {
+    out.push_back(str_printf("seed: checkpoint %llu, this run %llu", static_cast<unsigned long long>(saved.seed),
+                             static_cast<unsigned long long>(now.seed)));
+  }
+  cmp("batch_size", saved.batch_size, now.batch_size);
+  cmp("seq_len", saved.seq_len, now.seq_len);
+  cmp("grad_accum", saved.grad_accum, now.grad_accum);
+  cmp("ranks", saved.ranks, now.ranks);
+  cmp("zero_stage", saved.zero_stage, now.zero_stage);
+  if (saved.data.size() != now.data.size()) {
+    cmp("data.train (files)", static_cast<long long>(saved.data.size()), static_cast<long long>(now.data.size()));
+  } else {
+    for (size_t i = 0; i < saved.data.size(); ++i) {
+      const DataFileId &a = saved.data[i], &b = now.data[i];
+      if (a.size != b.size || a.hash != b.hash) {
+        out.push_back(str_printf("data.train[%zu]: checkpoint %s (%llu bytes, hash %s), this run %s (%llu bytes, hash %s)",
+                                 i, a.path.c_str(), static_cast<unsigned long long>(a.size), a.hash.c_str(),
+                                 b.path.c_str(), static_cast<unsigned long long>(b.size), b.hash.c_str()));
+      }
+    }
+  }
+  return out;
+}
+
 Status save_checkpoint(const std::string& path, const CheckpointMeta& meta, const float* params,
                        const std::vector<StateTensor>& state) {
   nlohmann::ordered_json j;
@@ -227,6 +286,18 @@ Status save_checkpoint(const std::string& path, const CheckpointMeta& meta, cons
   for (uint64_t w : meta.rng) j["rng"].push_back(std::to_string(w));
   j["state"] = nlohmann::ordered_json::array();
   for (const StateTensor& t : state) j["state"].push_back({t.name, t.n});
+  if (meta.run.present) {
+    const RunRecord& u = meta.run;
+    auto& o = j["run"];
+    o["seed"] = std::to_string(u.seed);
+    o["batch_size"] = u.batch_size;
+    o["seq_len"] = u.seq_len;
+    o["grad_accum"] = u.grad_accum;
+    o["ranks"] = u.ranks;
+    o["zero_stage"] = u.zero_stage;
+    o["data"] = nlohmann::ordered_json::array();
+    for (const DataFileId& f : u.data) o["data"].push_back({{"path", f.path}, {"size", f.size}, {"hash", f.hash}});
+  }
   const std::string text = j.dump();
   MNEMO_ASSIGN_OR_RETURN(auto w, AtomicFileWriter::create(path));
   SealedWriter sw(w.get());

@@ -23,6 +23,32 @@
 
 namespace mnemo::train {
 
+// What a run was started with, besides the model and optimizer: resuming with any of it changed
+// is an error naming the field (check_run_matches) unless the user allows changes.
+struct DataFileId {
+  std::string path;
+  uint64_t size = 0;
+  std::string hash;  // FNV-1a 64 of the file's bytes, 16 hex digits
+  bool operator==(const DataFileId&) const = default;
+};
+struct RunRecord {
+  bool present = false;  // false: a checkpoint written before these were recorded
+  uint64_t seed = 0;
+  int64_t batch_size = 0;  // sequences per micro-batch per rank
+  int64_t seq_len = 0;
+  int64_t grad_accum = 0;
+  int64_t ranks = 1;
+  int64_t zero_stage = 0;
+  std::vector<DataFileId> data;  // the training files, in order
+};
+
+// Size and FNV-1a 64 hash of a file (read once, in 1 MiB chunks).
+Expected<DataFileId> identify_data_file(const std::string& path);
+
+// The fields of `saved` that differ from `now`, as "batch_size: checkpoint 8, this run 4" lines
+// (data files compared by size and hash, not by path).
+std::vector<std::string> run_differences(const RunRecord& saved, const RunRecord& now);
+
 struct CheckpointMeta {
   TrainShape shape;
   OptimizerSettings optimizer;
@@ -32,6 +58,7 @@ struct CheckpointMeta {
   DataLoader::State data;
   std::array<uint64_t, 4> rng{};
   std::vector<std::pair<std::string, int64_t>> state;  // optimizer state tensors (name, floats)
+  RunRecord run;
 };
 
 // Writes the checkpoint atomically; `state` as Optimizer::state() gives it.

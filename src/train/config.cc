@@ -236,6 +236,7 @@ Expected<TrainConfig> parse_train_config(const std::string& text, const std::str
   MNEMO_RETURN_IF_ERROR(root.get("threads", &c.threads));
   MNEMO_RETURN_IF_ERROR(root.get("seed", &c.seed));
   MNEMO_RETURN_IF_ERROR(root.get("log", &c.log));
+  MNEMO_RETURN_IF_ERROR(root.get("zero_stage", &c.zero_stage));
   MNEMO_RETURN_IF_ERROR(root.check_unknown());
 
   // Paths: ${VAR} expansion.
@@ -313,6 +314,16 @@ Expected<TrainConfig> parse_train_config(const std::string& text, const std::str
     return bad("output_type", "expected \"f16\" or \"f32\", found \"" + c.output_type + "\"");
   }
   if (c.threads < 0 || c.threads > 1024) return bad("threads", "expected 0..1024 (0: all CPUs)");
+  if (c.zero_stage < 0 || c.zero_stage > 3) {
+    return bad("zero_stage", str_printf("expected 0 (data parallel), 1 (sharded optimizer state), 2 (sharded "
+                                        "gradients too) or 3 (sharded parameters too), found %lld",
+                                        static_cast<long long>(c.zero_stage)));
+  }
+  if (c.zero_stage >= 1 && c.optimizer.type != "adamw") {
+    return bad("zero_stage", str_printf("stage %lld shards AdamW's moments; optimizer.type \"%s\" runs under "
+                                        "zero_stage 0 only", static_cast<long long>(c.zero_stage),
+                                        c.optimizer.type.c_str()));
+  }
   return c;
 }
 

@@ -252,10 +252,29 @@ void TrainGraph::attention_backward(const float* qkv, const float* att, const fl
   });
 }
 
+namespace {
+// One full parameter buffer.
+class FullParams final : public ParamSource {
+ public:
+  explicit FullParams(const float* p) : p_(p) {}
+  const float* acquire(int64_t begin, int64_t) override { return p_ + begin; }
+  void release(int64_t, int64_t) override {}
+
+ private:
+  const float* p_;
+};
+}  // namespace
+
 double TrainGraph::forward(const float* P, const int32_t* inputs, const int32_t* targets, float grad_scale) {
+  FullParams src(P);
+  return forward(src, inputs, targets, grad_scale);
+}
+
+double TrainGraph::forward(ParamSource& src, const int32_t* inputs, const int32_t* targets, float grad_scale) {
   const int64_t d = s_.n_embd, V = s_.n_vocab, ff = s_.n_ff, dq = s_.n_embd_q(), N = N_;
   inputs_ = inputs;
-  const float* E = P + layout_.token_embd();
+  const int64_t e0 = layout_.token_embd(), e1 = e0 + V * d;
+  const float* E = src.acquire(e0, e1);
   float* x0 = acts_[0].x;
   pool_->parallel_for(N, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
@@ -263,30 +282,41 @@ double TrainGraph::forward(const float* P, const int32_t* inputs, const int32_t*
       std::memcpy(x0 + t * d, E + static_cast<int64_t>(inputs[t]) * d, static_cast<size_t>(d) * sizeof(float));
     }
   });
+  src.release(e0, e1);
   for (int64_t l = 0; l < s_.n_layer; ++l) {
     LayerActs& a = acts_[static_cast<size_t>(l)];
     const LayerOffsets& o = layout_.layer(l);
-    rmsnorm_forward(a.x, P + o.attn_norm, a.rms1, a.xn1);
-    linear_forward(*pool_, a.xn1, d, N, P + o.wqkv, d, dqkv_, a.qkv, dqkv_, 0.0f);
+    const int64_t l0 = o.attn_norm, l1 = o.wdown + d * ff;
+    const float* pL = src.acquire(l0, l1);
+    auto P = [&](int64_t offset) { return pL + (offset - l0); };  // the layer's tensor at offset
+    rmsnorm_forward(a.x, P(o.attn_norm), a.rms1, a.xn1);
+    linear_forward(*pool_, a.xn1, d, N, P(o.wqkv), d, dqkv_, a.qkv, dqkv_, 0.0f);
     rope(a.qkv, rope_fwd_.data());
     attention_forward(a.qkv, a.att, a.lse);
     // xm = x + att Wo^T
     pool_->parallel_for(N, kGrain, [&](int64_t t0, int64_t t1) {
       std::memcpy(a.xm + t0 * d, a.x + t0 * d, static_cast<size_t>((t1 - t0) * d) * sizeof(float));
-      gemm(false, true, t1 - t0, d, dq, 1.0f, a.att + t0 * dq, dq, P + o.wo, dq, 1.0f, a.xm + t0 * d, d);
+      gemm(false, true, t1 - t0, d, dq, 1.0f, a.att + t0 * dq, dq, P(o.wo), dq, 1.0f, a.xm + t0 * d, d);
     });
-    rmsnorm_forward(a.xm, P + o.ffn_norm, a.rms2, a.xn2);
-    linear_forward(*pool_, a.xn2, d, N, P + o.wgu, d, 2 * ff, a.gu, 2 * ff, 0.0f);
+    rmsnorm_forward(a.xm, P(o.ffn_norm), a.rms2, a.xn2);
+    linear_forward(*pool_, a.xn2, d, N, P(o.wgu), d, 2 * ff, a.gu, 2 * ff, 0.0f);
     float* xnext = l + 1 < s_.n_layer ? acts_[static_cast<size_t>(l + 1)].x : x_final_;
     // act = silu(g) u; x' = xm + act Wdown^T
     pool_->parallel_for(N, kGrain, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) swiglu_forward(a.gu + t * 2 * ff, a.gu + t * 2 * ff + ff, ff, a.act + t * ff);
       std::memcpy(xnext + t0 * d, a.xm + t0 * d, static_cast<size_t>((t1 - t0) * d) * sizeof(float));
-      gemm(false, true, t1 - t0, d, ff, 1.0f, a.act + t0 * ff, ff, P + o.wdown, ff, 1.0f, xnext + t0 * d, d);
+      gemm(false, true, t1 - t0, d, ff, 1.0f, a.act + t0 * ff, ff, P(o.wdown), ff, 1.0f, xnext + t0 * d, d);
     });
+    src.release(l0, l1);
   }
-  rmsnorm_forward(x_final_, P + layout_.output_norm(), rms_final_, xn_final_);
-  linear_forward(*pool_, xn_final_, d, N, P + layout_.output(), d, V, logits_.data(), V, 0.0f);
+  const bool tied = s_.tied_output;
+  const int64_t h0 = layout_.output_norm(), h1 = tied ? h0 + d : layout_.n_params();
+  const float* pH = src.acquire(h0, h1);
+  const float* pOut = tied ? src.acquire(e0, e1) : pH + (layout_.output() - h0);
+  rmsnorm_forward(x_final_, pH, rms_final_, xn_final_);
+  linear_forward(*pool_, xn_final_, d, N, pOut, d, V, logits_.data(), V, 0.0f);
+  if (tied) src.release(e0, e1);
+  src.release(h0, h1);
   // Cross-entropy; with grad_scale, the logits become grad_scale (softmax - onehot).
   pool_->run([&](int ith, int nth) {
     int64_t t0, t1;
@@ -317,13 +347,43 @@ double TrainGraph::forward(const float* P, const int32_t* inputs, const int32_t*
   return total / static_cast<double>(N);
 }
 
+namespace {
+// The whole gradient buffer at once.
+class FullGrads final : public GradSink {
+ public:
+  explicit FullGrads(float* g) : g_(g) {}
+  float* open(int64_t begin, int64_t) override { return g_ + begin; }
+  void close(int64_t, int64_t) override {}
+
+ private:
+  float* g_;
+};
+}  // namespace
+
 void TrainGraph::backward(const float* P, float* G) {
+  FullParams src(P);
+  FullGrads sink(G);
+  backward(src, sink);
+}
+
+void TrainGraph::backward(ParamSource& src, GradSink& sink) {
   const int64_t d = s_.n_embd, V = s_.n_vocab, ff = s_.n_ff, dq = s_.n_embd_q(), N = N_;
   const float* dlogits = logits_.data();
-  linear_backward_weight(*pool_, dlogits, V, xn_final_, d, N, d, V, G + layout_.output());
-  linear_backward_input(*pool_, dlogits, V, N, P + layout_.output(), d, V, dxn_.data(), d, 0.0f);
+  const int64_t e0 = layout_.token_embd(), e1 = e0 + V * d;
+  const bool tied = s_.tied_output;
+  float* gE = tied ? sink.open(e0, e1) : nullptr;  // the head writes into the embedding's gradient
+  const int64_t h0 = layout_.output_norm(), h1 = tied ? h0 + d : layout_.n_params();
+  float* gH = sink.open(h0, h1);
+  float* gOut = tied ? gE + (layout_.output() - e0) : gH + (layout_.output() - h0);
+  const float* pH = src.acquire(h0, h1);
+  const float* pOut = tied ? src.acquire(e0, e1) : pH + (layout_.output() - h0);
+  linear_backward_weight(*pool_, dlogits, V, xn_final_, d, N, d, V, gOut);
+  linear_backward_input(*pool_, dlogits, V, N, pOut, d, V, dxn_.data(), d, 0.0f);
   dx_.zero();
-  rmsnorm_backward(x_final_, P + layout_.output_norm(), rms_final_, dxn_.data(), dx_.data(), G + layout_.output_norm());
+  rmsnorm_backward(x_final_, pH, rms_final_, dxn_.data(), dx_.data(), gH);
+  if (tied) src.release(e0, e1);
+  src.release(h0, h1);
+  sink.close(h0, h1);
   float* dx = dx_.data();
   float* dxn = dxn_.data();
   float* dbig = dbig_.data();
@@ -332,33 +392,41 @@ void TrainGraph::backward(const float* P, float* G) {
   for (int64_t l = s_.n_layer - 1; l >= 0; --l) {
     const LayerActs& a = acts_[static_cast<size_t>(l)];
     const LayerOffsets& o = layout_.layer(l);
+    const int64_t l0 = o.attn_norm, l1 = o.wdown + d * ff;
+    float* gL = sink.open(l0, l1);
+    const float* pL = src.acquire(l0, l1);
+    auto P = [&](int64_t offset) { return pL + (offset - l0); };  // the layer's tensor at offset
+    auto G = [&](int64_t offset) { return gL + (offset - l0); };  // gradient of the layer's tensor at offset
     // x' = xm + act Wdown^T
-    linear_backward_weight(*pool_, dx, d, a.act, ff, N, ff, d, G + o.wdown);
-    linear_backward_input(*pool_, dx, d, N, P + o.wdown, ff, d, dbig, ff, 0.0f);
+    linear_backward_weight(*pool_, dx, d, a.act, ff, N, ff, d, G(o.wdown));
+    linear_backward_input(*pool_, dx, d, N, P(o.wdown), ff, d, dbig, ff, 0.0f);
     pool_->parallel_for(N, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const float* gu = a.gu + t * 2 * ff;
         swiglu_backward(gu, gu + ff, dbig + t * ff, ff, dgu + t * 2 * ff, dgu + t * 2 * ff + ff);
       }
     });
-    linear_backward_weight(*pool_, dgu, 2 * ff, a.xn2, d, N, d, 2 * ff, G + o.wgu);
-    linear_backward_input(*pool_, dgu, 2 * ff, N, P + o.wgu, d, 2 * ff, dxn, d, 0.0f);
-    rmsnorm_backward(a.xm, P + o.ffn_norm, a.rms2, dxn, dx, G + o.ffn_norm);  // dx = dL/dxm
+    linear_backward_weight(*pool_, dgu, 2 * ff, a.xn2, d, N, d, 2 * ff, G(o.wgu));
+    linear_backward_input(*pool_, dgu, 2 * ff, N, P(o.wgu), d, 2 * ff, dxn, d, 0.0f);
+    rmsnorm_backward(a.xm, P(o.ffn_norm), a.rms2, dxn, dx, G(o.ffn_norm));  // dx = dL/dxm
     // xm = x + att Wo^T
-    linear_backward_weight(*pool_, dx, d, a.att, dq, N, dq, d, G + o.wo);
-    linear_backward_input(*pool_, dx, d, N, P + o.wo, dq, d, datt, dq, 0.0f);
+    linear_backward_weight(*pool_, dx, d, a.att, dq, N, dq, d, G(o.wo));
+    linear_backward_input(*pool_, dx, d, N, P(o.wo), dq, d, datt, dq, 0.0f);
     attention_backward(a.qkv, a.att, a.lse, datt, dbig);
     rope(dbig, rope_bwd_.data());
-    linear_backward_weight(*pool_, dbig, dqkv_, a.xn1, d, N, d, dqkv_, G + o.wqkv);
-    linear_backward_input(*pool_, dbig, dqkv_, N, P + o.wqkv, d, dqkv_, dxn, d, 0.0f);
-    rmsnorm_backward(a.x, P + o.attn_norm, a.rms1, dxn, dx, G + o.attn_norm);  // dx = dL/dx
+    linear_backward_weight(*pool_, dbig, dqkv_, a.xn1, d, N, d, dqkv_, G(o.wqkv));
+    linear_backward_input(*pool_, dbig, dqkv_, N, P(o.wqkv), d, dqkv_, dxn, d, 0.0f);
+    rmsnorm_backward(a.x, P(o.attn_norm), a.rms1, dxn, dx, G(o.attn_norm));  // dx = dL/dx
+    src.release(l0, l1);
+    sink.close(l0, l1);
   }
   // Embedding rows, by columns so that each element sums its tokens in order.
-  float* dE = G + layout_.token_embd();
+  float* dE = tied ? gE : sink.open(e0, e1);
   const int32_t* in = inputs_;
   pool_->parallel_for(d, 16, [&](int64_t j0, int64_t j1) {
     for (int64_t t = 0; t < N; ++t) axpy(dE + static_cast<int64_t>(in[t]) * d + j0, dx + t * d + j0, 1.0f, j1 - j0);
   });
+  sink.close(e0, e1);
 }
 
 }  // namespace mnemo::train

@@ -38,6 +38,32 @@ struct GraphSizes {
 };
 GraphSizes graph_sizes(const TrainShape& s, int64_t B, int64_t T, int n_threads);
 
+// Where backward() puts gradients. It asks for one range of the parameter layout at a time, in
+// backward order (the head's [output_norm, end) or, tied, just output_norm; layers L-1 .. 0, each
+// [attn_norm(l), attn_norm(l+1)); the token embedding [0, n_vocab d), opened first when tied
+// because the head writes into it), adds into it, and closes it once final. The default keeps
+// one full gradient buffer; ZeRO-2 (train/zero.h) reduce-scatters each closed range as a bucket.
+class GradSink {
+ public:
+  virtual ~GradSink() = default;
+  // Floats for layout elements [begin, end), holding what was there (backward adds).
+  virtual float* open(int64_t begin, int64_t end) = 0;
+  // Elements [begin, end) are final for this backward pass.
+  virtual void close(int64_t begin, int64_t end) = 0;
+};
+
+// Where forward() and backward() read parameters: one range of the layout at a time, the same
+// ranges as GradSink's (the embedding, each layer, the head; when tied, the head's output_norm
+// and the embedding are held together). The default is one full buffer; ZeRO-3 (train/zero.h)
+// all-gathers each range before use and drops it after.
+class ParamSource {
+ public:
+  virtual ~ParamSource() = default;
+  // Floats of layout elements [begin, end), valid until release(begin, end).
+  virtual const float* acquire(int64_t begin, int64_t end) = 0;
+  virtual void release(int64_t begin, int64_t end) = 0;
+};
+
 // Queries per attention tile.
 constexpr int64_t kAttnTile = 64;
 
@@ -50,8 +76,11 @@ class TrainGraph {
   // tokens. With grad_scale != 0 the logits are replaced by grad_scale * d(sum of losses)/d(logits)
   // (grad_scale = 1 / tokens per optimizer step), ready for backward(); with 0 they are kept.
   double forward(const float* params, const int32_t* inputs, const int32_t* targets, float grad_scale);
+  double forward(ParamSource& params, const int32_t* inputs, const int32_t* targets, float grad_scale);
   // Adds the gradients of the last forward(grad_scale != 0) into grads (the parameter layout).
   void backward(const float* params, float* grads);
+  // The same, range by range through params and sink.
+  void backward(ParamSource& params, GradSink& sink);
 
   const float* logits() const { return logits_.data(); }  // (B*T, n_vocab), after forward(.., 0)
   const float* token_losses() const { return losses_.data(); }  // (B*T)

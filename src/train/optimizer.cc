@@ -42,21 +42,21 @@ double Optimizer::clip(float* grads, ThreadPool& pool) const {
   return norm;
 }
 
-void Optimizer::adamw_range(const ParamInfo& t, int64_t begin, int64_t end, float* p, const float* g, float* m,
-                            float* v, float lr) const {
+void adamw_update(const OptimizerSettings& o, int64_t steps, bool decay, int64_t n, float* p, const float* g, float* m,
+                  float* v, float lr) {
   // As torch.optim.AdamW's single-tensor path, with its scalars computed in double.
-  const double step = static_cast<double>(t_);
-  const double bc1 = 1.0 - std::pow(static_cast<double>(o_.beta1), step);
-  const double bc2 = 1.0 - std::pow(static_cast<double>(o_.beta2), step);
+  const double step = static_cast<double>(steps);
+  const double bc1 = 1.0 - std::pow(static_cast<double>(o.beta1), step);
+  const double bc2 = 1.0 - std::pow(static_cast<double>(o.beta2), step);
   const float step_size = static_cast<float>(static_cast<double>(lr) / bc1);
   const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-  const bool decay = t.is_matrix() && o_.weight_decay != 0.0f;
-  const float keep = static_cast<float>(1.0 - static_cast<double>(lr) * static_cast<double>(o_.weight_decay));
-  const float b1 = o_.beta1, b2 = o_.beta2;
+  decay = decay && o.weight_decay != 0.0f;
+  const float keep = static_cast<float>(1.0 - static_cast<double>(lr) * static_cast<double>(o.weight_decay));
+  const float b1 = o.beta1, b2 = o.beta2;
   const float a1 = static_cast<float>(1.0 - static_cast<double>(b1));
   const float a2 = static_cast<float>(1.0 - static_cast<double>(b2));
-  const float eps = o_.eps;
-  for (int64_t i = begin; i < end; ++i) {
+  const float eps = o.eps;
+  for (int64_t i = 0; i < n; ++i) {
     float pi = p[i];
     if (decay) pi *= keep;
     const float gi = g[i];
@@ -67,6 +67,11 @@ void Optimizer::adamw_range(const ParamInfo& t, int64_t begin, int64_t end, floa
     const float denom = std::sqrt(vi) / bc2_sqrt + eps;
     p[i] = pi + (-step_size) * (mi / denom);
   }
+}
+
+void Optimizer::adamw_range(const ParamInfo& t, int64_t begin, int64_t end, float* p, const float* g, float* m,
+                            float* v, float lr) const {
+  adamw_update(o_, t_, t.is_matrix(), end - begin, p + begin, g + begin, m + begin, v + begin, lr);
 }
 
 uint64_t Optimizer::state_bytes() const {

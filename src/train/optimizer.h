@@ -98,6 +98,11 @@ class Optimizer {
   std::vector<StateTensor> state_;
 };
 
+// torch AdamW on n elements of one tensor after `steps` completed updates (this one included);
+// decay: whether weight decay applies (matrices). p, g, m, v point at the same element.
+void adamw_update(const OptimizerSettings& o, int64_t steps, bool decay, int64_t n, float* p, const float* g, float* m,
+                  float* v, float lr);
+
 // The global L2 norm of x (n floats), summed in double over fixed 4096-element chunks in order.
 double global_norm(const float* x, int64_t n, ThreadPool& pool);
 

@@ -1,5 +1,6 @@
 #include "train/params.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/strings.h"
@@ -113,17 +114,26 @@ const ParamInfo* ParamLayout::find(const std::string& name) const {
 }
 
 void init_params(const TrainShape& s, const ParamLayout& layout, float std, uint64_t seed, float* params) {
+  init_params_range(s, layout, std, seed, 0, layout.n_params(), params);
+}
+
+void init_params_range(const TrainShape& s, const ParamLayout& layout, float std, uint64_t seed, int64_t begin,
+                       int64_t end, float* out) {
   Rng rng(seed);
   const double resid_std = static_cast<double>(std) / std::sqrt(2.0 * static_cast<double>(s.n_layer));
   for (const ParamInfo& t : layout.tensors()) {
-    float* p = params + t.offset;
+    const int64_t lo = std::max(begin, t.offset) - t.offset, hi = std::min(end, t.offset + t.numel()) - t.offset;
     if (t.kind == ParamKind::kNorm) {
-      for (int64_t i = 0; i < t.numel(); ++i) p[i] = 1.0f;
+      for (int64_t i = lo; i < hi; ++i) out[t.offset + i - begin] = 1.0f;
       continue;
     }
     const bool resid = ends_with(t.name, "attn_output.weight") || ends_with(t.name, "ffn_down.weight");
     const double sd = resid ? resid_std : static_cast<double>(std);
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<float>(rng.normal() * sd);
+    // The stream is drawn in full (the same numbers for any range); only [lo, hi) is kept.
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      const float v = static_cast<float>(rng.normal() * sd);
+      if (i >= lo && i < hi) out[t.offset + i - begin] = v;
+    }
   }
 }
 

@@ -83,5 +83,8 @@ class ParamLayout {
 // (attn_output, ffn_down) ~ N(0, std / sqrt(2 n_layer)), norms 1. Seeded; the same seed gives the
 // same bytes.
 void init_params(const TrainShape& s, const ParamLayout& layout, float std, uint64_t seed, float* params);
+// Elements [begin, end) of the same initialization into out[0 .. end - begin) (ZeRO-3's shard).
+void init_params_range(const TrainShape& s, const ParamLayout& layout, float std, uint64_t seed, int64_t begin,
+                       int64_t end, float* out);
 
 }  // namespace mnemo::train

@@ -9,6 +9,7 @@
 #include "train/data.h"
 #include "train/export.h"
 #include "train/graph.h"
+#include "train/zero.h"
 
 namespace mnemo::train {
 namespace {
@@ -134,20 +135,23 @@ Expected<RunSetup> prepare_run(const TrainConfig& c, int32_t threads_override) {
 
 uint64_t blas_bytes_per_thread() { return 6ull << 20; }
 
-TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s) {
+TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s, int ranks) {
   const ParamLayout layout = ParamLayout::build(s.shape);
-  const uint64_t n = static_cast<uint64_t>(layout.n_params());
+  const int stage = static_cast<int>(c.zero_stage);
+  const ZeroStateBytes z = zero_state_bytes(stage, layout.n_params(), ranks);
   TrainMemoryEstimate e;
-  e.parameters = 4 * n;
-  e.gradients = 4 * n;
-  e.optimizer = optimizer_state_bytes(s.opt, layout);
+  e.parameters = z.parameters;
+  e.gradients = z.gradients;
+  e.optimizer = stage == 0 ? optimizer_state_bytes(s.opt, layout) : z.optimizer;
+  const uint64_t buckets = (stage >= 2 ? zero_buckets(layout).bytes() : 0) + (stage >= 3 ? zero_buckets(layout).bytes() : 0);
+  const uint64_t R = static_cast<uint64_t>(ranks);
   const GraphSizes g = graph_sizes(s.shape, s.B, s.T, s.n_threads);
   e.activations = 4 * static_cast<uint64_t>(g.total());
   const DataSizes& d = s.data;
   // Token ids (int32), document offsets, the epoch orders of both loaders, two batch buffers.
   e.data = 4 * static_cast<uint64_t>(d.train_tokens + d.val_tokens) +
            8 * static_cast<uint64_t>(d.train_docs + 1 + d.val_docs + 1) + 8 * static_cast<uint64_t>(d.train_docs + d.val_docs) +
-           2 * 4 * static_cast<uint64_t>(s.B * s.T + 1);
+           8 * static_cast<uint64_t>(R * s.B * s.T + 1) + 4 * static_cast<uint64_t>(2 * s.B * s.T);
   const uint64_t opt_work = optimizer_workspace_bytes(s.opt, layout, s.n_threads);
   const uint64_t blas = blas_bytes_per_thread() * static_cast<uint64_t>(s.n_threads);
   uint64_t io = 0;
@@ -160,7 +164,7 @@ TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s) {
     sample = 4 * (2 * static_cast<uint64_t>(s.shape.n_layer) * ctx * static_cast<uint64_t>(s.shape.n_embd_kv()) +
                   ctx * width + static_cast<uint64_t>(s.shape.n_vocab) + ctx * static_cast<uint64_t>(s.shape.head_dim()));
   }
-  e.workspace = opt_work + blas + io + sample;
+  e.workspace = opt_work + blas + io + sample + buckets;
   e.detail = {
       {"activations: saved for the backward pass", 4 * static_cast<uint64_t>(g.saved)},
       {"activations: logits and their gradient", 4 * static_cast<uint64_t>(g.logits)},
@@ -171,19 +175,35 @@ TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s) {
       {"workspace: OpenBLAS buffers", blas},
       {"workspace: checkpoint I/O buffers", io},
       {"workspace: sampling session", sample},
+      {"workspace: gradient buckets (ZeRO-2/3), parameter gathers (ZeRO-3)", buckets},
   };
   return e;
 }
 
-Expected<TrainMemoryEstimate> estimate_for_config(const TrainConfig& c) {
+Expected<TrainMemoryEstimate> estimate_for_config(const TrainConfig& c, int ranks) {
+  if (ranks < 1) return invalid_argument(str_printf("--ranks: expected at least 1, found %d", ranks));
   MNEMO_ASSIGN_OR_RETURN(RunSetup s, prepare_run(c, -1));
-  return estimate_memory(c, s);
+  return estimate_memory(c, s, ranks);
 }
 
 }  // namespace mnemo::train
 
 namespace mnemo {
-Expected<TrainMemoryEstimate> estimate_train_memory(const TrainConfig& config) {
-  return train::estimate_for_config(config);
+Expected<TrainMemoryEstimate> estimate_train_memory(const TrainConfig& config, int ranks) {
+  return train::estimate_for_config(config, ranks);
+}
+
+Expected<std::vector<ZeroStateEstimate>> estimate_zero_states(const TrainConfig& config, const std::vector<int>& ranks) {
+  MNEMO_ASSIGN_OR_RETURN(train::RunSetup s, train::prepare_run(config, -1));
+  const train::ParamLayout layout = train::ParamLayout::build(s.shape);
+  std::vector<ZeroStateEstimate> out;
+  for (int stage = 0; stage <= train::kMaxZeroStage; ++stage) {
+    for (int n : ranks) {
+      if (n < 1) return invalid_argument(str_printf("--ranks: expected at least 1, found %d", n));
+      const train::ZeroStateBytes b = train::zero_state_bytes(stage, layout.n_params(), n);
+      out.push_back({stage, n, b.parameters, b.gradients, b.optimizer});
+    }
+  }
+  return out;
 }
 }  // namespace mnemo

@@ -42,7 +42,8 @@ Expected<RunSetup> prepare_run(const TrainConfig& c, int32_t threads_override);
 OptimizerSettings optimizer_settings(const TrainConfig& c);
 
 // The estimate for a prepared run.
-TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s);
+// The estimate for a prepared run, per rank of `ranks` data-parallel ranks (config's zero_stage).
+TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s, int ranks = 1);
 
 // Bytes resident in OpenBLAS per calling thread once its GEMM buffers are touched (measured with
 // OpenBLAS 0.3.21 on x86-64; see docs/TRAINING.md).

@@ -21,6 +21,8 @@ struct TrainCliOptions {
   int64_t steps = -1;
   bool json = false;
   bool quiet = false;
+  int ranks = 0;  // --estimate for this many data-parallel ranks (0: 1, and the table for 1, 2, 4, 8)
+  bool resume_allow_changes = false;
 };
 
 std::string mib(uint64_t b) { return str_printf("%.1fM", static_cast<double>(b) / (1024.0 * 1024.0)); }
@@ -58,35 +60,76 @@ void print_estimate(const TrainConfig& c, const TrainMemoryEstimate& e) {
   row("total", "total", e.total());
 }
 
-Status run(const TrainCliOptions& o) {
-  MNEMO_ASSIGN_OR_RETURN(TrainConfig c, load_train_config(o.config));
-  if (o.steps > 0) c.steps = o.steps;  // also the length of the cosine schedule
-  if (o.estimate) {
-    MNEMO_ASSIGN_OR_RETURN(TrainMemoryEstimate e, estimate_train_memory(c));
-    if (o.json) {
-      std::printf("%s\n", estimate_json(e).dump().c_str());
-    } else {
-      print_estimate(c, e);
+// Model-state bytes per rank for every ZeRO stage and rank count (src/train/zero.h's formulas).
+Status print_zero_table(const TrainConfig& c, const std::vector<int>& ranks, nlohmann::ordered_json* j) {
+  MNEMO_ASSIGN_OR_RETURN(std::vector<ZeroStateEstimate> z, estimate_zero_states(c, ranks));
+  if (j != nullptr) {
+    for (const ZeroStateEstimate& e : z) {
+      (*j)["zero"].push_back({{"stage", e.stage}, {"ranks", e.ranks}, {"parameters", e.parameters},
+                              {"gradients", e.gradients}, {"optimizer", e.optimizer}, {"total", e.total()}});
     }
     return Status::ok();
   }
+  std::printf("model states per rank (fp32 parameters + gradients + AdamW m, v; ZeRO formulas):\n  %-34s",
+              "stage");
+  for (int n : ranks) std::printf(" %11s", str_printf("N=%d", n).c_str());
+  std::printf("\n");
+  static const char* names[] = {"0 data parallel (16P)", "1 optimizer sharded (8P + 8P/N)",
+                                "2 gradients too (4P + 12P/N)", "3 parameters too (16P/N)"};
+  for (size_t i = 0; i < z.size(); i += ranks.size()) {
+    std::printf("  %-34s", names[z[i].stage]);
+    for (size_t k = 0; k < ranks.size(); ++k) std::printf(" %11s", format_bytes(z[i + k].total()).c_str());
+    std::printf("\n");
+  }
+  return Status::ok();
+}
+
+Status run_estimate(const TrainConfig& c, const TrainCliOptions& o) {
+  const int n = o.ranks > 0 ? o.ranks : 1;
+  const std::vector<int> table = o.ranks > 0 ? std::vector<int>{o.ranks} : std::vector<int>{1, 2, 4, 8};
+  MNEMO_ASSIGN_OR_RETURN(TrainMemoryEstimate e, estimate_train_memory(c, n));
+  if (o.json) {
+    nlohmann::ordered_json j = estimate_json(e);
+    j["ranks"] = n;
+    j["zero_stage"] = c.zero_stage;
+    MNEMO_RETURN_IF_ERROR(print_zero_table(c, table, &j));
+    std::printf("%s\n", j.dump().c_str());
+    return Status::ok();
+  }
+  print_estimate(c, e);
+  if (n > 1 || c.zero_stage > 0) {
+    std::printf("  (per rank of %d, zero_stage %lld)\n", n, static_cast<long long>(c.zero_stage));
+  }
+  return print_zero_table(c, table, nullptr);
+}
+
+Status run(const TrainCliOptions& o) {
+  MNEMO_ASSIGN_OR_RETURN(TrainConfig c, load_train_config(o.config));
+  if (o.steps > 0) c.steps = o.steps;  // also the length of the cosine schedule
+  if (o.estimate) return run_estimate(c, o);
+  if (o.ranks > 0) return invalid_argument("--ranks: only with --estimate (a run's ranks are mpirun's -np)");
   TrainOptions opt;
   opt.resume = o.resume;
   opt.threads = o.threads;
   opt.stop_after = o.stop_after;
+  opt.resume_allow_changes = o.resume_allow_changes;
   opt.on_message = [](const std::string& m) { std::fprintf(stderr, "mnemo: train: %s\n", m.c_str()); };
   const bool quiet = o.quiet;
   opt.on_progress = [quiet](const TrainProgress& p) {
-    if (quiet && p.eval_loss < 0 && p.sample.empty()) return;
+    if (p.rank != 0 || (quiet && p.eval_loss < 0 && p.sample.empty())) return;
     std::string eval = p.eval_loss >= 0 ? str_printf(" | eval %.4f", p.eval_loss) : "";
     const TrainMemoryEstimate* a = p.allocated;
     std::fprintf(stderr,
                  "step %6lld/%lld | loss %.4f%s | lr %.2e | norm %.3f | %6.0f tok/s | %.2f s | params %s grads %s "
-                 "opt %s act %s rss %s\n",
+                 "opt %s act %s rss %s%s\n",
                  static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, eval.c_str(), p.lr,
                  p.grad_norm, p.tokens_per_second, p.step_seconds, mib(a->parameters).c_str(),
                  mib(a->gradients).c_str(), mib(a->optimizer).c_str(), mib(a->activations).c_str(),
-                 mib(p.rss_bytes).c_str());
+                 mib(p.rss_bytes).c_str(),
+                 p.ranks > 1 || p.zero_stage > 0
+                     ? str_printf(" | zero %d x%d states %s sent %s", p.zero_stage, p.ranks,
+                                  mib(p.model_state_bytes).c_str(), mib(p.comm_bytes).c_str()).c_str()
+                     : "");
     if (!p.sample.empty()) std::fprintf(stderr, "sample: %s\n", p.sample.c_str());
     if (!p.checkpoint.empty()) std::fprintf(stderr, "checkpoint: %s\n", p.checkpoint.c_str());
   };
@@ -113,9 +156,17 @@ Status run(const TrainCliOptions& o) {
     j["measured_bytes"] = measured;
     j["output"] = r.output;
     j["checkpoint"] = r.last_checkpoint;
+    j["rank"] = r.rank;
+    j["ranks"] = r.ranks;
+    j["zero_stage"] = r.zero_stage;
+    j["model_state_bytes"] = r.model_state_bytes;
+    j["model_state_formula"] = r.model_state_formula;
+    j["comm_bytes_per_step"] = {{"all_reduce", r.comm_all_reduce}, {"reduce_scatter", r.comm_reduce_scatter},
+                                {"all_gather", r.comm_all_gather}, {"total", r.comm_total}};
     std::printf("%s\n", j.dump().c_str());
     return Status::ok();
   }
+  if (r.rank != 0) return Status::ok();  // rank 0 reports the run
   std::printf("trained %lld steps (%lld..%lld) in %.1f s: %.0f tokens/s on %d threads, %.2f GFLOP/s\n",
               static_cast<long long>(r.steps_done - r.first_step), static_cast<long long>(r.first_step),
               static_cast<long long>(r.steps_done), r.seconds, r.tokens_per_second, r.threads,
@@ -135,6 +186,14 @@ Status run(const TrainCliOptions& o) {
   row("optimizer", r.estimate.optimizer, r.allocated.optimizer);
   row("activations", r.estimate.activations, r.allocated.activations);
   row("data", r.estimate.data, r.allocated.data);
+  if (r.ranks > 1 || r.zero_stage > 0) {
+    std::printf("zero_stage %d on %d ranks: model states per rank %s (formula %s); sent per rank per step %s "
+                "(all-reduce %s, reduce-scatter %s, all-gather %s)\n",
+                r.zero_stage, r.ranks, format_bytes(r.model_state_bytes).c_str(),
+                format_bytes(r.model_state_formula).c_str(), format_bytes(r.comm_total).c_str(),
+                format_bytes(r.comm_all_reduce).c_str(), format_bytes(r.comm_reduce_scatter).c_str(),
+                format_bytes(r.comm_all_gather).c_str());
+  }
   if (!r.output.empty()) std::printf("wrote %s\n", r.output.c_str());
   if (!r.last_checkpoint.empty()) std::printf("checkpoint %s\n", r.last_checkpoint.c_str());
   return Status::ok();
@@ -152,6 +211,10 @@ RunFn setup(CLI::App& app) {
   app.add_option("--steps", o->steps,
                  "Steps of the run, overriding the config's `steps` (and so the learning-rate schedule's length)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--ranks", o->ranks, "With --estimate: per rank of this many data-parallel ranks")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--resume-allow-changes", o->resume_allow_changes,
+               "Resume even when seed, batch, sequence length, accumulation, data or ranks differ (each printed)");
   app.add_flag("--json", o->json, "Print the estimate or the final report as one JSON line");
   app.add_flag("-q,--quiet", o->quiet, "Progress only at evaluations");
   return [o] { return run(*o); };
