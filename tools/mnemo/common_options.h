@@ -147,6 +147,13 @@ struct ContextOptions {
   }
 };
 
+// --chat-template (run --chat, serve): a Jinja template file or a built-in format name.
+inline void add_chat_template_option(CLI::App& app, std::string& target, const std::string& when) {
+  app.add_option("--chat-template", target,
+                 when + "a Jinja template file, or a built-in format (chatml, llama2, llama3, mistral, gemma, "
+                        "phi3, zephyr, vicuna), instead of the model's tokenizer.chat_template");
+}
+
 // The batch the planner lowers to first when the budget is short: the roofline's ridge (1 without
 // a profile, or when no batch up to `n_batch` is compute-bound).
 inline int64_t ridge_batch(const std::optional<HardwareProfile>& hw, const Model& model, int64_t n_batch) {
