@@ -284,6 +284,35 @@ TEST(Serve, ClientThatLeavesMidStreamIsCancelled) {
   EXPECT_NE(metrics.find("mnemo_active_sequences 0\n"), std::string::npos) << metrics;
 }
 
+TEST(Serve, AFullQueueGets503AndTheOthersTheirAnswers) {
+  REQUIRE_MODEL();
+  server::ServerOptions o;
+  o.parallel = 1;
+  o.max_queue = 1;
+  o.n_ctx = 1024;
+  auto r = start(o);
+  // One long request holds the only sequence, one waits in the queue, the rest are refused.
+  std::vector<test::HttpReply> got(4);
+  std::vector<std::thread> clients;
+  clients.emplace_back([&] { got[0] = test::http(r->port, "POST", "/v1/completions", completion_body(kPrompts[0], 1000).dump()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (size_t i = 1; i < got.size(); ++i)
+    clients.emplace_back([&, i] { got[i] = test::http(r->port, "POST", "/v1/completions", completion_body(kPrompts[i], 4).dump()); });
+  for (auto& t : clients) t.join();
+  int ok = 0, busy = 0;
+  for (const auto& g : got) {
+    if (g.status == 200) ++ok;
+    if (g.status == 503) {
+      ++busy;
+      expect_error(g, 503, "server_error");
+      EXPECT_NE(g.head.find("Retry-After: 1"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(ok + busy, 4);
+  EXPECT_GE(ok, 2);
+  EXPECT_GE(busy, 1);
+}
+
 TEST(Serve, PreemptionByRecomputeKeepsTheText) {
   REQUIRE_MODEL();
   server::ServerOptions o;
