@@ -361,6 +361,37 @@ TEST(Serve, MetricsAreThere) {
   EXPECT_NE(page.body.find("/v1/chat/completions"), std::string::npos);
 }
 
+// `mnemo serve`'s own errors, before it serves: usage errors exit 2, the rest 1, one line naming
+// the flag.
+TEST(Serve, CliErrors) {
+  REQUIRE_MODEL();
+  if (!test::exists(test::mnemo_bin())) GTEST_SKIP() << "no mnemo binary at " << test::mnemo_bin();
+  const std::string m = model_path();
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {test::mnemo_bin(), "serve"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return test::run_process(argv);
+  };
+  auto r = run({});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = run({"-m", m, "--api-key", "a", "--api-keys", "/nonexistent"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--api-key and --api-keys"), std::string::npos) << r.err;
+  r = run({"-m", m, "--api-keys", "/nonexistent/keys"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("/nonexistent/keys"), std::string::npos) << r.err;
+  r = run({"-m", m, "--chat-template", "/nonexistent/template.jinja", "--port", "0"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--chat-template"), std::string::npos) << r.err;
+  r = run({"-m", m, "--parallel", "0"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  // The port is taken: a clear error, not a hang.
+  auto held = start({});
+  r = run({"-m", m, "--port", std::to_string(held->port)});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot listen"), std::string::npos) << r.err;
+}
+
 long rss_kb() {
   std::ifstream in("/proc/self/statm");
   long pages = 0, resident = 0;
