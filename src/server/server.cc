@@ -72,7 +72,7 @@ net::Response Server::Impl::handle(const net::Request& req) {
       return answer(std::move(e));
     }
   }
-  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool get = req.method == "GET";
   const bool post = req.method == "POST";
   auto method_error = [&](const char* allowed) {
     net::Response e = openai_error(405, str_printf("%s: expected %s, found %s", req.path.c_str(), allowed, req.method.c_str()));

@@ -94,8 +94,7 @@ RunFn setup(CLI::App& app) {
   o->model.add_to(app);
   o->engine.add_to(app);
   o->context.add_to(app, 0, "Positions per sequence (0 = the model file's)");
-  app.add_option("--host", o->server.host, "Address to listen on")->capture_default_str();
-  app.add_option("--port", o->server.port, "Port to listen on (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  add_listen_options(app, o->server.host, o->server.port, 8080);
   app.add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' on every route but /health and /");
   app.add_option("--api-keys", o->api_keys_file, "Like --api-key, with the keys read from a file (one a line)");
   app.add_option("--parallel", o->server.parallel, "Sequences generated at once (continuous batching)")
