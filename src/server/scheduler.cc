@@ -213,6 +213,7 @@ void Scheduler::drop_cancelled() {
   if (dropped > 0) {
     std::lock_guard l(mu_);
     stats_.cancelled += dropped;
+    stats_.active = static_cast<int64_t>(active_.size());
   }
 }
 

@@ -277,7 +277,9 @@ TEST(Serve, ClientThatLeavesMidStreamIsCancelled) {
   std::string metrics;
   for (int i = 0; i < 100; ++i) {
     metrics = test::http(r->port, "GET", "/metrics").body;
-    if (metrics.find("mnemo_cancelled_total 1\n") != std::string::npos) break;
+    if (metrics.find("mnemo_cancelled_total 1\n") != std::string::npos &&
+        metrics.find("mnemo_active_sequences 0\n") != std::string::npos)
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_NE(metrics.find("mnemo_cancelled_total 1\n"), std::string::npos) << metrics;
