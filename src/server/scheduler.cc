@@ -223,7 +223,7 @@ size_t Scheduler::build_batch() {
   logits_owner_.clear();
   for (auto& s : active_) {
     s->in_batch = 0;
-    if (s->remaining() != 1) continue;
+    if (s->remaining() != 1 || static_cast<int64_t>(batch_.size()) == n_batch_) continue;
     batch_.push_back({s->tokens[static_cast<size_t>(s->n_cached)], s->seq, s->n_cached, true});
     logits_owner_.push_back(s.get());
     s->in_batch = 1;

@@ -159,6 +159,7 @@ Expected<std::unique_ptr<Server>> Server::create(const Model& model, const Serve
   cp.type_k = o.type_k;
   cp.type_v = o.type_v;
   cp.n_batch = std::max<int64_t>(o.prefill_chunk + o.parallel, 64);
+  cp.n_batch_min = o.parallel;  // a decode step of every sequence fits one batch
   MNEMO_ASSIGN_OR_RETURN(auto ctx, Context::create(model, cp));
   SchedulerOptions so;
   so.parallel = o.parallel;
