@@ -313,14 +313,14 @@ void Scheduler::sample_next(Seq& s, std::span<const float> logits) {
   const std::string piece = tok_.decode_piece(s.prev, t);
   s.prev = t;
   s.tokens.push_back(t);
-  emit(s, piece, false);
+  emit(s, piece);
   if (s.done) return;
   // The new token goes at position tokens.size() - 1 next step: it must be below n_ctx.
   if (s.n_generated >= s.req.max_tokens || static_cast<int64_t>(s.tokens.size()) > n_ctx_) finish(s, FinishReason::kLength);
 }
 
 // Appends a token's text; passes on what no stop string can still claim; ends at a stop string.
-void Scheduler::emit(Seq& s, std::string_view piece, bool final) {
+void Scheduler::emit(Seq& s, std::string_view piece) {
   s.held.append(piece);
   for (const std::string& stop : s.req.stop) {
     const size_t at = s.held.find(stop);
@@ -329,8 +329,7 @@ void Scheduler::emit(Seq& s, std::string_view piece, bool final) {
     finish(s, FinishReason::kStop);
     return;
   }
-  size_t cut = s.held.size();
-  if (!final) cut = utf8_cut(s.held, cut - stop_prefix_suffix(s.held, s.req.stop));
+  const size_t cut = utf8_cut(s.held, s.held.size() - stop_prefix_suffix(s.held, s.req.stop));
   if (cut == 0) return;
   s.req.sink->on_text(std::string_view(s.held).substr(0, cut), s.held_lp);
   s.held.erase(0, cut);

@@ -122,7 +122,7 @@ class Scheduler {
   size_t build_batch();
   void after_eval(size_t n_entries);
   void sample_next(Seq& s, std::span<const float> logits);
-  void emit(Seq& s, std::string_view piece, bool final);
+  void emit(Seq& s, std::string_view piece);
   void finish(Seq& s, FinishReason reason);
   void preempt_youngest();
   void update_memory_stats();
