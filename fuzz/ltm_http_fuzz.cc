@@ -3,7 +3,7 @@
 //   5:   the same bodies wrapped in nesting: byte 1 picks the endpoint and byte 2 the depth
 //        (up to 255 * 128 levels of '[' or '{' around the rest), so the depth limit is exercised
 //        on every run instead of waiting for the fuzzer to grow 10,000 brackets;
-//   6-7: raw HTTP/1.1 bytes for the connection layer's parser (ltm/http_wire.h), fed as a slow
+//   6-7: raw HTTP/1.1 bytes for the connection layer's parser (net/http_wire.h), fed as a slow
 //        client sends them: split at points taken from the input, down to one byte at a time.
 //        The result must equal feeding everything at once (same requests, same error), and every
 //        request obeys the limits.
@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "ltm/http_codec.h"
-#include "ltm/http_wire.h"
+#include "net/http_wire.h"
 #include "ltm/json_codec.h"
-#include "ltm/json_limits.h"
+#include "net/json_limits.h"
 
 namespace {
 
@@ -72,7 +72,7 @@ void nested_case(const uint8_t* data, size_t size) {
   body += rest.empty() ? std::string_view("0") : rest;
   for (size_t i = 0; i < depth; ++i) body += objects ? "}" : "]";
   body += "}}";
-  if (depth + 2 > static_cast<size_t>(mnemo::ltm::kMaxJsonDepth)) {
+  if (depth + 2 > static_cast<size_t>(mnemo::net::kMaxJsonDepth)) {
     auto r = mnemo::ltm::parse_body_object(body);
     FUZZ_CHECK(!r);
     check_error(r.status());
@@ -81,7 +81,7 @@ void nested_case(const uint8_t* data, size_t size) {
 }
 
 struct Parsed {
-  std::vector<mnemo::ltm::http::Request> requests;
+  std::vector<mnemo::net::Request> requests;
   int error = 0;
   std::string message;
   size_t consumed = 0;
@@ -89,8 +89,8 @@ struct Parsed {
 
 // Feeds `bytes` in the given chunk sizes (cycled; 0 = everything), collecting requests the way the
 // event loop does: after a request, the rest of the chunk goes to the next one.
-Parsed parse_stream(std::string_view bytes, const std::vector<size_t>& chunks, const mnemo::ltm::http::Limits& lim) {
-  using mnemo::ltm::http::RequestParser;
+Parsed parse_stream(std::string_view bytes, const std::vector<size_t>& chunks, const mnemo::net::Limits& lim) {
+  using mnemo::net::RequestParser;
   Parsed out;
   RequestParser p(lim);
   size_t pos = 0, ci = 0;
@@ -121,7 +121,7 @@ Parsed parse_stream(std::string_view bytes, const std::vector<size_t>& chunks, c
   return out;
 }
 
-void check_request(const mnemo::ltm::http::Request& r, const mnemo::ltm::http::Limits& lim) {
+void check_request(const mnemo::net::Request& r, const mnemo::net::Limits& lim) {
   FUZZ_CHECK(!r.method.empty() && r.method.size() <= 16);
   FUZZ_CHECK(!r.path.empty() && r.path[0] == '/');
   FUZZ_CHECK(r.body.size() <= lim.max_body_bytes);
@@ -129,13 +129,13 @@ void check_request(const mnemo::ltm::http::Request& r, const mnemo::ltm::http::L
   FUZZ_CHECK(r.path.size() + r.query.size() <= lim.max_header_bytes);
   for (const auto& [k, v] : r.headers)
     for (char c : k) FUZZ_CHECK(!(c >= 'A' && c <= 'Z'));
-  auto q = mnemo::ltm::http::parse_query(r.query);
+  auto q = mnemo::net::parse_query(r.query);
   if (!q) check_error(q.status());
 }
 
 void wire_case(const uint8_t* data, size_t size) {
   if (size < 2) return;
-  mnemo::ltm::http::Limits lim;
+  mnemo::net::Limits lim;
   lim.max_header_bytes = 256 + static_cast<size_t>(data[1] % 8) * 256;  // small, so the fuzzer reaches them
   lim.max_body_bytes = 64 + static_cast<size_t>(data[1] / 8) * 64;
   lim.max_headers = 8;
@@ -159,9 +159,9 @@ void wire_case(const uint8_t* data, size_t size) {
     FUZZ_CHECK(a.method == b.method && a.target == b.target && a.body == b.body && a.headers == b.headers);
     FUZZ_CHECK(a.keep_alive == b.keep_alive && a.expect_continue == b.expect_continue);
     check_request(a, lim);
-    mnemo::ltm::http::Response resp;
+    mnemo::net::Response resp;
     resp.body = a.body;
-    FUZZ_CHECK(!mnemo::ltm::http::serialize(resp, a.keep_alive).empty());
+    FUZZ_CHECK(!mnemo::net::serialize(resp, a.keep_alive).empty());
   }
 }
 

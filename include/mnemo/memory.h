@@ -303,7 +303,7 @@ std::string to_json_string(const AddResult& r);
 // ---- HTTP (mem0-shaped JSON under /v1/memories) --------------------------------------------
 
 // The connection layer is one epoll thread plus `threads` handler threads that only see complete
-// requests (ltm/http_loop.h): idle or trickling clients hold no thread.
+// requests (net/http_loop.h): idle or trickling clients hold no thread.
 struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8420;             // 0: pick a free port (see on_listening)

@@ -5,7 +5,7 @@
 
 #include "base/strings.h"
 #include "ltm/json_codec.h"
-#include "ltm/json_limits.h"
+#include "net/json_limits.h"
 
 namespace mnemo::ltm {
 namespace {
@@ -83,7 +83,7 @@ Expected<std::string> get_metadata(const json& j, const std::string& subject) {
 Expected<json> parse_body_object(std::string_view body) {
   if (body.empty()) return invalid_argument("request body: expected a JSON object, got nothing");
   // Before parsing: values nested deeper than this would recurse in copies, compares and dumps.
-  MNEMO_RETURN_IF_ERROR(check_json_depth(body, "request body"));
+  MNEMO_RETURN_IF_ERROR(net::check_json_depth(body, "request body"));
   json j = json::parse(body.begin(), body.end(), nullptr, false);
   if (j.is_discarded()) return invalid_argument("request body: expected a JSON object, got malformed JSON");
   if (!j.is_object()) return invalid_argument("request body: expected a JSON object");

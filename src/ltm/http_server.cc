@@ -1,4 +1,4 @@
-// The memory API over HTTP, mem0-shaped JSON under /v1/memories. Connections are ltm/http_loop.h's
+// The memory API over HTTP, mem0-shaped JSON under /v1/memories. Connections are net/http_loop.h's
 // (one epoll thread; handler threads see only complete requests); this file is the routes.
 //
 //   POST   /v1/memories                 add: {"messages": [{"role","content"}...] | "text": "...",
@@ -29,7 +29,7 @@
 
 #include "base/strings.h"
 #include "ltm/http_codec.h"
-#include "ltm/http_loop.h"
+#include "net/http_loop.h"
 #include "ltm/json_codec.h"
 #include "mnemo/memory.h"
 
@@ -37,6 +37,7 @@ namespace mnemo::ltm {
 namespace {
 
 using json = nlohmann::json;
+namespace http = ::mnemo::net;
 using http::Response;
 
 // The HTTP status and stable error code of a service error.

@@ -1,7 +1,7 @@
 #include "ltm/json_codec.h"
 
 #include "base/strings.h"
-#include "ltm/json_limits.h"
+#include "net/json_limits.h"
 
 namespace mnemo::ltm {
 
@@ -35,7 +35,7 @@ nlohmann::json to_json(const MemoryRecord& m) {
   for (uint64_t l : m.links) links.push_back(std::to_string(l));
   // Stored metadata passed the same depth check when written; a row from an older build may not
   // have: it is shown as empty rather than recursed into.
-  nlohmann::json meta = json_nesting_depth(m.metadata_json, kMaxJsonDepth) > kMaxJsonDepth
+  nlohmann::json meta = net::json_nesting_depth(m.metadata_json, net::kMaxJsonDepth) > net::kMaxJsonDepth
                             ? nlohmann::json::object()
                             : nlohmann::json::parse(m.metadata_json, nullptr, false);
   if (meta.is_discarded() || !meta.is_object()) meta = nlohmann::json::object();

@@ -10,7 +10,7 @@
 #include "base/strings.h"
 #include "ltm/facts.h"
 #include "ltm/forgetting.h"
-#include "ltm/json_limits.h"
+#include "net/json_limits.h"
 #include "ltm/linking.h"
 #include "ltm/notes.h"
 #include "ltm/service_impl.h"
@@ -73,7 +73,7 @@ static Expected<std::string> validate_metadata(const std::string& m, const Memor
   if (m.size() > cfg.max_metadata_bytes)
     return out_of_range(str_printf("%s: metadata: expected at most %zu bytes, got %zu", subject,
                                    cfg.max_metadata_bytes, m.size()));
-  MNEMO_RETURN_IF_ERROR(check_json_depth(m, std::string(subject) + ": metadata"));
+  MNEMO_RETURN_IF_ERROR(net::check_json_depth(m, std::string(subject) + ": metadata"));
   nlohmann::json j = nlohmann::json::parse(m.empty() ? std::string("{}") : m, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return invalid_argument(std::string(subject) + ": metadata: expected a JSON object");

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "command.h"
+#include "common_options.h"
 #include "mnemo/memory.h"
 
 namespace mnemo::cli {
@@ -498,8 +499,7 @@ RunFn setup_memory(CLI::App& app) {
 
   CLI::App* serve = app.add_subcommand("serve", "Serve the memory API over HTTP (/v1/memories...)");
   add_store_options(*serve, *o, false);
-  serve->add_option("--host", o->host, "Address to bind")->default_val("127.0.0.1");
-  serve->add_option("--port", o->port, "Port (0: any free port)")->default_val(8420);
+  add_listen_options(*serve, o->host, o->port, 8420);
   serve->add_option("--threads", o->threads, "Handler threads (connections are held by one event loop)")
       ->default_val(8);
   serve->add_option("--max-body", o->max_body, "Largest request body in bytes")->default_val(1 << 20);

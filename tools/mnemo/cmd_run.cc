@@ -184,9 +184,7 @@ RunFn setup(CLI::App& app) {
   app.add_flag("--chat", o->chat,
                "Interactive chat: each line on stdin is a user turn, formatted by the model's chat template; the "
                "answer streams to stdout and stops at the template's end-of-turn token (-n bounds each answer)");
-  app.add_option("--chat-template", o->chat_template,
-                 "With --chat: a Jinja template file, or a built-in format (chatml, llama2, llama3, mistral, gemma, "
-                 "phi3, zephyr, vicuna), instead of the model's tokenizer.chat_template");
+  add_chat_template_option(app, o->chat_template, "With --chat: ");
   app.add_option("--system", o->system, "With --chat: the system message that starts the conversation");
   app.add_option("--prompt-cache", o->prompt_cache,
                  "Session file: restore the cache of the prompt's longest saved prefix from it, and save the prompt's "

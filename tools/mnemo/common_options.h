@@ -1,6 +1,7 @@
 // tools/mnemo/common_options.h: options shared by several commands, each declared once here with
 // one meaning everywhere: -m/-z/--no-mmap/--mlock (the model), -t/--mem (the engine: threads and
-// memory budget), -c (context size), --cache-type-k/-v (-ctk/-ctv: the KV cache types), --json.
+// memory budget), -c (context size), --cache-type-k/-v (-ctk/-ctv: the KV cache types), --json,
+// --host/--port (the HTTP servers), --chat-template.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -146,6 +147,21 @@ struct ContextOptions {
     return Status::ok();
   }
 };
+
+// --host/--port of the HTTP servers (serve, memory serve); each keeps its own default port.
+inline void add_listen_options(CLI::App& app, std::string& host, int& port, int default_port) {
+  host = "127.0.0.1";
+  port = default_port;
+  app.add_option("--host", host, "Address to listen on")->capture_default_str();
+  app.add_option("--port", port, "Port to listen on (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+}
+
+// --chat-template (run --chat, serve): a Jinja template file or a built-in format name.
+inline void add_chat_template_option(CLI::App& app, std::string& target, const std::string& when) {
+  app.add_option("--chat-template", target,
+                 when + "a Jinja template file, or a built-in format (chatml, llama2, llama3, mistral, gemma, "
+                        "phi3, zephyr, vicuna), instead of the model's tokenizer.chat_template");
+}
 
 // The batch the planner lowers to first when the budget is short: the roofline's ridge (1 without
 // a profile, or when no batch up to `n_batch` is compute-bound).

@@ -1,8 +1,8 @@
-#include "ltm/json_limits.h"
+#include "net/json_limits.h"
 
 #include "base/strings.h"
 
-namespace mnemo::ltm {
+namespace mnemo::net {
 
 int json_nesting_depth(std::string_view text, int stop_after) {
   int depth = 0, deepest = 0;
@@ -38,4 +38,4 @@ Status check_json_depth(std::string_view text, const std::string& subject, int m
   return Status::ok();
 }
 
-}  // namespace mnemo::ltm
+}  // namespace mnemo::net

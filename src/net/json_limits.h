@@ -1,4 +1,4 @@
-// ltm/json_limits.h: limits on untrusted JSON checked before it is parsed.
+// net/json_limits.h: limits on untrusted JSON checked before it is parsed.
 //
 // nlohmann::json parses iteratively, but copying, comparing, dumping and destroying a value
 // recurse once per nesting level: 100,000 nested arrays overflowed the stack in dump() (issue 16).
@@ -14,7 +14,7 @@
 
 #include "mnemo/status.h"
 
-namespace mnemo::ltm {
+namespace mnemo::net {
 
 // Deepest nesting the memory API accepts: a request body is depth 1, its "metadata" object 2,
 // so metadata may nest 30 levels more. mem0's metadata is flat in practice.
@@ -28,4 +28,4 @@ int json_nesting_depth(std::string_view text, int stop_after);
 // `text` nests deeper than `max_depth`.
 Status check_json_depth(std::string_view text, const std::string& subject, int max_depth = kMaxJsonDepth);
 
-}  // namespace mnemo::ltm
+}  // namespace mnemo::net

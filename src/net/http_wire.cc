@@ -1,10 +1,12 @@
-#include "ltm/http_wire.h"
+#include "net/http_wire.h"
+
+#include <cstdio>
 
 #include <algorithm>
 
 #include "base/strings.h"
 
-namespace mnemo::ltm::http {
+namespace mnemo::net {
 namespace {
 
 bool is_tchar(char c) {
@@ -300,4 +302,21 @@ std::string serialize(const Response& r, bool keep_alive) {
   return out;
 }
 
-}  // namespace mnemo::ltm::http
+std::string serialize_stream_head(const Response& r, bool keep_alive) {
+  std::string out = str_printf(
+      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\nCache-Control: no-cache\r\nConnection: %s\r\n",
+      r.status, reason_phrase(r.status), r.content_type.c_str(), keep_alive ? "keep-alive" : "close");
+  for (const auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
+  out += "\r\n";
+  return out;
+}
+
+void append_chunk(std::string* out, std::string_view bytes) {
+  char len[24];
+  const int n = std::snprintf(len, sizeof len, "%zx\r\n", bytes.size());
+  out->append(len, static_cast<size_t>(n));
+  out->append(bytes);
+  out->append("\r\n");
+}
+
+}  // namespace mnemo::net

@@ -1,6 +1,7 @@
-// ltm/http_wire.h: HTTP/1.1 requests and responses as bytes, for the memory server's event loop.
+// net/http_wire.h: HTTP/1.1 requests and responses as bytes, for the event loop of
+// mnemo's HTTP servers (net/http_loop.h).
 //
-// Pure code, no sockets: the loop (ltm/http_loop.h) feeds whatever bytes a read returned, one
+// Pure code, no sockets: the loop (net/http_loop.h) feeds whatever bytes a read returned, one
 // byte or a megabyte at a time, and the parser says when a whole request is there. It is fuzzed
 // (fuzz/ltm_http_fuzz.cc) with the bytes split at random points, which is how slow clients look.
 //
@@ -13,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,7 +22,7 @@
 
 #include "mnemo/status.h"
 
-namespace mnemo::ltm::http {
+namespace mnemo::net {
 
 struct Limits {
   size_t max_header_bytes = 16 * 1024;  // request line + headers + the blank line
@@ -88,15 +90,28 @@ Expected<std::vector<std::pair<std::string, std::string>>> parse_query(std::stri
 // %XX decoding (and '+' as space when `plus_is_space`); false on a bad escape.
 bool percent_decode(std::string_view in, bool plus_is_space, std::string* out);
 
+class Deferred;  // net/http_loop.h
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra, e.g. Retry-After
+  // Set by a handler whose answer another thread produces later (net/http_loop.h): with `stream`
+  // this response's status and headers are sent at once and the body follows in chunks
+  // (Transfer-Encoding: chunked, e.g. server-sent events); without, the Deferred's complete()
+  // gives the whole answer and this one is ignored.
+  std::shared_ptr<Deferred> deferred;
+  bool stream = false;
 };
 
 // Status line, headers (Content-Type, Content-Length, Connection and the extra ones) and body.
 std::string serialize(const Response& r, bool keep_alive);
+// Status line and headers of a streamed answer (Transfer-Encoding: chunked, Cache-Control:
+// no-cache, no Content-Length); the body follows as append_chunk()s and an empty last chunk.
+std::string serialize_stream_head(const Response& r, bool keep_alive);
+// One chunk of a chunked body: hex length, CRLF, bytes, CRLF. Empty `bytes` is the last chunk.
+void append_chunk(std::string* out, std::string_view bytes);
 const char* reason_phrase(int status);
 
-}  // namespace mnemo::ltm::http
+}  // namespace mnemo::net

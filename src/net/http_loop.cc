@@ -1,4 +1,4 @@
-#include "ltm/http_loop.h"
+#include "net/http_loop.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -24,7 +24,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 
-namespace mnemo::ltm::http {
+namespace mnemo::net {
 namespace {
 
 constexpr uint64_t kListenKey = 1;
@@ -70,6 +70,69 @@ Response error_response(int status, const std::string& code, const std::string& 
   return r;
 }
 
+struct Waker {
+  std::mutex mu;
+  int fd = -1;  // the loop's eventfd; -1 once the loop is gone
+  std::vector<uint64_t> ready;  // keys of Deferreds with something to take
+
+  void wake(uint64_t key) {
+    std::lock_guard l(mu);
+    if (fd < 0) return;
+    ready.push_back(key);
+    uint64_t one = 1;
+    ssize_t n = ::write(fd, &one, sizeof one);
+    (void)n;  // EAGAIN: the counter is already non-zero, the loop will wake
+  }
+};
+
+void Deferred::wake_locked() {
+  if (waker_) waker_->wake(key_);
+}
+
+void Deferred::complete(Response r) {
+  std::lock_guard l(mu_);
+  if (cancelled()) return;
+  whole_ = std::make_unique<Response>(std::move(r));
+  wake_locked();
+}
+
+bool Deferred::write(std::string_view bytes) {
+  std::lock_guard l(mu_);
+  if (cancelled()) return false;
+  pending_.append(bytes);
+  wake_locked();
+  return true;
+}
+
+void Deferred::finish() {
+  std::lock_guard l(mu_);
+  finished_ = true;
+  wake_locked();
+}
+
+void Deferred::cancel() {
+  std::lock_guard l(mu_);
+  cancelled_.store(true, std::memory_order_relaxed);
+  pending_.clear();
+  pending_.shrink_to_fit();
+}
+
+void Deferred::attach(std::shared_ptr<Waker> waker, uint64_t key) {
+  std::lock_guard l(mu_);
+  waker_ = std::move(waker);
+  key_ = key;
+  if (!pending_.empty() || whole_ || finished_) wake_locked();
+}
+
+Deferred::Taken Deferred::take() {
+  std::lock_guard l(mu_);
+  Taken t;
+  t.bytes.swap(pending_);
+  t.whole = std::move(whole_);
+  t.finished = finished_;
+  return t;
+}
+
 struct Loop::State {
   LoopOptions opt;
   Handler handler;
@@ -78,8 +141,14 @@ struct Loop::State {
   int wake_fd = -1;
   int port = 0;
   std::atomic<bool> stopping{false};
+  std::shared_ptr<Waker> waker = std::make_shared<Waker>();
 
-  enum class St { kRead, kBusy, kWrite, kLinger };
+  Response make_error(int status, const std::string& code, const std::string& message) const {
+    return opt.error_body ? opt.error_body(status, code, message) : error_response(status, code, message);
+  }
+
+  // kDeferred: waiting for, or streaming, a Deferred's answer.
+  enum class St { kRead, kBusy, kWrite, kLinger, kDeferred };
   struct Conn {
     int fd = -1;
     uint64_t key = 0;
@@ -94,6 +163,8 @@ struct Loop::State {
     bool keep_alive = true;
     bool close_after_write = false;
     bool eof = false;
+    std::shared_ptr<Deferred> deferred;
+    bool streaming = false;  // the head of a streamed answer is out; chunks follow
     int64_t deadline = 0;
     uint32_t events = 0;
     explicit Conn(const Limits& l) : parser(l) {}
@@ -131,7 +202,14 @@ struct Loop::State {
   LoopStats stats;
 
   ~State() {
-    for (auto& [k, c] : conns) ::close(c->fd);
+    {
+      std::lock_guard l(waker->mu);
+      waker->fd = -1;
+    }
+    for (auto& [k, c] : conns) {
+      if (c->deferred) c->deferred->cancel();
+      ::close(c->fd);
+    }
     if (listen_fd >= 0) ::close(listen_fd);
     if (epoll_fd >= 0) ::close(epoll_fd);
     if (wake_fd >= 0) ::close(wake_fd);
@@ -157,9 +235,9 @@ struct Loop::State {
       try {
         resp = handler(job.req);
       } catch (const std::exception& e) {
-        resp = error_response(500, "internal", std::string("server: ") + e.what());
+        resp = make_error(500, "internal", std::string("server: ") + e.what());
       } catch (...) {
-        resp = error_response(500, "internal", "server: unexpected error");
+        resp = make_error(500, "internal", "server: unexpected error");
       }
       {
         std::lock_guard l(mu);
@@ -179,6 +257,7 @@ struct Loop::State {
   void set_events(Conn& c) {
     uint32_t ev = 0;
     if (c.st == St::kRead || c.st == St::kLinger) ev |= EPOLLIN;
+    if (c.st == St::kDeferred) ev |= EPOLLRDHUP;  // the client leaving cancels the answer
     if (c.out_off < c.out.size()) ev |= EPOLLOUT;
     if (ev == c.events) return;
     epoll_event e{};
@@ -189,6 +268,7 @@ struct Loop::State {
   }
 
   void close_conn(Conn& c) {
+    if (c.deferred) c.deferred->cancel();
     ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c.fd, nullptr);
     ::close(c.fd);
     auto it = per_address.find(c.addr);
@@ -207,7 +287,7 @@ struct Loop::State {
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
           // Out of descriptors: make room, and stop accepting for a moment so the ready listening
           // socket does not spin the loop.
-          MNEMO_LOG_WARN("memory server: accept: %s", std::strerror(errno));
+          MNEMO_LOG_WARN("http server: accept: %s", std::strerror(errno));
           evict_idle(nullptr);
           accept_paused_until = now + 100;
           epoll_event e{};
@@ -249,7 +329,7 @@ struct Loop::State {
   // A best-effort 503 on a connection that is not kept.
   void refuse(int fd, const std::string& why) {
     count(&LoopStats::refused);
-    std::string bytes = serialize(error_response(503, "too_many_connections", why), false);
+    std::string bytes = serialize(make_error(503, "too_many_connections", why), false);
     ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)n;
     ::close(fd);
@@ -306,7 +386,7 @@ struct Loop::State {
       }
       switch (c.parser.state()) {
         case RequestParser::State::kError:
-          return answer(c, error_response(c.parser.error_status(), code_for_parse_error(c.parser.error_status()),
+          return answer(c, make_error(c.parser.error_status(), code_for_parse_error(c.parser.error_status()),
                                           c.parser.error_message()),
                         /*close=*/true, now);
         case RequestParser::State::kDone: return dispatch(c, now);
@@ -344,7 +424,7 @@ struct Loop::State {
     c.keep_alive = req.keep_alive;
     if (!take_token(c.addr, now)) {
       count(&LoopStats::rate_limited);
-      Response r = error_response(429, "rate_limited",
+      Response r = make_error(429, "rate_limited",
                                   str_printf("server: more than %g requests per second from %s", opt.rate_per_address,
                                              c.addr.c_str()));
       r.headers.emplace_back("Retry-After", "1");
@@ -360,7 +440,7 @@ struct Loop::State {
     }
     if (!queued) {
       count(&LoopStats::overloaded);
-      Response r = error_response(503, "overloaded", "server: too many requests waiting, try again");
+      Response r = make_error(503, "overloaded", "server: too many requests waiting, try again");
       r.headers.emplace_back("Retry-After", "1");
       return answer(c, std::move(r), !c.keep_alive, now);
     }
@@ -398,6 +478,7 @@ struct Loop::State {
     if (c.out_off == c.out.size()) {
       c.out.clear();
       c.out_off = 0;
+      if (c.st == St::kDeferred) c.deadline = INT64_MAX;
       if (c.st == St::kWrite) {
         if (c.close_after_write) {
           if (c.eof) {
@@ -432,9 +513,65 @@ struct Loop::State {
     }
     for (Done& d : ready) {
       auto it = conns.find(d.key);
-      if (it == conns.end()) continue;  // the client went away
+      if (it == conns.end()) {  // the client went away
+        if (d.resp.deferred) d.resp.deferred->cancel();
+        continue;
+      }
       Conn& c = *it->second;
-      answer(c, std::move(d.resp), false, now);
+      if (d.resp.deferred) {
+        start_deferred(c, std::move(d.resp), now);
+      } else {
+        answer(c, std::move(d.resp), false, now);
+      }
+    }
+    std::vector<uint64_t> woken;
+    {
+      std::lock_guard l(waker->mu);
+      woken.swap(waker->ready);
+    }
+    for (uint64_t k : woken) {
+      auto it = conns.find(k);
+      if (it != conns.end() && it->second->st == St::kDeferred) pump_deferred(*it->second, now);
+    }
+  }
+
+  // A handler answered with a Deferred: a streamed answer's head goes out now.
+  void start_deferred(Conn& c, Response&& r, int64_t now) {
+    c.deferred = std::move(r.deferred);
+    c.streaming = r.stream;
+    c.st = St::kDeferred;
+    c.deadline = INT64_MAX;
+    if (c.streaming) c.out += serialize_stream_head(r, c.keep_alive);
+    c.deferred->attach(waker, c.key);
+    if (!flush(c, now)) return;
+    set_events(c);
+  }
+
+  // Moves what the producer left into the connection's buffer; ends the answer when it is done.
+  void pump_deferred(Conn& c, int64_t now) {
+    Deferred::Taken t = c.deferred->take();
+    if (c.streaming) {
+      if (!t.bytes.empty()) append_chunk(&c.out, t.bytes);
+      if (c.out.size() - c.out_off > kMaxStreamBuffered) {
+        count(&LoopStats::timed_out);
+        close_conn(c);  // too far behind: dropped, its answer cancelled
+        return;
+      }
+      if (t.finished) {
+        append_chunk(&c.out, {});
+        c.deferred.reset();
+        c.close_after_write = c.close_after_write || !c.keep_alive;
+        c.st = St::kWrite;
+        c.deadline = now + opt.write_timeout_ms;
+      } else if (c.out_off < c.out.size()) {
+        c.deadline = now + opt.write_timeout_ms;
+      }
+      flush(c, now);
+      return;
+    }
+    if (t.whole) {
+      c.deferred.reset();
+      answer(c, std::move(*t.whole), false, now);
     }
   }
 
@@ -449,7 +586,7 @@ struct Loop::State {
       count(&LoopStats::timed_out);
       if (c.st == St::kRead && c.in_request) {
         answer(c,
-               error_response(408, "request_timeout",
+               make_error(408, "request_timeout",
                               str_printf("request: expected the whole request within %d ms", opt.request_timeout_ms)),
                true, now);
       } else {
@@ -494,6 +631,10 @@ struct Loop::State {
         Conn& c = *it->second;
         if (ev & EPOLLERR) {
           close_conn(c);
+          continue;
+        }
+        if (c.st == St::kDeferred && (ev & (EPOLLRDHUP | EPOLLHUP))) {
+          close_conn(c);  // the client left: its answer is cancelled
           continue;
         }
         if (ev & EPOLLOUT) {
@@ -546,7 +687,7 @@ LoopStats Loop::stats() const {
 
 Expected<std::unique_ptr<Loop>> Loop::bind(const std::string& host, int port, const LoopOptions& options,
                                            Handler handler) {
-  if (options.threads < 1) return invalid_argument("memory server: threads: expected at least 1");
+  if (options.threads < 1) return invalid_argument("http server: threads: expected at least 1");
   auto s = std::make_unique<State>();
   s->opt = options;
   s->handler = std::move(handler);
@@ -580,7 +721,8 @@ Expected<std::unique_ptr<Loop>> Loop::bind(const std::string& host, int port, co
                                            : reinterpret_cast<sockaddr_in&>(sa).sin_port);
   s->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   s->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (s->epoll_fd < 0 || s->wake_fd < 0) return io_error(std::string("memory server: epoll: ") + std::strerror(errno));
+  if (s->epoll_fd < 0 || s->wake_fd < 0) return io_error(std::string("http server: epoll: ") + std::strerror(errno));
+  s->waker->fd = s->wake_fd;
   epoll_event e{};
   e.events = EPOLLIN;
   e.data.u64 = kListenKey;
@@ -609,4 +751,4 @@ Status Loop::run() {
   return Status::ok();
 }
 
-}  // namespace mnemo::ltm::http
+}  // namespace mnemo::net
