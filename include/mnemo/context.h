@@ -49,6 +49,16 @@ struct ContextParams {
   // so that their greedy text stays llama2.c's byte for byte. Every sequence uses these types.
   std::string type_k;
   std::string type_v;
+  // KV budget policy of every sequence (docs/KV.md): "full" (or empty) keeps every position;
+  // "window", "sinks" (StreamingLLM), "h2o" (H2O), "kvmerger" (KVMerger) keep at most kv_budget
+  // slots: a fraction of n_ctx ("0.5") or a number of tokens ("1024"). A budgeted sequence
+  // compacts (evicts or merges, keys re-rotated to their new cache positions) before a step of
+  // eval(tokens) would pass its budget, so its length (n_past) is its slot count, not the number of
+  // tokens seen, and eval(tokens) goes on past n_ctx. Positions passed to eval are cache positions.
+  std::string kv_policy;
+  std::string kv_budget;
+  int64_t kv_sinks = 4;   // sinks: the first slots kept (StreamingLLM's 4)
+  int64_t kv_recent = 0;  // h2o, kvmerger: the last slots always kept; 0: half the budget
 };
 
 struct ContextMemory {
@@ -62,6 +72,11 @@ struct ContextMemory {
   std::string adjusted;            // what the planner shrank to fit the budget ("batch 512 -> 64"), or empty
   std::string type_k, type_v;      // the KV cache types in use ("f16", ...)
   double kv_bytes_per_value = 0;   // cache bytes per K or V value, averaged over K and V (for the roofline)
+  int64_t kv_values_per_position = 0;  // K (or V) values of one position over every layer (n_layer x n_embd_kv)
+  std::string kv_policy;           // "full", "window", ...
+  int64_t kv_budget = 0;           // slots per sequence (n_ctx for full)
+  int64_t kv_compactions = 0;      // compactions so far (every sequence)
+  uint64_t kv_policy_bytes = 0;    // accumulated-attention scores and compaction scratch (in activation_bytes)
 };
 
 // What a KV cache of the named types (empty: the default, see ContextParams) costs per position on
@@ -104,6 +119,10 @@ class Context {
   Expected<SeqId> open_sequence();
   Status close_sequence(SeqId seq);
   Status truncate_sequence(SeqId seq, int64_t n_pos);
+  // llama.cpp's context shift (full policy, at the context limit): drops positions [n_keep,
+  // n_keep + n_discard) of the sequence and moves the later ones down, their keys re-rotated to
+  // their new positions. Errors: a sequence not open, a range outside what it holds.
+  Status shift_sequence(SeqId seq, int64_t n_keep, int64_t n_discard);
   int64_t sequence_length(SeqId seq) const;        // positions held; -1 when not open
   uint64_t sequence_kv_bytes(SeqId seq) const;     // its resident KV pages
   int32_t n_seq_max() const;

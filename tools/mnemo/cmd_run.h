@@ -27,6 +27,8 @@ struct RunOptions {
   bool chat = false;           // --chat: an interactive conversation on stdin
   std::string chat_template;   // --chat-template FILE|NAME
   std::string system;          // --system TEXT: the conversation's system message
+  bool context_shift = false;  // --context-shift: at the context size keep --keep, drop half the rest
+  int64_t keep = -1;           // --keep N: positions a context shift keeps (-1: the prompt's)
 };
 
 // The --chat loop: reads user turns from stdin (one per line), prints each answer as it streams.
