@@ -45,7 +45,8 @@ run() {  # policy budget
       --kv-policy "$1" --kv-budget "$2" --json)
   fi
   python3 -c 'import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2])
-a["passkey"]=b["accuracy"]; a["passkey_n"]=b["n"]; a["budget_arg"]=sys.argv[3]; print(json.dumps(a))' \
+a["passkey"]=b["accuracy"]; a["passkey_n"]=b["n"]; a["budget_arg"]=sys.argv[3]
+a["passkey_depths"]=[[c["depth"], c["accuracy"]] for c in b["cells"]]; print(json.dumps(a))' \
     "$ppl" "$pk" "$2" >> "$results"
   echo "kv_policies: $1 $2 done" >&2
 }
@@ -66,6 +67,14 @@ for r in rows[1:]:
     print(f"| {r['kv_policy']} | {float(r['budget_arg'])*100:.0f}% | {r['kv_budget']} | {r['kv_bytes']:.0f} | "
           f"{r['ppl']:.4f} | {r['kl']:.4f} ± {r['kl_stderr']:.4f} | {100*r['top1']:.2f}% | "
           f"{100*r['passkey']:.0f}% ({r['passkey_n']}) |")
+
+print()
+depths = [d for d, _ in full["passkey_depths"]]
+print("| passkey @2048 by depth | budget | " + " | ".join(f"{d:g}" for d in depths) + " |")
+print("|---|---|" + "---|" * len(depths))
+for r in rows:
+    b = "100%" if r is full else f"{float(r['budget_arg'])*100:.0f}%"
+    print(f"| {r['kv_policy']} | {b} | " + " | ".join(f"{100*a:.0f}%" for _, a in r["passkey_depths"]) + " |")
 
 # SVG: KL (y) against KV bytes per sequence (x), one polyline per policy.
 W, H, L, R, T, B = 560, 360, 70, 130, 20, 50

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -183,28 +184,59 @@ TEST(KvPolicySession, H2OScoresEqualBruteForceAttention) {
   EXPECT_NEAR(total, static_cast<double>(c.n_head * n), 1e-2);  // every query's softmax sums to 1
 }
 
-// Every cache type compacts (dequantized to f32, compacted, stored back): with each policy the
-// budget holds, and the last logits stay close to those of the same policy on an F32 cache.
+// Every cache type compacts (rows dequantized to f32, compacted, stored back in the type): with a
+// window policy, layer 0's rows after 13 compactions are those of the kept tokens evaluated afresh
+// in that type, within what re-storing a re-rotated key costs per compaction (one rounding of the
+// type each time a row moves; values move unrotated, so they lose nearly nothing); and every
+// policy keeps the budget on every type.
 TEST(KvPolicySession, CompactionOfEveryKvType) {
   auto model = Model::load(model_path("mnemo-stories.gguf"));
   ASSERT_TRUE(model.has_value()) << model.status().message();
   ThreadPool pool(2);
-  const std::vector<int32_t> tokens = some_tokens(**model, 70);
-  for (KvPolicy pol : {KvPolicy::kWindow, KvPolicy::kSinks, KvPolicy::kH2O, KvPolicy::kKvMerger}) {
+  const std::vector<int32_t> tokens = some_tokens(**model, 57);
+  const int64_t dkv = (*model)->info().head_dim * (*model)->info().n_head_kv;
+  struct Case {
+    KvType t;
+    double k_tol, v_tol, unrotated;
+  };
+  for (const Case& c : {Case{KvType::kF32, 2e-5, 2e-6, 1e-2}, Case{KvType::kF16, 2e-3, 2e-5, 1e-2},
+                        Case{KvType::kQ8_0, 3e-2, 1e-3, 1e-1}, Case{KvType::kQ4_0, 0.3, 1e-2, 0.6}}) {
     KvPolicyParams p;
-    p.policy = pol;
+    p.policy = KvPolicy::kWindow;
     p.budget = 32;
-    Session ref = make_session(**model, pool, 64, p, KvType::kF32);
-    ASSERT_TRUE(ref.s->forward(tokens, 0, false).is_ok());
-    const std::vector<float> want(ref.s->logits().begin(), ref.s->logits().end());
-    for (KvType t : {KvType::kF16, KvType::kQ8_0, KvType::kQ4_0}) {
-      Session s = make_session(**model, pool, 64, p, t);
+    Session a = make_session(**model, pool, 64, p, c.t);
+    ASSERT_TRUE(a.s->forward(tokens, 0, false).is_ok());
+    const int64_t n = a.s->sequence_length(0);
+    EXPECT_GT(a.s->n_compactions(), 5);
+    const std::vector<int32_t> kept(tokens.end() - n, tokens.end());
+    Session b = make_session(**model, pool, 64, KvPolicyParams{}, c.t);
+    ASSERT_TRUE(b.s->forward(kept, 0, false).is_ok());
+    std::vector<float> ka(static_cast<size_t>(n * dkv)), kb(ka.size()), va(ka.size()), vb(ka.size());
+    const DType dt = kv_dtype(c.t);
+    for (int64_t j = 0; j < n; ++j) {
+      kernels::dequantize_row(dt, a.s->kv().k_row(0, 0, j), ka.data() + j * dkv, dkv);
+      kernels::dequantize_row(dt, b.s->kv().k_row(0, 0, j), kb.data() + j * dkv, dkv);
+      kernels::dequantize_row(dt, a.s->kv().v_row(0, 0, j), va.data() + j * dkv, dkv);
+      kernels::dequantize_row(dt, b.s->kv().v_row(0, 0, j), vb.data() + j * dkv, dkv);
+    }
+    const double ek = rel_err(ka.data(), kb.data(), n * dkv), ev = rel_err(va.data(), vb.data(), n * dkv);
+    std::printf("%s: K rel err %.3g, V rel err %.3g\n", std::string(kv_type_name(c.t)).c_str(), ek, ev);
+    EXPECT_LE(ek, c.k_tol) << kv_type_name(c.t);
+    EXPECT_LE(ev, c.v_tol) << kv_type_name(c.t);
+    // Keys left at their old rotation would be much further off.
+    Session u = make_session(**model, pool, 64, KvPolicyParams{}, c.t);
+    ASSERT_TRUE(u.s->forward(tokens, 0, false).is_ok());
+    for (int64_t j = 0; j < n; ++j) {
+      kernels::dequantize_row(dt, u.s->kv().k_row(0, 0, 57 - n + j), ka.data() + j * dkv, dkv);
+    }
+    EXPECT_GT(rel_err(ka.data(), kb.data(), n * dkv), c.unrotated) << kv_type_name(c.t);
+    for (KvPolicy pol : {KvPolicy::kSinks, KvPolicy::kH2O, KvPolicy::kKvMerger}) {
+      p.policy = pol;
+      Session s = make_session(**model, pool, 64, p, c.t);
       ASSERT_TRUE(s.s->forward(tokens, 0, false).is_ok()) << kv_policy_name(pol);
       EXPECT_LE(s.s->sequence_length(0), p.budget);
-      EXPECT_GT(s.s->n_compactions(), 0);
-      const double tol = t == KvType::kQ4_0 ? 0.15 : t == KvType::kQ8_0 ? 0.05 : 0.02;
-      EXPECT_LE(rel_err(s.s->logits().data(), want.data(), static_cast<int64_t>(want.size())), tol)
-          << kv_policy_name(pol) << " " << kv_type_name(t);
+      EXPECT_GT(s.s->n_compactions(), 5);
+      for (float x : s.s->logits()) ASSERT_TRUE(std::isfinite(x)) << kv_policy_name(pol) << " " << kv_type_name(c.t);
     }
   }
 }
