@@ -13,7 +13,9 @@
 # wrong tokens costs something; TEXT=file overrides it. Environment: MNEMO
 # [build/release/tools/mnemo/mnemo], MODEL [models/mnemo-longctx.gguf], MNEMO_DATA
 # [../shared/data], CHUNKS [4] (2,048-token windows scored), TRIALS [4] (passkey prompts per depth),
-# BUDGETS ["0.5 0.35"], POLICIES ["window sinks h2o kvmerger"]. Quality figures only (no timings).
+# BUDGETS ["0.5 0.35"], POLICIES ["window sinks h2o kvmerger"], KV_ARGS [""] (more options for the
+# budgeted runs, e.g. "--kv-recent 128"), REPORT_ONLY [unset] (1: print the table and SVG of the
+# results already in OUT_DIR). Quality figures only (no timings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-build/kv_policies}
@@ -24,6 +26,7 @@ chunks=${CHUNKS:-4}
 trials=${TRIALS:-4}
 budgets=${BUDGETS:-"0.5 0.35"}
 policies=${POLICIES:-"window sinks h2o kvmerger"}
+read -r -a kv_args <<< "${KV_ARGS:-}"
 mkdir -p "$out"
 text=${TEXT:-$out/longctx_val.txt}
 if [[ ! -s $text ]]; then
@@ -32,7 +35,6 @@ if [[ ! -s $text ]]; then
 fi
 
 results=$out/results.jsonl
-: > "$results"
 run() {  # policy budget
   local ppl pk
   if [[ $1 == full ]]; then
@@ -40,9 +42,9 @@ run() {  # policy budget
     pk=$("$mnemo" eval passkey -m "$model" --lengths 2048 --depths 0,0.25,0.5,0.75,1 --trials "$trials" --json)
   else
     ppl=$("$mnemo" perplexity -m "$model" -f "$text" -c 2048 --chunks "$chunks" --kv-policy "$1" --kv-budget "$2" \
-      --kl-ref "$model" --json)
+      ${kv_args[@]+"${kv_args[@]}"} --kl-ref "$model" --json)
     pk=$("$mnemo" eval passkey -m "$model" --lengths 2048 --depths 0,0.25,0.5,0.75,1 --trials "$trials" \
-      --kv-policy "$1" --kv-budget "$2" --json)
+      --kv-policy "$1" --kv-budget "$2" ${kv_args[@]+"${kv_args[@]}"} --json)
   fi
   python3 -c 'import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2])
 a["passkey"]=b["accuracy"]; a["passkey_n"]=b["n"]; a["budget_arg"]=sys.argv[3]
@@ -50,10 +52,13 @@ a["passkey_depths"]=[[c["depth"], c["accuracy"]] for c in b["cells"]]; print(jso
     "$ppl" "$pk" "$2" >> "$results"
   echo "kv_policies: $1 $2 done" >&2
 }
-run full 1
-for b in $budgets; do
-  for p in $policies; do run "$p" "$b"; done
-done
+if [[ -z ${REPORT_ONLY:-} ]]; then  # REPORT_ONLY=1: the table and SVG of an earlier run's results
+  : > "$results"
+  run full 1
+  for b in $budgets; do
+    for p in $policies; do run "$p" "$b"; done
+  done
+fi
 
 python3 - "$results" "$out/kv_policies.svg" <<'EOF'
 import json, sys
@@ -83,7 +88,7 @@ for r in rows[1:]:
     pol.setdefault(r["kv_policy"], []).append((r["kv_bytes"], r["kl"]))
 xs = [x for v in pol.values() for x, _ in v] + [full["kv_bytes"]]
 ys = [y for v in pol.values() for _, y in v] + [0.0]
-x0, x1 = 0.0, max(xs) * 1.05
+x0, x1 = 0.0, max(xs) * 1.1
 y0, y1 = 0.0, max(ys) * 1.1 or 1.0
 px = lambda x: L + (x - x0) / (x1 - x0) * (W - L - R)
 py = lambda y: H - B - (y - y0) / (y1 - y0) * (H - T - B)
@@ -92,9 +97,14 @@ s = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-fam
      f'<rect width="{W}" height="{H}" fill="white"/>',
      f'<line x1="{L}" y1="{H-B}" x2="{W-R}" y2="{H-B}" stroke="black"/>',
      f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H-B}" stroke="black"/>']
-for i in range(6):
-    xv = x0 + (x1 - x0) * i / 5; yv = y0 + (y1 - y0) * i / 5
+step = 2 ** max(0, (int(x1 / 5) // 1024).bit_length() - 1) * 1024  # a power-of-two KiB tick
+if x1 / step > 6: step *= 2
+xv = 0.0
+while xv <= x1:
     s.append(f'<text x="{px(xv):.1f}" y="{H-B+16}" text-anchor="middle">{xv/1024:.0f}</text>')
+    xv += step
+for i in range(6):
+    yv = y0 + (y1 - y0) * i / 5
     s.append(f'<text x="{L-6}" y="{py(yv)+4:.1f}" text-anchor="end">{yv:.3f}</text>')
     s.append(f'<line x1="{L}" y1="{py(yv):.1f}" x2="{W-R}" y2="{py(yv):.1f}" stroke="#ddd"/>')
 s.append(f'<text x="{(L+W-R)/2}" y="{H-12}" text-anchor="middle">KV bytes per sequence (KiB)</text>')
