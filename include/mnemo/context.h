@@ -121,7 +121,8 @@ class Context {
   Status truncate_sequence(SeqId seq, int64_t n_pos);
   // llama.cpp's context shift (full policy, at the context limit): drops positions [n_keep,
   // n_keep + n_discard) of the sequence and moves the later ones down, their keys re-rotated to
-  // their new positions. Errors: a sequence not open, a range outside what it holds.
+  // their new positions. Errors: a sequence not open, a range outside what it holds, a context
+  // with a KV budget policy (which compacts instead).
   Status shift_sequence(SeqId seq, int64_t n_keep, int64_t n_discard);
   int64_t sequence_length(SeqId seq) const;        // positions held; -1 when not open
   uint64_t sequence_kv_bytes(SeqId seq) const;     // its resident KV pages

@@ -248,6 +248,10 @@ Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<con
 Status LlamaSession::shift_sequence(int32_t seq, int64_t n_keep, int64_t n_discard) {
   const int64_t n = sequence_length(seq);
   if (n < 0) return invalid_argument(str_printf("context shift: sequence %d is not open", seq));
+  if (kv_policy().policy != KvPolicy::kFull) {
+    return invalid_argument(str_printf("context shift: the full policy's; the %s policy compacts instead",
+                                       kv_policy_name(kv_policy().policy)));
+  }
   if (n_keep < 0 || n_discard <= 0 || n_keep + n_discard > n) {
     return out_of_range(str_printf("context shift: keep %lld and drop %lld of the %lld positions sequence %d holds",
                                    static_cast<long long>(n_keep), static_cast<long long>(n_discard),

@@ -183,7 +183,7 @@ class LlamaSession {
   Status compact_sequence(int32_t seq, int64_t target);
   // llama.cpp's context shift (full policy): positions [n_keep, n_keep + n_discard) of sequence
   // `seq` are dropped, the later ones move down by n_discard (K re-rotated by -n_discard, V moved
-  // as it is). Errors: a sequence not open, a range outside what it holds.
+  // as it is). Errors: a sequence not open, a range outside what it holds, a budget policy.
   Status shift_sequence(int32_t seq, int64_t n_keep, int64_t n_discard);
   float* scores(int32_t seq) const;
   int64_t n_compactions() const { return n_compactions_; }
