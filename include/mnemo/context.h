@@ -49,6 +49,16 @@ struct ContextParams {
   // so that their greedy text stays llama2.c's byte for byte. Every sequence uses these types.
   std::string type_k;
   std::string type_v;
+  // KV budget policy of every sequence (docs/KV.md): "full" (or empty) keeps every position;
+  // "window", "sinks" (StreamingLLM), "h2o" (H2O), "kvmerger" (KVMerger) keep at most kv_budget
+  // slots: a fraction of n_ctx ("0.5") or a number of tokens ("1024"). A budgeted sequence
+  // compacts (evicts or merges, keys re-rotated to their new cache positions) before a step of
+  // eval(tokens) would pass its budget, so its length (n_past) is its slot count, not the number of
+  // tokens seen, and eval(tokens) goes on past n_ctx. Positions passed to eval are cache positions.
+  std::string kv_policy;
+  std::string kv_budget;
+  int64_t kv_sinks = 4;   // sinks: the first slots kept (StreamingLLM's 4)
+  int64_t kv_recent = 0;  // h2o, kvmerger: the last slots always kept; 0: half the budget
 };
 
 struct ContextMemory {
@@ -62,6 +72,11 @@ struct ContextMemory {
   std::string adjusted;            // what the planner shrank to fit the budget ("batch 512 -> 64"), or empty
   std::string type_k, type_v;      // the KV cache types in use ("f16", ...)
   double kv_bytes_per_value = 0;   // cache bytes per K or V value, averaged over K and V (for the roofline)
+  int64_t kv_values_per_position = 0;  // K (or V) values of one position over every layer (n_layer x n_embd_kv)
+  std::string kv_policy;           // "full", "window", ...
+  int64_t kv_budget = 0;           // slots per sequence (n_ctx for full)
+  int64_t kv_compactions = 0;      // compactions so far (every sequence)
+  uint64_t kv_policy_bytes = 0;    // accumulated-attention scores and compaction scratch (in activation_bytes)
 };
 
 // What a KV cache of the named types (empty: the default, see ContextParams) costs per position on
@@ -104,19 +119,27 @@ class Context {
   Expected<SeqId> open_sequence();
   Status close_sequence(SeqId seq);
   Status truncate_sequence(SeqId seq, int64_t n_pos);
+  // llama.cpp's context shift (full policy, at the context limit): drops positions [n_keep,
+  // n_keep + n_discard) of the sequence and moves the later ones down, their keys re-rotated to
+  // their new positions. Errors: a sequence not open, a range outside what it holds, a context
+  // with a KV budget policy (which compacts instead).
+  Status shift_sequence(SeqId seq, int64_t n_keep, int64_t n_discard);
   int64_t sequence_length(SeqId seq) const;        // positions held; -1 when not open
   uint64_t sequence_kv_bytes(SeqId seq) const;     // its resident KV pages
   int32_t n_seq_max() const;
 
   // Saved sequences (llama.cpp's --prompt-cache; file format: formats/kv_session.h).
-  // save_sequence writes seq's cached rows and `tokens`, the text they encode (one token per cached
-  // position), atomically: an interrupted save leaves the previous file whole. Errors: seq not
-  // open, tokens.size() != its length, I/O.
+  // save_sequence writes seq's cached rows (and, for h2o/kvmerger, its accumulated attention) and
+  // `tokens`, the text they encode, atomically: an interrupted save leaves the previous file whole.
+  // With the full policy there is one token per cached position; a compacted sequence (a budget
+  // policy) holds fewer slots than its text has tokens. Errors: seq not open, a token count that
+  // does not fit its length so, I/O.
   Status save_sequence(SeqId seq, std::span<const Token> tokens, const std::string& path) const;
   // Empties seq and restores a file saved from this model (ModelInfo::fingerprint) with the same
-  // KV types; returns its tokens. After it no logits are held: evaluate at least one token before
-  // sampling. Errors (seq unchanged): a missing, damaged or truncated file, another model, other
-  // KV types, more positions than the context.
+  // KV types, policy and budget; returns its tokens. After it no logits are held: evaluate at least
+  // one token before sampling. Errors (seq unchanged): a missing, damaged or truncated file,
+  // another model, other KV types or policy, more positions than the context; (seq left empty) the
+  // KV pool unable to hold its rows.
   Expected<std::vector<Token>> load_sequence(SeqId seq, const std::string& path);
 
   int64_t n_ctx() const;

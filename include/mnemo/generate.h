@@ -25,12 +25,18 @@ struct GenerateParams {
   // earlier call (a chat's previous turns): only prompt[n_past:] is evaluated. 0: the context is
   // emptied first. Must be below prompt.size() and at most ctx.n_past().
   int64_t n_past = 0;
+  // llama.cpp's context shift: when the full cache is full, keep the first n_keep positions (-1:
+  // the prompt's), drop half of the rest and go on (keys re-rotated, Context::shift_sequence).
+  // Off: generation stops at the context size (GenerateStats::hit_context).
+  bool context_shift = false;
+  int64_t n_keep = -1;
 };
 
 struct GenerateStats {
   int64_t n_prompt = 0, n_generated = 0;
   double prompt_seconds = 0, generate_seconds = 0;
   bool hit_context = false;  // stopped because the context was full
+  int64_t n_shifts = 0;      // context shifts made (GenerateParams::context_shift)
   bool hit_eos = false;      // stopped at end of sequence, or at one of GenerateParams::stop_tokens
   Token stop_token = -1;     // the token that stopped it (hit_eos), else -1
   int64_t n_reused = 0;      // prompt tokens taken from the cache (GenerateParams::n_past)

@@ -289,6 +289,18 @@ inline void attention_part(const float* Q, int64_t T, int64_t pos0, const float*
   attention_part(Q, T, pos0, f32_kv_rows(K, V, kv_stride), shape, scale, out, part, n_parts);
 }
 
+// Optional output of attention for KV budget policies (H2O's accumulated attention, KVMerger's
+// pivots): for KV heads h_kv = part, part + n_parts, ... (each item one KV head, so no two threads
+// write the same row), scores[h_kv * score_stride + j] += softmax_j(scale * q . k_j), summed over
+// the T query tokens (token t at position pos0 + t sees positions 0..pos0+t) and over the query
+// heads that share h_kv. The same scores as attention() computes (K rows dequantized as
+// dequantize_row; the query is not rounded to the K type, so for F16/Q8_0/Q4_0 K a score can
+// differ from the kernel's by that rounding). work: pos0 + T + head_dim floats of the caller's,
+// per thread. Allocates nothing.
+void attention_scores_part(const float* Q, int64_t T, int64_t pos0, const KvRows& kv,
+                           const AttentionShape& shape, float scale, float* scores, int64_t score_stride,
+                           float* work, int part, int n_parts);
+
 // ---------------------------------------------------------------------------------------------
 // Memory bandwidth
 

@@ -1,6 +1,7 @@
 // Dispatch of the element-wise kernels, softmax, rope and attention (see kernels.h). Per-target
 // code is in ops-inl.h and attention-inl.h.
 #include <algorithm>
+#include <cmath>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/ops.cc"
@@ -225,6 +226,46 @@ void attention_part(const float* Q, int64_t T, int64_t pos0, const KvRows& kv,
   HWY_DYNAMIC_DISPATCH(AttentionPartImpl)
   (Q, T, pos0, kv, shape.n_head, shape.n_head_kv, shape.head_dim, scale, out, t.tt, t.ht, part,
    n_parts);
+}
+
+void attention_scores_part(const float* Q, int64_t T, int64_t pos0, const KvRows& kv,
+                           const AttentionShape& shape, float scale, float* scores, int64_t score_stride,
+                           float* work, int part, int n_parts) {
+  check_attention(T, pos0, shape, kv);
+  MNEMO_CHECK(score_stride >= pos0 + T);
+  const int64_t hd = shape.head_dim, group = shape.n_head / shape.n_head_kv;
+  const uint64_t k_head_bytes = kv_row_bytes(kv.type_k, hd);
+  const DType kt = kv_dtype(kv.type_k);
+  float* const logit = work;             // pos0 + T
+  float* const krow = work + pos0 + T;   // head_dim
+  for (int64_t h_kv = part; h_kv < shape.n_head_kv; h_kv += n_parts) {
+    float* const acc = scores + h_kv * score_stride;
+    const uint8_t* const K = static_cast<const uint8_t*>(kv.k) + static_cast<uint64_t>(h_kv) * k_head_bytes;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t n = pos0 + t + 1;
+      for (int64_t g = 0; g < group; ++g) {
+        const float* q = Q + t * shape.n_head * hd + (h_kv * group + g) * hd;
+        float m = -INFINITY;
+        for (int64_t j = 0; j < n; ++j) {
+          const uint8_t* row = K + static_cast<uint64_t>(j) * kv.k_stride;
+          const float* k = reinterpret_cast<const float*>(row);
+          if (kv.type_k != KvType::kF32) {
+            dequantize_row(kt, row, krow, hd);
+            k = krow;
+          }
+          logit[j] = scale * dot(q, k, hd);
+          m = std::max(m, logit[j]);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          logit[j] = std::exp(logit[j] - m);
+          sum += logit[j];
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        for (int64_t j = 0; j < n; ++j) acc[j] += logit[j] * inv;
+      }
+    }
+  }
 }
 
 void attention(const float* Q, int64_t T, int64_t pos0, const KvRows& kv,

@@ -69,6 +69,21 @@ struct KvPolicyParams {
   int64_t min_budget() const;
 };
 
+// The one size function of a sequence's accumulated attention (KvPolicyParams::needs_scores):
+// floats per sequence, [layer][KV head][slot] with `budget` slots per row (a sequence never holds
+// more); 0 when the policy needs no scores.
+inline int64_t kv_score_floats(const KvPolicyParams& p, int64_t n_layer, int64_t n_head_kv) {
+  return p.needs_scores() ? n_layer * n_head_kv * p.budget : 0;
+}
+// Compaction rule for a budgeted sequence (policy other than full): tokens are evaluated in steps
+// of at most kv_step(p); when a step would take the sequence past the budget it is first compacted
+// to budget - kv_step(p) slots, so compaction happens once per step (not per token) and the cache
+// never holds more than `budget` slots. budget / 16, at least 1, at most budget - min_budget().
+inline int64_t kv_step(const KvPolicyParams& p) {
+  const int64_t s = p.budget / 16;
+  return s < 1 ? 1 : (s > p.budget - p.min_budget() ? p.budget - p.min_budget() : s);
+}
+
 // Errors: a budget below the policy's minimum or above n_ctx, sinks or recent window not below the
 // budget.
 Status validate(const KvPolicyParams& p, int64_t n_ctx);

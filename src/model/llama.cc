@@ -179,6 +179,20 @@ Expected<SessionLayout> LlamaSession::layout(const LlamaModel& model, SessionSha
        append_slice(&l.plan_runs, 2 * std::min(B, S), sizeof(BatchRun), &at) &&
        append_slice(&l.plan_out, B, sizeof(int32_t), &at) && append_slice(&l.plan_entry, B, sizeof(int32_t), &at) &&
        append_slice(&l.plan_seq, S, sizeof(int32_t), &at);
+  KvPolicyParams& pol = l.shape.kv_policy;
+  if (pol.policy != KvPolicy::kFull) {
+    MNEMO_RETURN_IF_ERROR(validate(pol, shape.n_ctx));
+    if (pol.budget <= pol.min_budget()) {
+      return out_of_range(str_printf("--kv-budget: the %s policy needs at least %lld slots (its minimum %lld + room "
+                                     "for one token), found %lld",
+                                     kv_policy_name(pol.policy), static_cast<long long>(pol.min_budget() + 1),
+                                     static_cast<long long>(pol.min_budget()), static_cast<long long>(pol.budget)));
+    }
+    const uint64_t bud = static_cast<uint64_t>(pol.budget), hd = static_cast<uint64_t>(c.head_dim);
+    ok = ok && append_slice(&l.kv_scores, S * static_cast<uint64_t>(kv_score_floats(pol, c.n_layer, c.n_head_kv)), F, &at) &&
+         append_slice(&l.score_work, pol.needs_scores() ? static_cast<uint64_t>(shape.n_threads) * (bud + hd) : 0, F, &at) &&
+         append_slice(&l.kv_compact, 2 * bud * static_cast<uint64_t>(c.n_embd_kv()) + hd, F, &at);
+  }
   const KvCacheParams kp =
       KvCacheParams::typed(c.n_layer, shape.n_ctx, shape.n_seq_max, c.n_embd_kv(), shape.type_k, shape.type_v);
   l.kv_slot_bytes = KvCache::slot_bytes(kp);
@@ -225,7 +239,113 @@ Expected<std::unique_ptr<LlamaSession>> LlamaSession::create(std::shared_ptr<con
   kernels::RopeParams rope = c.rope;
   rope.freq_factors = s->model_->weights().rope_freqs;  // Llama 3.1/3.2 rope_freqs.weight, or null
   kernels::rope_table(rope, layout.shape.n_ctx, s->f32(layout.rope));
+  if (layout.shape.kv_policy.policy != KvPolicy::kFull) {
+    s->compactor_ = std::make_unique<KvCompactor>(layout.shape.kv_policy.budget, c.head_dim);
+  }
   return s;
+}
+
+Status LlamaSession::shift_sequence(int32_t seq, int64_t n_keep, int64_t n_discard) {
+  const int64_t n = sequence_length(seq);
+  if (n < 0) return invalid_argument(str_printf("context shift: sequence %d is not open", seq));
+  if (kv_policy().policy != KvPolicy::kFull) {
+    return invalid_argument(str_printf("context shift: the full policy's; the %s policy compacts instead",
+                                       kv_policy_name(kv_policy().policy)));
+  }
+  if (n_keep < 0 || n_discard <= 0 || n_keep + n_discard > n) {
+    return out_of_range(str_printf("context shift: keep %lld and drop %lld of the %lld positions sequence %d holds",
+                                   static_cast<long long>(n_keep), static_cast<long long>(n_discard),
+                                   static_cast<long long>(n), seq));
+  }
+  const LlamaConfig& c = model_->config();
+  const int64_t dkv = c.n_embd_kv();
+  kernels::RopeParams rope = c.rope;
+  rope.freq_factors = model_->weights().rope_freqs;
+  // An F32 K row is re-rotated in place; another type goes through k_new's first row (f32 staging,
+  // free between forward passes).
+  float* const row = kv_.type_k() == KvType::kF32 ? nullptr : f32(layout_.k_new);
+  const DType tk = kv_dtype(kv_.type_k());
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    for (int64_t j = n_keep + n_discard; j < n; ++j) {
+      const int64_t to = j - n_discard;
+      std::memcpy(kv_.v_row(seq, l, to), kv_.v_row(seq, l, j), kv_.v_row_bytes());
+      float* k = row != nullptr ? row : reinterpret_cast<float*>(kv_.k_row(seq, l, to));
+      if (row != nullptr) {
+        kernels::dequantize_row(tk, kv_.k_row(seq, l, j), row, dkv);
+      } else {
+        std::memcpy(k, kv_.k_row(seq, l, j), kv_.k_row_bytes());
+      }
+      kernels::rope(k, c.n_head_kv, c.head_dim, -n_discard, rope);
+      if (row != nullptr) kernels::kv_store_row(kv_.type_k(), row, dkv, kv_.k_row(seq, l, to));
+    }
+  }
+  seq_len_[static_cast<size_t>(seq)] = n - n_discard;
+  return Status::ok();
+}
+
+float* LlamaSession::scores(int32_t seq) const {
+  const KvPolicyParams& p = kv_policy();
+  if (!p.needs_scores()) return nullptr;
+  const LlamaConfig& c = model_->config();
+  return f32(layout_.kv_scores) + static_cast<size_t>(seq) * static_cast<size_t>(kv_score_floats(p, c.n_layer, c.n_head_kv));
+}
+
+namespace {
+// compact_rows' RoPE re-rotation: a key head rotated by delta positions (RoPE's rotations compose:
+// R(p + delta) = R(delta) R(p)), with the model's theta, rope dimensions and frequency factors.
+struct RotateCtx {
+  kernels::RopeParams rope;
+  int64_t head_dim = 0;
+};
+void rotate_key(float* row, int64_t delta, const void* ctx) {
+  const RotateCtx& r = *static_cast<const RotateCtx*>(ctx);
+  kernels::rope(row, 1, r.head_dim, delta, r.rope);
+}
+}  // namespace
+
+// Compacts one sequence's cache to `target` slots: for every layer its K and V rows are
+// dequantized into the f32 scratch (kv_compact), each KV head follows its own plan (K re-rotated by
+// its slot change, V merged alike, scores summed), and the rows are stored back in the cache's
+// types. Positions are cache positions: slot j's key ends up rotated for position j.
+Status LlamaSession::compact_sequence(int32_t seq, int64_t target) {
+  const KvPolicyParams& p = kv_policy();
+  const int64_t n = sequence_length(seq);
+  if (p.policy == KvPolicy::kFull || compactor_ == nullptr) return invalid_argument("compact: the full policy keeps every slot");
+  if (n < 0) return invalid_argument(str_printf("compact: sequence %d is not open", seq));
+  if (n <= target) return Status::ok();
+  if (target < p.min_budget()) {
+    return out_of_range(str_printf("compact: %lld slots is below the %s policy's minimum %lld", static_cast<long long>(target),
+                                   kv_policy_name(p.policy), static_cast<long long>(p.min_budget())));
+  }
+  const LlamaConfig& c = model_->config();
+  const int64_t dkv = c.n_embd_kv(), hd = c.head_dim;
+  float* const K = f32(layout_.kv_compact);
+  float* const V = K + p.budget * dkv;
+  float* const tmp = V + p.budget * dkv;
+  RotateCtx rc{c.rope, hd};
+  rc.rope.freq_factors = model_->weights().rope_freqs;
+  const DType tk = kv_dtype(kv_.type_k()), tv = kv_dtype(kv_.type_v());
+  float* const sc = scores(seq);
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    for (int64_t j = 0; j < n; ++j) {
+      kernels::dequantize_row(tk, kv_.k_row(seq, l, j), K + j * dkv, dkv);
+      kernels::dequantize_row(tv, kv_.v_row(seq, l, j), V + j * dkv, dkv);
+    }
+    for (int64_t h = 0; h < c.n_head_kv; ++h) {
+      float* const hs = sc != nullptr ? sc + (l * c.n_head_kv + h) * p.budget : nullptr;
+      const std::span<const KvGroup> plan = compactor_->plan(p, n, target, hs, K + h * hd, dkv);
+      compact_rows(plan, *compactor_, K + h * hd, dkv, hd, rotate_key, &rc, tmp);
+      compact_rows(plan, *compactor_, V + h * hd, dkv, hd, nullptr, nullptr, tmp);
+      if (hs != nullptr) compact_scores(plan, hs);
+    }
+    for (int64_t j = 0; j < target; ++j) {
+      kernels::kv_store_row(kv_.type_k(), K + j * dkv, dkv, kv_.k_row(seq, l, j));
+      kernels::kv_store_row(kv_.type_v(), V + j * dkv, dkv, kv_.v_row(seq, l, j));
+    }
+  }
+  seq_len_[static_cast<size_t>(seq)] = target;
+  ++n_compactions_;
+  return Status::ok();
 }
 
 BatchPlan LlamaSession::empty_plan() const {
@@ -267,8 +387,10 @@ Status LlamaSession::forward(std::span<const int32_t> tokens, int64_t pos, bool 
     return invalid_argument(str_printf("forward: position %lld leaves a gap after %lld cached positions",
                                        static_cast<long long>(pos), static_cast<long long>(held)));
   }
-  if (pos + n > n_ctx()) {
-    return out_of_range(str_printf("forward: %lld tokens at position %lld exceed the context size %lld",
+  const bool budgeted = kv_policy().policy != KvPolicy::kFull;
+  if (!budgeted && pos + n > n_ctx()) {
+    return out_of_range(str_printf("forward: %lld tokens at position %lld exceed the context size %lld (a KV budget "
+                                   "policy, --kv-policy, or a context shift would make room)",
                                    static_cast<long long>(n), static_cast<long long>(pos),
                                    static_cast<long long>(n_ctx())));
   }
@@ -283,6 +405,7 @@ Status LlamaSession::forward(std::span<const int32_t> tokens, int64_t pos, bool 
                                      tokens[static_cast<size_t>(i)], static_cast<long long>(c.n_vocab)));
     }
   }
+  if (budgeted) return forward_budgeted(tokens, pos, all_logits, seq);
   MNEMO_RETURN_IF_ERROR(kv_.commit(seq, pos + n));
   seq_len_[static_cast<size_t>(seq)] = pos;
   batch_entries_ = -1;
@@ -300,11 +423,44 @@ Status LlamaSession::forward(std::span<const int32_t> tokens, int64_t pos, bool 
   return Status::ok();
 }
 
+// forward() under a budget policy: steps of at most kv_step() tokens, each at the sequence's cache
+// position; a step that would pass the budget first compacts the sequence to budget - kv_step().
+Status LlamaSession::forward_budgeted(std::span<const int32_t> tokens, int64_t pos, bool all_logits, int32_t seq) {
+  const KvPolicyParams& p = kv_policy();
+  const int64_t n = static_cast<int64_t>(tokens.size()), step = std::min(layout_.shape.n_batch, kv_step(p));
+  seq_len_[static_cast<size_t>(seq)] = pos;
+  batch_entries_ = -1;
+  BatchPlan plan = empty_plan();
+  float* const logits = f32(layout_.logits);
+  for (int64_t done = 0; done < n; done += step) {
+    const int64_t m = std::min(step, n - done);
+    int64_t at = seq_len_[static_cast<size_t>(seq)];
+    if (at + m > p.budget) {
+      MNEMO_RETURN_IF_ERROR(compact_sequence(seq, p.budget - kv_step(p)));
+      at = seq_len_[static_cast<size_t>(seq)];
+    }
+    MNEMO_RETURN_IF_ERROR(kv_.commit(seq, at + m));
+    plan_run(tokens.data() + done, m, seq, at, all_logits, done + m == n, &plan);
+    run_plan(plan, all_logits ? logits + static_cast<size_t>(done) * model_->config().n_vocab : logits);
+    seq_len_[static_cast<size_t>(seq)] = at + m;
+  }
+  n_logits_ = all_logits ? n : 1;
+  return Status::ok();
+}
+
 Status LlamaSession::forward_batch(std::span<const BatchEntry> entries) {
   const LlamaConfig& c = model_->config();
   BatchPlan plan = empty_plan();
   BatchLimits lim{c.n_vocab, n_ctx(), n_batch(), n_seq_max(), layout_.logits_rows, seq_len_};
   MNEMO_RETURN_IF_ERROR(plan_batch(entries, lim, at<int32_t>(layout_.plan_seq), &plan));
+  const KvPolicyParams& kp = kv_policy();
+  for (int64_t r = 0; r < plan.n_runs && kp.policy != KvPolicy::kFull; ++r) {
+    if (plan.runs[r].pos0 + plan.runs[r].T > kp.budget) {
+      return out_of_range(str_printf("batch: sequence %d would pass its KV budget of %lld slots; a batch does not "
+                                     "compact (evaluate the sequence alone, Context::eval(tokens), to compact it)",
+                                     plan.runs[r].seq, static_cast<long long>(kp.budget)));
+    }
+  }
   MNEMO_RETURN_IF_ERROR(commit_kv(plan));
   run_plan(plan, f32(layout_.logits));
   for (int64_t r = 0; r < plan.n_runs; ++r) {

@@ -43,6 +43,7 @@
 #include "model/batch.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
+#include "model/kv_policy.h"
 #include "model/weights.h"
 #include "mnemo/status.h"
 
@@ -81,6 +82,8 @@ struct SessionShape {
   KvType type_v = KvType::kF32;  // types need head_dim % 32 == 0
   int64_t n_seq_max = 1;    // sequences held at once
   uint64_t kv_pool_bytes = 0;  // KV pages the sequences may commit together; 0: all at n_ctx
+  // Every sequence's KV budget policy (model/kv_policy.h); budget in slots (full: ignored).
+  KvPolicyParams kv_policy;
 };
 
 // Most sequences a session holds (each a reservation of address space and a few bytes of state).
@@ -108,8 +111,12 @@ struct SessionLayout {
   // place); the batch plan (model/batch.h): tokens (n_batch BatchToken), runs
   // (2 * min(n_batch, n_seq_max) BatchRun), out_tok and entry_row (n_batch int32 each), seq_run
   // (n_seq_max int32).
+  // KV policies (empty for the full policy): kv_scores, n_seq_max x kv_score_floats (each sequence's
+  // accumulated attention, [layer][KV head][budget slots]); score_work, n_threads x (budget +
+  // head_dim) floats (kernels::attention_scores_part's work); kv_compact, 2 x budget x n_embd_kv +
+  // head_dim floats (a layer's K and V rows dequantized to f32 while compacting, and a row of tmp).
   Slice x, xn, q, attn, hb, hb2, logits, rope, arena, k_new, v_new, plan_tok, plan_runs, plan_out, plan_entry,
-      plan_seq;
+      plan_seq, kv_scores, score_work, kv_compact;
   ArenaLayout arena_layout;
   int64_t logits_rows = 1;  // n_batch with logits_all, else min(n_batch, n_seq_max)
   size_t block_bytes = 0;   // the whole block
@@ -173,6 +180,18 @@ class LlamaSession {
   ThreadPool& pool() { return *pool_; }
   void reset() { seq_len_[0] = 0; }  // empties (and opens) sequence 0, keeps its pages
 
+  // KV policies. The policy every sequence follows; compact_sequence() compacts sequence `seq` to
+  // `target` slots now (forward() calls it by the rule of kv_step()); scores(seq) is its
+  // accumulated attention ([layer][KV head][budget], null unless the policy needs scores).
+  const KvPolicyParams& kv_policy() const { return layout_.shape.kv_policy; }
+  Status compact_sequence(int32_t seq, int64_t target);
+  // llama.cpp's context shift (full policy): positions [n_keep, n_keep + n_discard) of sequence
+  // `seq` are dropped, the later ones move down by n_discard (K re-rotated by -n_discard, V moved
+  // as it is). Errors: a sequence not open, a range outside what it holds, a budget policy.
+  Status shift_sequence(int32_t seq, int64_t n_keep, int64_t n_discard);
+  float* scores(int32_t seq) const;
+  int64_t n_compactions() const { return n_compactions_; }
+
  private:
   class Job;     // llama_forward.cc: one thread's work on a planned batch
   struct Group;  // tokens that go through the weights together
@@ -183,6 +202,7 @@ class LlamaSession {
   float* f32(const SessionLayout::Slice& s) const { return at<float>(s); }
   BatchPlan empty_plan() const;
   Status commit_kv(const BatchPlan& plan);
+  Status forward_budgeted(std::span<const int32_t> tokens, int64_t pos, bool all_logits, int32_t seq);
   // Runs a planned batch; its logits rows go to logits_out + row * n_vocab.
   void run_plan(const BatchPlan& plan, float* logits_out);
 
@@ -195,6 +215,8 @@ class LlamaSession {
   AlignedBlock owned_block_;    // set only by the convenience create()
   int64_t n_logits_ = 0;        // rows of logits filled by the last forward
   int64_t batch_entries_ = -1;  // entries of the last forward_batch, -1 after a forward()
+  std::unique_ptr<KvCompactor> compactor_;  // policies other than full: plans (sized at creation)
+  int64_t n_compactions_ = 0;
 };
 
 }  // namespace mnemo

@@ -371,6 +371,17 @@ void LlamaSession::Job::attention(int64_t l) {
                             attn_ + run.t0 * dq_, part, nth_);
     first += kernels::attention_items(run.T, shape);
   }
+  // H2O / KVMerger: the attention each slot receives, accumulated per (layer, KV head) of the
+  // run's sequence (kernels::attention_scores_part, one KV head per item). Off for other policies.
+  if (!s_.kv_policy().needs_scores()) return;
+  const int64_t budget = s_.kv_policy().budget;
+  float* const work = s_.f32(s_.layout_.score_work) + ith_ * (budget + hd_);
+  for (int64_t r = 0; r < plan_.n_runs; ++r) {
+    const BatchRun& run = plan_.runs[r];
+    float* const sc = s_.scores(run.seq) + l * c_.n_head_kv * budget;
+    kernels::attention_scores_part(q_ + run.t0 * dq_, run.T, run.pos0, s_.kv_.rows(run.seq, l), shape, scale, sc,
+                                   budget, work, ith_, nth_);
+  }
 }
 
 // Feed-forward: this thread's rows of gate and up, SwiGLU on them, then (after the barrier) its
@@ -425,6 +436,16 @@ void LlamaSession::run_plan(const BatchPlan& plan, float* logits_out) {
   const int64_t d = model_->config().n_embd;
   float* const x = f32(layout_.x);
   for (int64_t t = 0; t < plan.n_tokens; ++t) kernels::get_row(w.token_embd, plan.tok[t].token, x + t * d);
+  if (kv_policy().needs_scores()) {  // the new slots start with no attention received
+    const LlamaConfig& c = model_->config();
+    const int64_t budget = kv_policy().budget;
+    for (int64_t r = 0; r < plan.n_runs; ++r) {
+      float* const sc = scores(plan.runs[r].seq);
+      for (int64_t row = 0; row < c.n_layer * c.n_head_kv; ++row) {
+        std::fill_n(sc + row * budget + plan.runs[r].pos0, plan.runs[r].T, 0.0f);
+      }
+    }
+  }
   pool_->run([&](int ith, int nth) {
     Job job(*this, plan, logits_out, ith, nth);
     job.run();

@@ -59,6 +59,34 @@ Expected<KvCacheTypes> kv_cache_types(const Model& model, const std::string& typ
   return r;
 }
 
+namespace {
+// ContextParams' policy options -> the session's KvPolicyParams (budget in slots of n_ctx).
+Status resolve_kv_policy(const ContextParams& params, int64_t n_ctx, KvPolicyParams* out) {
+  KvPolicyParams p;
+  if (!params.kv_policy.empty()) {
+    MNEMO_ASSIGN_OR_RETURN(p.policy, parse_kv_policy(params.kv_policy));
+  }
+  KvBudget b;
+  if (!params.kv_budget.empty()) {
+    MNEMO_ASSIGN_OR_RETURN(b, parse_kv_budget(params.kv_budget));
+  }
+  if (p.policy == KvPolicy::kFull && b.is_set()) {
+    return invalid_argument("--kv-budget: the full policy keeps every position; choose --kv-policy window, sinks, h2o or "
+                            "kvmerger");
+  }
+  if (p.policy != KvPolicy::kFull && !b.is_set()) {
+    return invalid_argument(str_printf("--kv-policy %s: expected a --kv-budget (a fraction of the context or tokens)",
+                                       kv_policy_name(p.policy)));
+  }
+  p.budget = b.slots(n_ctx);
+  p.n_sink = params.kv_sinks;
+  p.n_recent = params.kv_recent;
+  if (p.policy != KvPolicy::kFull) MNEMO_RETURN_IF_ERROR(validate(p, n_ctx));
+  *out = p;
+  return Status::ok();
+}
+}  // namespace
+
 Expected<std::unique_ptr<Context>> Context::create(const Model& model,
                                                    const ContextParams& params) {
   const Model::Impl& m = model.impl();
@@ -72,6 +100,7 @@ Expected<std::unique_ptr<Context>> Context::create(const Model& model,
   req.shape.n_threads = e.pool->size();
   req.shape.n_seq_max = params.n_seq_max;
   req.shape.kv_pool_bytes = params.kv_pool_bytes;
+  MNEMO_RETURN_IF_ERROR(resolve_kv_policy(params, req.shape.n_ctx, &req.shape.kv_policy));
   req.n_ctx_min = params.n_ctx_min;
   req.n_batch_min = params.n_batch_min;
   req.n_batch_floor = params.n_batch_floor;
@@ -81,6 +110,7 @@ Expected<std::unique_ptr<Context>> Context::create(const Model& model,
   impl->adjusted = plan.adjusted;
   impl->min_bytes = plan.min_bytes;
   impl->model_fingerprint = model.info().fingerprint;
+  impl->n_head_kv = model.info().n_head_kv;
   const SessionLayout& l = plan.layout;
   MNEMO_ASSIGN_OR_RETURN(impl->kv_lease, e.budget->acquire("KV cache", l.kv_bytes));
   MNEMO_ASSIGN_OR_RETURN(impl->block_lease, e.budget->acquire("activations", l.block_bytes));
@@ -102,6 +132,9 @@ Status Context::eval(std::span<const BatchEntry> batch) {
 Expected<SeqId> Context::open_sequence() { return impl_->session->open_sequence(); }
 Status Context::close_sequence(SeqId seq) { return impl_->session->close_sequence(seq); }
 Status Context::truncate_sequence(SeqId seq, int64_t n_pos) { return impl_->session->truncate_sequence(seq, n_pos); }
+Status Context::shift_sequence(SeqId seq, int64_t n_keep, int64_t n_discard) {
+  return impl_->session->shift_sequence(seq, n_keep, n_discard);
+}
 int64_t Context::sequence_length(SeqId seq) const { return impl_->session->sequence_length(seq); }
 uint64_t Context::sequence_kv_bytes(SeqId seq) const {
   return impl_->session->sequence_length(seq) < 0 ? 0 : impl_->session->kv().committed_bytes(seq);
@@ -128,6 +161,12 @@ ContextMemory Context::memory() const {
   m.adjusted = impl_->adjusted;
   m.min_bytes = impl_->min_bytes;
   const KvCache& kv = impl_->session->kv();
+  const KvPolicyParams& pol = impl_->session->kv_policy();
+  m.kv_policy = kv_policy_name(pol.policy);
+  m.kv_budget = pol.policy == KvPolicy::kFull ? s.n_ctx() : pol.budget;
+  m.kv_compactions = s.n_compactions();
+  m.kv_values_per_position = kv.n_layer() * kv.n_embd_kv();
+  m.kv_policy_bytes = l.kv_scores.bytes + l.score_work.bytes + l.kv_compact.bytes;
   m.type_k = kv_type_name(kv.type_k());
   m.type_v = kv_type_name(kv.type_v());
   m.kv_bytes_per_value = static_cast<double>(KvCache::bytes_for(1, 1, kv.k_row_bytes(), kv.v_row_bytes())) /

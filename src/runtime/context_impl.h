@@ -19,6 +19,7 @@ struct Context::Impl {
   std::string adjusted;
   std::string model_fingerprint;   // ModelInfo::fingerprint, checked by load_sequence
   uint64_t min_bytes = 0;
+  int64_t n_head_kv = 0;           // the model's, for the size of saved attention scores
 };
 
 }  // namespace mnemo

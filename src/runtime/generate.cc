@@ -52,6 +52,9 @@ Expected<GenerateStats> generate(Context& ctx, const Tokenizer& tok, std::span<c
   st.prompt_seconds = now_seconds() - t0;
 
   int64_t pos = static_cast<int64_t>(prompt.size());
+  // A KV budget policy compacts instead of reaching the context size: tokens go at the cache
+  // position (n_past), generation goes on past n_ctx.
+  const bool budgeted = ctx.memory().kv_policy != "full";
   auto is_stop = [&](Token t) {
     return t == tok.eos() || t == tok.bos() ||
            std::find(params.stop_tokens.begin(), params.stop_tokens.end(), t) != params.stop_tokens.end();
@@ -71,12 +74,20 @@ Expected<GenerateStats> generate(Context& ctx, const Tokenizer& tok, std::span<c
     sampler.accept(next);
     prev = next;
     if (params.n_predict >= 0 && st.n_generated >= params.n_predict) break;
-    if (pos >= ctx.n_ctx()) {
-      st.hit_context = true;
-      break;
+    if (!budgeted && pos >= ctx.n_ctx()) {
+      const int64_t n_keep = std::min<int64_t>(params.n_keep < 0 ? static_cast<int64_t>(prompt.size()) : params.n_keep,
+                                               pos - 2);
+      if (!params.context_shift || n_keep < 0) {
+        st.hit_context = true;
+        break;
+      }
+      const int64_t n_discard = (pos - n_keep) / 2;
+      MNEMO_RETURN_IF_ERROR(ctx.shift_sequence(0, n_keep, n_discard));
+      pos -= n_discard;
+      ++st.n_shifts;
     }
     const Token one[1] = {next};
-    MNEMO_RETURN_IF_ERROR(ctx.eval(one, pos));
+    MNEMO_RETURN_IF_ERROR(ctx.eval(one, budgeted ? ctx.n_past() : pos));
     ++pos;
   }
   st.generate_seconds = now_seconds() - t1;

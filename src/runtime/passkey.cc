@@ -215,7 +215,8 @@ Status run_trial(Context& ctx, const Tokenizer& tok, const PasskeyPrompt& pr, Pa
   double nll = 0;
   int scored = 0;
   for (size_t i = 0; i < A; ++i) {
-    if (i > 0) MNEMO_RETURN_IF_ERROR(ctx.eval(std::span<const Token>(&pr.answer[i - 1], 1), L + static_cast<int64_t>(i) - 1));
+    // Positions are cache positions: n_past, which a KV budget policy keeps below its budget.
+    if (i > 0) MNEMO_RETURN_IF_ERROR(ctx.eval(std::span<const Token>(&pr.answer[i - 1], 1), ctx.n_past()));
     const std::span<const float> logits = ctx.logits();
     best[i] = argmax(logits);
     if (count_digits(tok.piece(pr.answer[i])) > 0) {
@@ -236,7 +237,7 @@ Status run_trial(Context& ctx, const Tokenizer& tok, const PasskeyPrompt& pr, Pa
   const size_t max_tokens = A + 4;
   while (!ended && gen.size() < max_tokens && gen.back() != tok.eos() && gen.back() != tok.bos() &&
          L + static_cast<int64_t>(gen.size()) - 1 < ctx.n_ctx()) {
-    MNEMO_RETURN_IF_ERROR(ctx.eval(std::span<const Token>(&gen.back(), 1), L + static_cast<int64_t>(gen.size()) - 1));
+    MNEMO_RETURN_IF_ERROR(ctx.eval(std::span<const Token>(&gen.back(), 1), ctx.n_past()));
     gen.push_back(argmax(ctx.logits()));
     text += tok.piece(gen.back());
     run = first_digit_run(text, &ended);

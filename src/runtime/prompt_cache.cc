@@ -12,6 +12,12 @@ Expected<int64_t> reuse_prompt_cache(Context& ctx, std::span<const Token> prompt
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return int64_t{0};
   MNEMO_ASSIGN_OR_RETURN(std::vector<Token> saved, ctx.load_sequence(0, path));
+  if (ctx.sequence_length(0) != static_cast<int64_t>(saved.size())) {
+    (void)ctx.truncate_sequence(0, 0);
+    return invalid_argument("prompt cache " + path + ": its sequence was compacted by a KV policy (" +
+                            std::to_string(ctx.sequence_length(0)) + " slots for " + std::to_string(saved.size()) +
+                            " tokens), so it cannot be reused as a prompt prefix");
+  }
   const size_t limit = std::min(saved.size(), prompt.empty() ? 0 : prompt.size() - 1);
   size_t n = 0;
   while (n < limit && saved[n] == prompt[n]) ++n;

@@ -137,3 +137,54 @@ TEST_P(AttentionTest, FirstTokenCopiesValue) {
 
 }  // namespace
 }  // namespace mnemo::kernels::test
+
+namespace mnemo::kernels::test {
+namespace {
+
+// attention_scores_part: every KV head's accumulated softmax weights (over the T queries and the
+// query heads sharing it) against a double-precision two-pass softmax, added to what the scores
+// held; splitting the KV heads over parts covers each head once.
+TEST(AttentionScores, MatchesBruteForceSoftmaxSums) {
+  MNEMO_SEEDED_RNG(rng);
+  for (const Case& c : {Case{4, 4, 64, 1, 45}, Case{8, 2, 128, 7, 30}, Case{6, 1, 80, 5, 0}}) {
+    const Inputs in = make_inputs(rng, c, 4.0f);
+    const int64_t n_pos = c.pos0 + c.T, stride = n_pos + 5, group = c.n_head / c.n_head_kv;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    std::vector<float> got(static_cast<size_t>(c.n_head_kv * stride), 0.5f);  // accumulates onto 0.5
+    std::vector<float> work(static_cast<size_t>(n_pos + c.head_dim));
+    const AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim};
+    for (int part = 0; part < 3; ++part) {
+      attention_scores_part(in.Q.data(), c.T, c.pos0, f32_kv_rows(in.K.data(), in.V.data(), in.kv_stride), shape,
+                            scale, got.data(), stride, work.data(), part, 3);
+    }
+    for (int64_t hk = 0; hk < c.n_head_kv; ++hk) {
+      std::vector<double> want(static_cast<size_t>(n_pos), 0.5);
+      for (int64_t t = 0; t < c.T; ++t) {
+        for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+          const int64_t n = c.pos0 + t + 1;
+          std::vector<double> s(static_cast<size_t>(n));
+          double m = -1e300, sum = 0;
+          for (int64_t j = 0; j < n; ++j) {
+            double d = 0;
+            for (int64_t i = 0; i < c.head_dim; ++i) {
+              d += static_cast<double>(in.Q[static_cast<size_t>(t * c.n_head * c.head_dim + h * c.head_dim + i)]) *
+                   in.K[static_cast<size_t>(j * in.kv_stride + hk * c.head_dim + i)];
+            }
+            s[static_cast<size_t>(j)] = d * scale;
+            m = std::max(m, s[static_cast<size_t>(j)]);
+          }
+          for (double& v : s) sum += (v = std::exp(v - m));
+          for (int64_t j = 0; j < n; ++j) want[static_cast<size_t>(j)] += s[static_cast<size_t>(j)] / sum;
+        }
+      }
+      for (int64_t j = 0; j < n_pos; ++j) {
+        ASSERT_NEAR(got[static_cast<size_t>(hk * stride + j)], want[static_cast<size_t>(j)], 1e-5 * c.T * group)
+            << "kv head " << hk << " slot " << j;
+      }
+      for (int64_t j = n_pos; j < stride; ++j) EXPECT_EQ(got[static_cast<size_t>(hk * stride + j)], 0.5f);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mnemo::kernels::test

@@ -102,13 +102,19 @@ namespace mnemo {
 namespace {
 
 // Allocations made by decode steps 2..64 (after a prompt) with the given sampler.
+// With a KV budget policy, tokens go at the cache position (n_past) and the 64 steps compact the
+// sequence several times.
 long decode_allocations(const Model& model, const SamplerParams& sp, const std::string& type_k = "",
-                        const std::string& type_v = "") {
+                        const std::string& type_v = "", const std::string& policy = "",
+                        const std::string& budget = "") {
   ContextParams cp;
   cp.n_ctx = 96;
   cp.n_batch = 16;
   cp.type_k = type_k;
   cp.type_v = type_v;
+  cp.kv_policy = policy;
+  cp.kv_budget = budget;
+  cp.kv_sinks = 2;
   auto ctx = Context::create(model, cp);
   EXPECT_TRUE(ctx.has_value()) << ctx.status().message();
   if (!ctx.has_value()) return -1;
@@ -117,19 +123,18 @@ long decode_allocations(const Model& model, const SamplerParams& sp, const std::
   for (Token& t : prompt) t %= static_cast<Token>(model.info().n_vocab);
   EXPECT_TRUE((*ctx)->eval(prompt, 0).is_ok());
   for (Token t : prompt) sampler.accept(t);
-  int64_t pos = static_cast<int64_t>(prompt.size());
   Token tok = 0;
   // Step 1: the first decode step, not counted (it may touch memory for the first time).
   tok = sampler.sample((*ctx)->logits());
   sampler.accept(tok);
-  Status st = (*ctx)->eval(std::span<const Token>(&tok, 1), pos++);
+  Status st = (*ctx)->eval(std::span<const Token>(&tok, 1), (*ctx)->n_past());
   EXPECT_TRUE(st.is_ok());
   g_allocs.store(0);
   g_counting.store(true);
   for (int step = 2; step <= 64; ++step) {
     tok = sampler.sample((*ctx)->logits());
     sampler.accept(tok);
-    st = (*ctx)->eval(std::span<const Token>(&tok, 1), pos++);
+    st = (*ctx)->eval(std::span<const Token>(&tok, 1), (*ctx)->n_past());
     if (!st.is_ok()) break;
   }
   g_counting.store(false);
@@ -239,6 +244,22 @@ TEST(ZeroAlloc, DecodeQuantizedKvCache) {
        {std::pair{"q8_0", "q8_0"}, {"q4_0", "q4_0"}, {"f16", "q4_0"}, {"q8_0", "f32"}}) {
     EXPECT_EQ(decode_allocations(**model, greedy, k, v), 0) << "K " << k << " V " << v;
     EXPECT_EQ(batched_decode_allocations(**model, greedy, k, v), 0) << "batched, K " << k << " V " << v;
+  }
+}
+
+// Every KV budget policy compacts without allocating (its scores and scratch are sized at
+// creation), for every cache type: a budget of 24 slots, 71 tokens.
+TEST(ZeroAlloc, DecodeWithKvPolicies) {
+  const std::string path = std::string(MNEMO_SOURCE_DIR) + "/models/mnemo-stories.gguf";
+  ASSERT_TRUE(test::exists(path)) << path;
+  auto model = Model::load(path);
+  ASSERT_TRUE(model.has_value()) << model.status().message();
+  SamplerParams greedy;
+  greedy.temperature = 0.0f;
+  for (const char* policy : {"window", "sinks", "h2o", "kvmerger"}) {
+    for (const char* type : {"f32", "f16", "q8_0", "q4_0"}) {
+      EXPECT_EQ(decode_allocations(**model, greedy, type, type, policy, "24"), 0) << policy << " " << type;
+    }
   }
 }
 

@@ -178,6 +178,48 @@ TEST(PromptCache, ForeignDamagedOrTruncatedFilesAreClearErrors) {
   EXPECT_FALSE(ctx->save_sequence(5, prompt, path).is_ok());     // not open
 }
 
+std::unique_ptr<Context> budgeted(const Model& m, const std::string& policy, const std::string& budget) {
+  ContextParams cp;
+  cp.n_ctx = 128;
+  cp.n_batch = 32;
+  cp.kv_policy = policy;
+  cp.kv_budget = budget;
+  auto ctx = Context::create(m, cp);
+  EXPECT_TRUE(ctx.has_value()) << ctx.status().message();
+  return ctx.has_value() ? std::move(*ctx) : nullptr;
+}
+
+// A compacted sequence (h2o: rows and accumulated attention) saved and restored continues bit for
+// bit, through further compactions; a file of another policy or budget is refused.
+TEST(PromptCache, CompactedSequencesKeepTheirScores) {
+  auto m = load("Q8_0");
+  const std::string path = test::temp_dir() + "/h2o.kvs";
+  for (const char* policy : {"h2o", "kvmerger", "window"}) {
+    SCOPED_TRACE(policy);
+    const std::vector<Token> text = tokens(80), more = tokens(40, 2);
+    auto a = budgeted(*m, policy, "48");
+    ASSERT_TRUE(a->eval(text, 0).is_ok());
+    const int64_t slots = a->sequence_length(0);
+    ASSERT_LT(slots, 80);  // compacted
+    ASSERT_TRUE(a->save_sequence(0, text, path).is_ok());
+    ASSERT_TRUE(a->eval(more, slots).is_ok());  // compacts again on the way
+    const std::vector<float> want(a->logits().begin(), a->logits().end());
+    auto b = budgeted(*m, policy, "48");
+    auto r = b->load_sequence(0, path);
+    ASSERT_TRUE(r.has_value()) << r.status().message();
+    EXPECT_EQ(*r, text);
+    ASSERT_EQ(b->sequence_length(0), slots);
+    ASSERT_TRUE(b->eval(more, slots).is_ok());
+    EXPECT_EQ(std::vector<float>(b->logits().begin(), b->logits().end()), want);
+    auto fresh = context(*m);
+    EXPECT_FALSE(reuse_prompt_cache(*fresh, text, path).has_value());  // full policy here
+  }
+  auto other_budget = budgeted(*m, "window", "64");
+  auto r = other_budget->load_sequence(0, path);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.status().message().find("KV policy"), std::string::npos) << r.status().message();
+}
+
 TEST(PromptCache, FingerprintsTellModelsApart) {
   auto a = load("Q8_0"), b = load("Q8_0", 2), c = load("F32");
   EXPECT_EQ(a->info().fingerprint.size(), 64u);

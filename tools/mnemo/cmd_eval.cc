@@ -71,10 +71,12 @@ void print_table(const PasskeyOptions& o, const PasskeyResult& r, bool nll) {
   }
 }
 
-void print_result(const PasskeyOptions& o, const PasskeyResult& r, double seconds) {
+void print_result(const PasskeyOptions& o, const PasskeyResult& r, double seconds, const ContextMemory& cm) {
   if (o.json.json) {
     nlohmann::ordered_json j;
     j["model"] = o.model.model;
+    j["kv_policy"] = cm.kv_policy;
+    j["kv_budget"] = cm.kv_budget;
     j["needle"] = o.params.needle;
     j["filler"] = o.filler_file.empty() ? "builtin" : o.filler_file;
     j["trials_per_cell"] = o.params.trials;
@@ -93,10 +95,11 @@ void print_result(const PasskeyOptions& o, const PasskeyResult& r, double second
     std::printf("%s\n", j.dump().c_str());
     return;
   }
-  std::printf("passkey retrieval: %s, %lld trials per cell, %s, filler %s\n", o.model.model.c_str(),
-              static_cast<long long>(o.params.trials),
+  std::printf("passkey retrieval: %s, %lld trials per cell, %s, filler %s, KV policy %s (%lld slots)\n",
+              o.model.model.c_str(), static_cast<long long>(o.params.trials),
               o.params.needle ? "needle in the prompt" : "control: needle left out",
-              o.filler_file.empty() ? "built-in" : o.filler_file.c_str());
+              o.filler_file.empty() ? "built-in" : o.filler_file.c_str(), cm.kv_policy.c_str(),
+              static_cast<long long>(cm.kv_budget));
   std::printf("accuracy (greedy answer = key):\n");
   print_table(o, r, false);
   std::printf("mean NLL of the key's digits (nats per token, teacher forced):\n");
@@ -115,6 +118,7 @@ Status run_passkey(PasskeyOptions& o) {
   o.params.needle = !o.no_needle;
   const Tokenizer& tok = model->tokenizer();
   ContextParams cp = o.context.params();
+  o.context.apply(cp);
   const int64_t n_ctx = cp.n_ctx > 0 ? cp.n_ctx : model->info().n_ctx_train;
   MNEMO_RETURN_IF_ERROR(validate(o.params, tok, n_ctx));  // before the context is allocated
   MNEMO_ASSIGN_OR_RETURN(auto ctx, Context::create(*model, cp));
@@ -133,7 +137,7 @@ Status run_passkey(PasskeyOptions& o) {
     }
   };
   MNEMO_ASSIGN_OR_RETURN(const PasskeyResult r, evaluate_passkey(*ctx, tok, o.params, progress));
-  print_result(o, r, now_seconds() - t0);
+  print_result(o, r, now_seconds() - t0, ctx->memory());
   if (o.verbose || !o.engine.mem.empty()) print_memory_report(*engine, ctx.get());
   return Status::ok();
 }
@@ -142,6 +146,7 @@ void setup_passkey(CLI::App& app, std::shared_ptr<PasskeyOptions> o) {
   o->model.add_to(app);
   o->engine.add_to(app);
   o->context.add_to(app, 0, "Context positions (0: the model's training context); must hold the longest prompt and its answer");
+  o->context.add_kv_policy(app);
   app.add_option("--lengths", o->params.lengths, "Lengths in tokens, comma-separated: BOS, filler, needle, question and the key's tokens (at most -c)")
       ->delimiter(',')
       ->capture_default_str();

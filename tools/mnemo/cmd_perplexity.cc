@@ -1,7 +1,9 @@
 // mnemo perplexity: llama.cpp's perplexity method, exactly (see mnemo/evaluate.h), with
 // --kl-ref REF: the KL divergence from a reference model's next-token distribution and the top-1
 // agreement, as llama.cpp's perplexity --kl-divergence reports them. Both models are loaded with
-// the same engine: one budget, one thread pool.
+// the same engine: one budget, one thread pool. With --kv-policy/--kv-budget the model's context
+// compacts each chunk's cache as it goes (steps of kv_step tokens, model/kv_policy.h) while the
+// reference keeps every position.
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -25,6 +27,11 @@ struct PerplexityOptions {
   bool verbose = false;
 };
 
+// KV bytes one sequence holds at most: its budget's rows (every layer, K and V, the cache's types).
+double kv_bytes_at_budget(const ContextMemory& cm) {
+  return static_cast<double>(cm.kv_budget) * cm.kv_bytes_per_value * 2.0 * cm.kv_values_per_position;
+}
+
 void print_result(const PerplexityOptions& o, const PerplexityResult& r, const ContextMemory& cm) {
   if (o.json.json) {
     nlohmann::ordered_json j;
@@ -34,6 +41,10 @@ void print_result(const PerplexityOptions& o, const PerplexityResult& r, const C
     j["n_scored"] = r.n_scored;
     j["type_k"] = cm.type_k;
     j["type_v"] = cm.type_v;
+    j["kv_policy"] = cm.kv_policy;
+    j["kv_budget"] = cm.kv_budget;
+    j["kv_bytes"] = kv_bytes_at_budget(cm);
+    j["kv_compactions"] = cm.kv_compactions;
     if (r.has_reference) {
       j["kl"] = r.kl;
       j["kl_stderr"] = r.kl_stderr;
@@ -50,6 +61,11 @@ void print_result(const PerplexityOptions& o, const PerplexityResult& r, const C
       r.ppl, r.ppl_stderr, static_cast<long long>(r.n_chunks),
       static_cast<long long>(o.context.n_ctx), static_cast<long long>(r.n_scored),
       static_cast<long long>(r.n_tokens), cm.type_k.c_str(), cm.type_v.c_str());
+  if (cm.kv_policy != "full") {
+    std::printf("kv policy %s: at most %lld slots per sequence (%.0f bytes of KV), %lld compactions\n",
+                cm.kv_policy.c_str(), static_cast<long long>(cm.kv_budget), kv_bytes_at_budget(cm),
+                static_cast<long long>(cm.kv_compactions));
+  }
   if (r.has_reference) {
     std::printf("kl divergence from %s: %.6f +/- %.6f, top-1 agreement %.4f%% (reference perplexity %.4f)\n",
                 o.kl_ref.c_str(), r.kl, r.kl_stderr, 100.0 * r.top1, r.ref_ppl);
@@ -83,7 +99,10 @@ Status run(const PerplexityOptions& o) {
   MNEMO_ASSIGN_OR_RETURN(auto ctx, Context::create(*model, cp));
   std::unique_ptr<Context> ref_ctx;
   if (ref) {
-    MNEMO_ASSIGN_OR_RETURN(ref_ctx, Context::create(*ref, cp));
+    ContextParams rp = cp;  // the reference keeps every position: KL(full || budgeted)
+    rp.kv_policy.clear();
+    rp.kv_budget.clear();
+    MNEMO_ASSIGN_OR_RETURN(ref_ctx, Context::create(*ref, rp));
   }
 
   PerplexityParams pp;
@@ -112,11 +131,13 @@ RunFn setup(CLI::App& app) {
   o->engine.add_to(app);
   app.add_option("-f,--file", o->text_file, "Text file to score")->required();
   o->context.add_to(app, 512, "Tokens per chunk");
+  o->context.add_kv_policy(app);
   app.add_option("--chunks", o->n_chunks, "Score at most this many chunks (-1: all)")->capture_default_str();
   app.add_option("--kl-ref", o->kl_ref,
-                 "Reference model (e.g. the unquantized one): also report the mean KL divergence from its token "
-                 "distribution and the top-1 agreement");
-  o->json.add_to(app, "Print one JSON line {ppl, ppl_stderr, n_chunks, n_scored; with --kl-ref: kl, kl_stderr, top1, ref_ppl}");
+                 "Reference model (e.g. the unquantized one, or the same model: it always runs with the full KV "
+                 "cache, so with --kv-policy this measures the policy): also report the mean KL divergence from "
+                 "its token distribution and the top-1 agreement");
+  o->json.add_to(app, "Print one JSON line {ppl, ppl_stderr, n_chunks, n_scored, type_k, type_v, kv_policy, kv_budget, kv_bytes, kv_compactions; with --kl-ref: kl, kl_stderr, top1, ref_ppl}");
   app.add_flag("-v,--verbose", o->verbose, "Report the memory budget and every lease on stderr");
   return [o] { return run(*o); };
 }

@@ -105,7 +105,16 @@ Status run(const RunOptions& o) {
   GenerateParams gp;
   gp.n_predict = o.n_predict;
   gp.sampling = sampling(o);
+  gp.context_shift = o.context_shift;
+  gp.n_keep = o.keep;
   MNEMO_RETURN_IF_ERROR(validate(gp.sampling));
+  if (!o.prompt_cache.empty() && (o.context_shift || o.context.budgeted())) {
+    // A shifted or compacted cache no longer holds one slot per token of the text.
+    return usage_error("--prompt-cache: with the full KV policy only, not with --context-shift or --kv-policy");
+  }
+  if (o.context_shift && o.context.budgeted()) {
+    return usage_error("--context-shift: the full policy's; --kv-policy " + o.context.kv_policy + " compacts instead");
+  }
 
   const double t0 = now_seconds();
   MNEMO_ASSIGN_OR_RETURN(auto hw, o.engine.profile());
@@ -149,13 +158,17 @@ Status run(const RunOptions& o) {
                          }));
   std::fputc('\n', stdout);
   std::fflush(stdout);
+  if (st.n_shifts > 0 && !o.quiet) {
+    std::fprintf(stderr, "mnemo: %lld context shifts (kept %lld positions each time)\n",
+                 static_cast<long long>(st.n_shifts), static_cast<long long>(o.keep < 0 ? static_cast<int64_t>(tokens.size()) : o.keep));
+  }
   if (!o.prompt_cache.empty() && !o.prompt_cache_ro) {
     std::vector<Token> keep = tokens;
     if (o.prompt_cache_all && !st.generated.empty()) keep.insert(keep.end(), st.generated.begin(), st.generated.end() - 1);
     MNEMO_RETURN_IF_ERROR(save_prompt_cache(*ctx, keep, o.prompt_cache));
   }
   if (st.hit_context) {
-    std::fprintf(stderr, "mnemo: stopped at the context size (%lld positions); raise it with -c\n",
+    std::fprintf(stderr, "mnemo: stopped at the context size (%lld positions); raise it with -c, or go on with --context-shift or a --kv-policy\n",
                  static_cast<long long>(ctx->n_ctx()));
   }
   if (!o.quiet) print_report(o, *model, *ctx, st, t_load, gp.sampling.seed);
@@ -172,6 +185,11 @@ RunFn setup(CLI::App& app) {
   app.add_option("-n,--n-predict", o->n_predict, "Tokens to generate after the prompt (-1 = until the context is full)")
       ->capture_default_str();
   o->context.add_to(app, 0, "Context size in positions (0 = the model file's, shortened if needed to fit --mem)");
+  o->context.add_kv_policy(app);
+  app.add_flag("--context-shift", o->context_shift,
+               "At the context size (full KV policy) keep the first --keep positions, drop half of the rest and go "
+               "on generating, keys re-rotated (llama.cpp's context shift); without it generation stops there");
+  app.add_option("--keep", o->keep, "Positions a context shift keeps (-1: the prompt's)")->capture_default_str();
   app.add_option("--temp", o->temp, "Temperature (<= 0: greedy)")->capture_default_str();
   app.add_option("--top-k", o->top_k, "Top-k sampling (<= 0: off)")->capture_default_str();
   app.add_option("--top-p", o->top_p, "Top-p sampling (1: off)")->capture_default_str();

@@ -30,6 +30,8 @@ struct RunOptions {
   std::string prompt_cache;    // --prompt-cache FILE: a saved session to reuse and update
   bool prompt_cache_all = false;  // --prompt-cache-all: also save what was generated
   bool prompt_cache_ro = false;   // --prompt-cache-ro: reuse, never write
+  bool context_shift = false;  // --context-shift: at the context size keep --keep, drop half the rest
+  int64_t keep = -1;           // --keep N: positions a context shift keeps (-1: the prompt's)
 };
 
 // The --chat loop: reads user turns from stdin (one per line), prints each answer as it streams.

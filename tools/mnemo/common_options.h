@@ -1,7 +1,8 @@
 // tools/mnemo/common_options.h: options shared by several commands, each declared once here with
 // one meaning everywhere: -m/-z/--no-mmap/--mlock (the model), -t/--mem (the engine: threads and
-// memory budget), -c (context size), --cache-type-k/-v (-ctk/-ctv: the KV cache types), --json,
-// --host/--port (the HTTP servers), --chat-template.
+// memory budget), -c (context size), --cache-type-k/-v (-ctk/-ctv: the KV cache types), --kv-policy,
+// --kv-budget, --kv-sinks, --kv-recent (KV budget policies), --json, --host/--port (the HTTP
+// servers), --chat-template.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -113,10 +114,30 @@ struct ContextOptions {
     app.add_option("--cache-type-v", type_v, "KV cache type of V (also -ctv)" + rule)
         ->check(CLI::IsMember(kv_cache_type_names()));
   }
+  // --kv-budget/--kv-policy/--kv-sinks/--kv-recent: every sequence's KV budget policy (docs/KV.md).
+  std::string kv_budget, kv_policy;
+  int64_t kv_sinks = 4, kv_recent = 0;
+  void add_kv_policy(CLI::App& app) {
+    app.add_option("--kv-policy", kv_policy,
+                   "KV budget policy: full (keep everything), window (the last tokens), sinks (StreamingLLM: the "
+                   "first --kv-sinks and the last), h2o (H2O: heavy hitters by accumulated attention and the last "
+                   "--kv-recent), kvmerger (KVMerger: merges similar adjacent keys, keeps the last --kv-recent)")
+        ->check(CLI::IsMember({"full", "window", "sinks", "h2o", "kvmerger"}));
+    app.add_option("--kv-budget", kv_budget,
+                   "KV slots a sequence keeps under --kv-policy: a fraction of the context (0.5) or tokens (1024)");
+    app.add_option("--kv-sinks", kv_sinks, "sinks: the first slots always kept")->capture_default_str();
+    app.add_option("--kv-recent", kv_recent, "h2o, kvmerger: the last slots always kept (0: half the budget)")
+        ->capture_default_str();
+  }
   void apply(ContextParams& cp) const {
     cp.type_k = type_k;
     cp.type_v = type_v;
+    cp.kv_policy = kv_policy;
+    cp.kv_budget = kv_budget;
+    cp.kv_sinks = kv_sinks;
+    cp.kv_recent = kv_recent;
   }
+  bool budgeted() const { return !kv_policy.empty() && kv_policy != "full"; }
   // The context every command creates from these options (n_ctx 0: the model's training context).
   ContextParams params() const {
     ContextParams p;
