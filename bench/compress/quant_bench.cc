@@ -3,6 +3,9 @@
 //                          activation row quantized to Q8, then the integer-dot kernel)
 //   BM_Bipolar/<W>/<A>     bipolar_quantize_act (A bits) + bipolar_gemv: W x A xor-popcount
 //                          products per 64 weights
+//   BM_PrefillQ/<type id>  kernels::matmul with T = 128 (prefill: Q8_0/Q4_0 through the f32 GEMM or
+//                          OpenBLAS, mnemo's group types through their decode kernel with Q8
+//                          activations, bipolar:4 with 8-bit activations); counter tokens_per_second
 // Weights are random bytes with finite f16 scales (the kernels' cost does not depend on the
 // values). Counters: bytes_per_second = weight bytes / time; ns_per_weight.
 //
@@ -108,11 +111,36 @@ void BM_Bipolar(benchmark::State& state) {
   set_counters(state, w.view);
 }
 
+void BM_PrefillQ(benchmark::State& state) {
+  constexpr int64_t kT = 128;
+  const DType type = static_cast<DType>(state.range(0));
+  state.SetLabel(std::string(dtype_name(type)));
+  const Weights w = make_weights(type);
+  std::vector<float> x;
+  for (int64_t t = 0; t < kT; ++t) {
+    const std::vector<float> row = activations();
+    x.insert(x.end(), row.begin(), row.end());
+  }
+  std::vector<float> y(static_cast<size_t>(kT * kM));
+  ThreadPool pool(1);
+  std::vector<uint8_t> work(matmul_work_size(type, kN, kT, 1));
+  for (auto _ : state) {
+    matmul(w.view, x.data(), kT, y.data(), work.data(), work.size(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["tokens_per_second"] =
+      benchmark::Counter(static_cast<double>(kT), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void q_args(benchmark::internal::Benchmark* b) {
   b->Arg(static_cast<int>(DType::Q8_0))->Arg(static_cast<int>(DType::Q4_0));
   for (int id = 100; id < 124; ++id) b->Arg(id);
 }
 BENCHMARK(BM_GemvQ)->Apply(q_args)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PrefillQ)
+    ->Apply(q_args)
+    ->Arg(static_cast<int>(mformat::bipolar_dtype(4)))
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Bipolar)->ArgsProduct({{1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 3, 4, 5, 6, 7, 8}})->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -70,6 +70,12 @@ struct QuantizeReport {
 Status quantize_model(const QuantizeParams& params, QuantizeReport* report = nullptr,
                       const ProgressFn& progress = {});
 
+// One line of what a quantization did, as `mnemo quantize` prints it: how many weights took the
+// requested type (with their bits/weight and weight MSE, only when there are any), how many fell
+// back and to which types (rows not a multiple of the type's block), the types llama.cpp's mix
+// rule, the embedding and the output took, then the totals. Never "0 tensors ... MSE 0".
+std::string quantize_summary(const QuantizeReport& report);
+
 // The type names --type accepts: "q8_0", ..., "bitmod3", "bipolar:1" ... "bipolar:8".
 std::vector<std::string> quantize_type_names();
 // The group types (those that take --group).

@@ -455,6 +455,48 @@ Status write_file_atomically(const std::string& path, const std::string& content
   return write_file_atomic(path, contents);
 }
 
+namespace {
+// "q5_0: 25, f16: 5": counts of the tensors of `role` by the type written, in first-seen order.
+std::string count_types(const QuantizeReport& r, const std::string& role) {
+  std::vector<std::pair<std::string, int>> counts;
+  for (const TensorQuantReport& t : r.tensors) {
+    if (t.role != role) continue;
+    auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == t.type; });
+    if (it == counts.end()) {
+      counts.emplace_back(t.type, 1);
+    } else {
+      ++it->second;
+    }
+  }
+  std::string out;
+  for (const auto& [type, n] : counts) out += (out.empty() ? "" : ", ") + type + ": " + std::to_string(n);
+  return out;
+}
+}  // namespace
+
+std::string quantize_summary(const QuantizeReport& r) {
+  std::string s = r.type + ": ";
+  const int n_weights = r.n_method + r.n_fallback + r.n_other;
+  if (r.n_method > 0) {
+    s += str_printf("%d of %d weights in the type (%.4f bits/weight, weight MSE %.4e)", r.n_method, n_weights,
+                    r.method_bpw(), r.method_mse);
+  } else {
+    s += str_printf("none of the %d weights in the type", n_weights);
+  }
+  if (r.n_fallback > 0) {
+    s += str_printf("; %d fell back to other types because their rows are not a multiple of the block of the type planned for them (%s)", r.n_fallback,
+                    count_types(r, "fallback").c_str());
+  }
+  for (const char* role : {"mix", "embd", "output"}) {
+    const std::string c = count_types(r, role);
+    if (c.empty()) continue;
+    s += std::string("; ") + (std::string(role) == "mix" ? "by llama.cpp's mix rule" : role) + " " + c;
+  }
+  s += str_printf("; %d copied; all weights %.4f bits/weight; %s", r.n_copied, r.weight_bpw(),
+                  format_bytes(r.file_bytes).c_str());
+  return s;
+}
+
 bool is_mnemo_only_type(std::string_view name) {
   auto t = dtype_from_name(name);
   return t.has_value() && is_mnemo_type(*t);

@@ -19,8 +19,9 @@ void use_single_threaded_blas() {
 }
 
 bool blas_applies(DType type, int64_t n, int64_t T) {
-  // Bipolar types multiply bit planes of quantized activations: not an f32 product.
-  if (is_mnemo_type(type) && !mformat::is_group_type(type)) return false;
+  // mnemo's own types multiply quantized activations (Q8 rows for the group types, bit planes for
+  // bipolar) in prefill as in decode: never an f32 product.
+  if (is_mnemo_type(type)) return false;
   return T >= kBlasMinTokens && n >= kBlasMinDepth && traits(type).supported;
 }
 

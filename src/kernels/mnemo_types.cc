@@ -37,7 +37,6 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include "base/check.h"
-#include "kernels/blas.h"
 #include "kernels/mnemo_types.h"
 
 namespace mnemo::kernels {
@@ -51,8 +50,9 @@ namespace {
 
 size_t round64(size_t b) { return (b + 63) / 64 * 64; }
 
-// Rows decoded to f32 at a time in the prefill path (thread work: kPanelRows * n floats).
-constexpr int64_t kPanelRows = 8;
+// Tokens whose Q8 activation rows a thread holds at a time in the prefill path of the group types
+// (thread work: kPrefillTokens * q8_row_bytes(n) bytes plus a chunk of results).
+constexpr int64_t kPrefillTokens = 64;
 // Rows per unit of the static split in mnemo_matmul.
 constexpr int64_t kRowGrain = 16;
 
@@ -65,6 +65,21 @@ void check_type(DType type, int64_t n) {
 void store(const MatmulArgs& a, int64_t t, int64_t r, float v) {
   float* y = a.y + t * a.ldy + r;
   *y = a.accumulate ? *y + v : v;
+}
+
+// Tokens [t0, t1) of a on rows [r0, r1) of group-type W, token t's Q8 row at xq + (t - t0) * ldq:
+// per chunk of kRowGrain rows (kept in cache), the table-lookup GEMV of every token.
+// out: kRowGrain floats of the thread's work.
+void group_rows_q8(const TensorView& W, const MatmulArgs& a, int64_t t0, int64_t t1, const void* xq, int64_t ldq,
+                   float* out, int64_t r0, int64_t r1) {
+  auto* const fn = &HWY_DYNAMIC_DISPATCH(GroupGemvQ8Impl);
+  for (int64_t c0 = r0; c0 < r1; c0 += kRowGrain) {
+    const int64_t c1 = std::min(r1, c0 + kRowGrain);
+    for (int64_t t = t0; t < t1; ++t) {
+      fn(W, static_cast<const uint8_t*>(xq) + (t - t0) * ldq, out, c0, c1);
+      for (int64_t r = c0; r < c1; ++r) store(a, t, r, out[r - c0]);
+    }
+  }
 }
 
 }  // namespace
@@ -90,10 +105,10 @@ size_t mnemo_matmul_thread_work_size(DType type, int64_t n, int64_t T) {
     return round64(static_cast<size_t>(T) * bipolar_act_bytes(n, kBipolarModelActBits)) +
            round64(static_cast<size_t>(kRowGrain) * sizeof(float));
   }
-  if (T <= kGemvMaxTokens) return round64(static_cast<size_t>(kRowGrain) * sizeof(float));
-  size_t bytes = round64(static_cast<size_t>(kPanelRows * n) * sizeof(float));
-  if (blas_applies(type, n, T)) bytes = std::max(bytes, round64(blas_thread_work_size(type, n, T)));
-  return bytes;
+  // Group types: a chunk of results; in prefill also this thread's Q8 rows of kPrefillTokens tokens.
+  const size_t out = round64(static_cast<size_t>(kRowGrain) * sizeof(float));
+  if (T <= kGemvMaxTokens) return out;
+  return out + static_cast<size_t>(std::min(T, kPrefillTokens)) * q8_row_bytes(n);
 }
 
 void mnemo_matmul_rows(const TensorView& W, const MatmulArgs& a, int64_t r0, int64_t r1, void* thread_work) {
@@ -117,31 +132,20 @@ void mnemo_matmul_rows(const TensorView& W, const MatmulArgs& a, int64_t r0, int
     }
     return;
   }
+  float* out = reinterpret_cast<float*>(work);
   if (a.T <= kGemvMaxTokens) {
     MNEMO_CHECK(a.xq != nullptr);
-    float* out = reinterpret_cast<float*>(work);
-    auto* const fn = &HWY_DYNAMIC_DISPATCH(GroupGemvQ8Impl);
-    for (int64_t c0 = r0; c0 < r1; c0 += kRowGrain) {
-      const int64_t c1 = std::min(r1, c0 + kRowGrain);
-      for (int64_t t = 0; t < a.T; ++t) {
-        fn(W, static_cast<const uint8_t*>(a.xq) + t * a.ldq, out, c0, c1);
-        for (int64_t r = c0; r < c1; ++r) store(a, t, r, out[r - c0]);
-      }
-    }
-    return;
+    return group_rows_q8(W, a, 0, a.T, a.xq, a.ldq, out, r0, r1);
   }
-  // Prefill: OpenBLAS on decoded f32 panels for large products (kernels/blas.h), else a panel of
-  // rows decoded once and dotted with every token in f32.
-  if (blas_applies(W.type, n, a.T)) return blas_matmul_rows(W, a, r0, r1, thread_work);
-  float* panel = reinterpret_cast<float*>(work);
-  auto* const decode = &HWY_DYNAMIC_DISPATCH(GroupDecodeRowImpl);
-  for (int64_t p0 = r0; p0 < r1; p0 += kPanelRows) {
-    const int64_t pr = std::min(kPanelRows, r1 - p0);
-    for (int64_t i = 0; i < pr; ++i) decode(W.type, W.row(p0 + i), panel + i * n, n);
-    for (int64_t t = 0; t < a.T; ++t) {
-      const float* x = a.x + t * a.ldx;
-      for (int64_t i = 0; i < pr; ++i) store(a, t, p0 + i, dot(panel + i * n, x, n));
-    }
+  // Prefill: the decode computation exactly (one activation precision per type, docs/COMPRESSION.md):
+  // blocks of kPrefillTokens f32 rows quantized to Q8 rows of 32 (as kernels::matmul does for
+  // decode), then the same GEMV per token, so every token's result is bit for bit its decode result.
+  uint8_t* xq = work + round64(static_cast<size_t>(kRowGrain) * sizeof(float));
+  const auto ldq = static_cast<int64_t>(q8_row_bytes(n));
+  for (int64_t t0 = 0; t0 < a.T; t0 += kPrefillTokens) {
+    const int64_t t1 = std::min(a.T, t0 + kPrefillTokens);
+    for (int64_t t = t0; t < t1; ++t) quantize_q8(a.x + t * a.ldx, n, xq + (t - t0) * ldq, ActRounding::kQ8x32);
+    group_rows_q8(W, a, t0, t1, xq, ldq, out, r0, r1);
   }
 }
 

@@ -10,7 +10,9 @@
 //   (vpshufb / pshufb; a loop on the scalar target), and dotted with the Q8 block in int8 x int8
 //   -> int32, which is exact; the block sum is scaled by d_w * d_x in f32 and, for the asymmetric
 //   types, m * s_x (s_x = d_x * sum q_x) is added.
-// - prefill (T > kGemvMaxTokens): panels of rows decoded to f32 and dotted with f32 activations.
+// - prefill (T > kGemvMaxTokens): the decode computation (one activation precision per type,
+//   docs/COMPRESSION.md): each thread quantizes blocks of f32 activation rows to the same Q8 rows
+//   and runs the decode GEMV per token, so every token's result is bit for bit its decode result.
 // Bipolar types (bit-planes, Ma et al. arXiv 2409.17870): activations are quantized per 64
 // elements to A-bit bipolar codes (A = 1..8, kBipolarModelActBits in the forward pass) and the
 // product of a 64-weight block is sum_{s<W, t<A} 2^(s+t) (64 - 2 popcount(w_s xor x_t)): W x A

@@ -75,6 +75,33 @@ TEST(CliQuantize, ReportInfoAndKlReference) {
   EXPECT_NEAR(same["ppl"].get<double>(), same["ref_ppl"].get<double>(), 1e-8 * same["ppl"].get<double>());
 }
 
+// The summary line says what happened: q4_k on stories260K (rows of 64 and 172, never a multiple of
+// q4_k's 256) puts no weight in the type, so no bits/weight or MSE of "the type" is printed, and
+// it names the fallbacks (q5_0, f16, and q8_0 for the attn_v that llama.cpp's mix plans in q6_k);
+// a group type that fits reports its tensors, bits/weight and MSE.
+TEST(CliQuantize, SummarySaysWhatHappened) {
+  MNEMO_REQUIRE_DATA("models/stories260K.gguf");
+  const std::string dir = test::temp_dir();
+  test::ProcessResult r = run_process({mnemo_bin(), "quantize", f32_model(), dir + "/k.gguf", "--type", "q4_k"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("q4_K: none of the 37 weights in the type; 35 fell back to other types because their rows are "
+                       "not a multiple of the block of the type planned for them (q5_0: 28, f16: 5, q8_0: 2); "
+                       "embd q5_0: 1; output q8_0: 1; 11 copied"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("0 tensors in the type"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("MSE"), std::string::npos) << r.out;
+  r = run_process({mnemo_bin(), "quantize", f32_model(), dir + "/b.gguf", "--type", "bitmod4", "--group", "32", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  const std::string summary = j["summary"].get<std::string>();
+  EXPECT_EQ(summary.rfind("bitmod4_g32: 30 of 37 weights in the type (4.5000 bits/weight, weight MSE ", 0), 0u) << summary;
+  EXPECT_NE(summary.find("; 5 fell back to other types because their rows are not a multiple of the block of the type "
+                         "planned for them (f16: 5); embd q8_0: 1; output q8_0: 1; 11 copied"),
+            std::string::npos)
+      << summary;
+}
+
 TEST(CliFrontier, TableJsonAndPlot) {
   MNEMO_REQUIRE_DATA("models/stories260K.gguf");
   const std::string dir = test::temp_dir();

@@ -9,7 +9,8 @@
 // - group types: the table-lookup GEMV against ref::group_dot_q8 (plain loops) and against a
 //   double sum over the decoded weights and the decoded Q8 activations; the integer block sums are
 //   exact, the f32 accumulation over n/32 blocks costs at most (n/32 + 8) * 2^-23 * sum |w xq|.
-// - prefill (T > kGemvMaxTokens) through kernels::matmul: f32 activations against a double sum.
+// - prefill (T > kGemvMaxTokens) through kernels::matmul: each token's results bit for bit those of
+//   a one-token (decode) call, i.e. Q8 activations as in decode, and against a double sum.
 // - dequantize_row (dispatched) bit-identical to ref::mnemo_dequantize_row.
 #include <cmath>
 #include <cstring>
@@ -237,7 +238,7 @@ TEST_P(MnemoKernels, GroupGemvMatchesReferences) {
 
 TEST_P(MnemoKernels, DequantizeAndPrefillThroughTheGenericEntryPoints) {
   MNEMO_COMPRESS_RNG(rng);
-  const int64_t n = 256, m = 21, T = 7;
+  const int64_t n = 256, m = 21;
   ThreadPool pool(3);
   std::vector<DType> types = group_types();
   for (int w = 1; w <= 8; ++w) types.push_back(mformat::bipolar_dtype(w));
@@ -262,20 +263,33 @@ TEST_P(MnemoKernels, DequantizeAndPrefillThroughTheGenericEntryPoints) {
     Wv.ne[0] = n;
     Wv.ne[1] = m;
     Wv.data = wb.data();
-    const auto X = gaussian(rng, n * T);
-    std::vector<float> Y(static_cast<size_t>(m * T), 7.0f);
-    std::vector<uint8_t> work(kernels::matmul_work_size(type, n, T, pool.size()));
-    kernels::matmul(Wv, X.data(), T, Y.data(), work.data(), work.size(), pool);
-    for (int64_t r = 0; r < m; ++r) {
-      kernels::ref::mnemo_dequantize_row(type, wb.data() + r * rb, b.data(), n);
+    // Prefill (T > kGemvMaxTokens; 300 is past the former OpenBLAS threshold and spans several
+    // blocks of the prefill's Q8 rows) computes what decode computes: every token's results equal,
+    // bit for bit, those of a one-token call, which rounds the activations to Q8 rows of 32.
+    for (int64_t T : {int64_t{7}, int64_t{300}}) {
+      SCOPED_TRACE("T=" + std::to_string(T));
+      const auto X = gaussian(rng, n * T);
+      std::vector<float> Y(static_cast<size_t>(m * T), 7.0f), Y1(static_cast<size_t>(m));
+      std::vector<uint8_t> work(kernels::matmul_work_size(type, n, T, pool.size()));
+      kernels::matmul(Wv, X.data(), T, Y.data(), work.data(), work.size(), pool);
+      std::vector<uint8_t> work1(kernels::matmul_work_size(type, n, 1, pool.size())), xq(kernels::q8_row_bytes(n));
+      const auto* qs = reinterpret_cast<const int8_t*>(xq.data());
+      const auto* xd = reinterpret_cast<const float*>(xq.data() + 2 * n);
       for (int64_t t = 0; t < T; ++t) {
-        double ref = 0.0, mag = 0.0;
-        for (int64_t i = 0; i < n; ++i) {
-          const double v = static_cast<double>(b[static_cast<size_t>(i)]) * X[static_cast<size_t>(t * n + i)];
-          ref += v;
-          mag += std::fabs(v);
+        kernels::matmul(Wv, X.data() + t * n, 1, Y1.data(), work1.data(), work1.size(), pool);
+        kernels::quantize_q8(X.data() + t * n, n, xq.data(), kernels::ActRounding::kQ8x32);
+        for (int64_t r = 0; r < m; ++r) {
+          ASSERT_EQ(Y[static_cast<size_t>(t * m + r)], Y1[static_cast<size_t>(r)]) << "token " << t << " row " << r;
+          // And against a double sum over the decoded weights and Q8 activations (bound as above).
+          kernels::ref::mnemo_dequantize_row(type, wb.data() + r * rb, b.data(), n);
+          double ref = 0.0, mag = 0.0;
+          for (int64_t i = 0; i < n; ++i) {
+            const double v = static_cast<double>(b[static_cast<size_t>(i)]) * qs[i] * xd[i / 32];
+            ref += v;
+            mag += std::fabs(v);
+          }
+          EXPECT_NEAR(Y1[static_cast<size_t>(r)], ref, 2 * (n / 32 + 8) * std::ldexp(1.0, -23) * mag + 1e-30);
         }
-        EXPECT_NEAR(Y[static_cast<size_t>(t * m + r)], ref, (n / 4 + 64) * std::ldexp(1.0, -24) * mag + 1e-30);
       }
     }
   }

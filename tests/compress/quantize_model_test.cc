@@ -226,6 +226,71 @@ TEST(QuantizeModel, MnemoTypesRunAndKeepTheSameSideTypes) {
   }
 }
 
+// One activation precision per type (docs/COMPRESSION.md): prefill computes what decode computes,
+// so the logits of every position through one prefill batch equal those of token-by-token decode
+// (up to the attention's f32 summation order), and so do the perplexities. Before the group types'
+// prefill took Q8 activations as decode does, prefill used f32 activations and the two differed by
+// the Q8 rounding. Generated tiny model (rows of 256 and 512): needs no $MNEMO_DATA.
+TEST(QuantizeModel, PrefillEqualsTokenByTokenDecode) {
+  const std::string dir = test::temp_dir();
+  GenModelParams gp;
+  gp.shape = "tiny";
+  gp.dtype = "F32";
+  gp.seed = 5;
+  gp.output = dir + "/tiny-f32.gguf";
+  ASSERT_TRUE(generate_model(gp).is_ok());
+  std::vector<std::string> types = group_type_names();
+  types.push_back("bipolar:4");
+  const int64_t T = 96;
+  std::vector<Token> tokens(static_cast<size_t>(T));
+  uint32_t h = 12345;
+  for (Token& t : tokens) t = static_cast<Token>((h = h * 1664525u + 1013904223u) >> 23);  // < 512
+  tokens[0] = 1;
+  for (int group : {32, 128}) {
+    for (const std::string& t : types) {
+      if (group != 32 && t.rfind("bipolar", 0) == 0) continue;
+      SCOPED_TRACE(t + " g" + std::to_string(group));
+      const std::string out = dir + "/" + t.substr(0, t.find(':')) + std::to_string(group) + ".gguf";
+      ASSERT_TRUE(quantize(gp.output, out, t, t.rfind("bipolar", 0) == 0 ? 0 : group).is_ok());
+      auto m = Model::load(out);
+      ASSERT_TRUE(m.has_value()) << m.status().message();
+      ContextParams cp;
+      cp.n_ctx = 128;
+      cp.n_batch = 128;
+      cp.logits_all = true;
+      auto c = Context::create(**m, cp);
+      ASSERT_TRUE(c.has_value()) << c.status().message();
+      ASSERT_TRUE((*c)->eval(tokens, 0, true).is_ok());
+      std::vector<std::vector<float>> pre;
+      for (int64_t j = 0; j < T; ++j) pre.emplace_back((*c)->logits(j).begin(), (*c)->logits(j).end());
+      (*c)->reset();
+      double max_diff = 0.0, max_abs = 0.0, nll_pre = 0.0, nll_dec = 0.0;
+      auto nll = [](const std::vector<float>& l, Token next) {
+        double mx = l[0], s = 0.0;
+        for (float v : l) mx = std::max(mx, static_cast<double>(v));
+        for (float v : l) s += std::exp(v - mx);
+        return -(l[static_cast<size_t>(next)] - mx - std::log(s));
+      };
+      for (int64_t j = 0; j < T; ++j) {
+        ASSERT_TRUE((*c)->eval(std::span<const Token>(&tokens[static_cast<size_t>(j)], 1), j).is_ok());
+        const std::vector<float> dec((*c)->logits().begin(), (*c)->logits().end());
+        for (size_t v = 0; v < dec.size(); ++v) {
+          max_diff = std::max(max_diff, std::fabs(static_cast<double>(dec[v]) - pre[static_cast<size_t>(j)][v]));
+          max_abs = std::max(max_abs, std::fabs(static_cast<double>(dec[v])));
+        }
+        if (j + 1 < T) {
+          nll_pre += nll(pre[static_cast<size_t>(j)], tokens[static_cast<size_t>(j + 1)]);
+          nll_dec += nll(dec, tokens[static_cast<size_t>(j + 1)]);
+        }
+      }
+      std::printf("[ info     ] %s g%d: max |prefill - decode| logit %.3g (max |logit| %.3g), ppl %.6f vs %.6f\n", t.c_str(),
+                  group, max_diff, max_abs, std::exp(nll_pre / (T - 1)), std::exp(nll_dec / (T - 1)));
+      EXPECT_LE(max_diff, 1e-4 * std::max(1.0, max_abs));
+      EXPECT_NEAR(nll_pre, nll_dec, 1e-5 * nll_dec);
+    }
+  }
+}
+
 // BitMoD's bars at the paper's group size, 128, on mnemo's trained model (rows of 256 and 768;
 // committed by the training issue at models/mnemo-stories.gguf; skipped where it is absent). Every
 // 2-D weight but token_embd and output is in the type, in every file. Weight MSE is deterministic;

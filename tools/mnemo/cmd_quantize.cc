@@ -48,6 +48,7 @@ Status run(const QuantizeOptions& o) {
     j["weight_bpw"] = r.weight_bpw();
     j["file_bytes"] = r.file_bytes;
     j["notes"] = r.notes;
+    j["summary"] = quantize_summary(r);
     if (o.report) {
       nlohmann::ordered_json ts = nlohmann::ordered_json::array();
       for (const TensorQuantReport& t : r.tensors) {
@@ -69,10 +70,7 @@ Status run(const QuantizeOptions& o) {
                   t.awq_alpha >= 0 ? str_printf("%.2f", t.awq_alpha).c_str() : "-");
     }
   }
-  std::printf("%s -> %s: %s: %d tensors in the type (%.4f bits/weight, weight MSE %.4e), %d fallbacks, %d other, %d copied; "
-              "all weights %.4f bits/weight; %s\n",
-              o.p.input.c_str(), o.p.output.c_str(), r.type.c_str(), r.n_method, r.method_bpw(), r.method_mse, r.n_fallback,
-              r.n_other, r.n_copied, r.weight_bpw(), format_bytes(r.file_bytes).c_str());
+  std::printf("%s -> %s: %s\n", o.p.input.c_str(), o.p.output.c_str(), quantize_summary(r).c_str());
   return Status::ok();
 }
 
