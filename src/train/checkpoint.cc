@@ -325,7 +325,7 @@ Expected<CheckpointMeta> SectionReader::open(const std::string& path, uint32_t s
   if (table_ok) {
     MNEMO_ASSIGN_OR_RETURN(std::string head, hash_range(0, header_end, nullptr));
     if (head != hex32(table_.data())) {
-      return corrupt(path + ": section header: expected SHA-256 " + hex32(table_.data()) + ", found " + head +
+      return corrupt(path + ": section header: checksum: expected SHA-256 " + hex32(table_.data()) + ", found " + head +
                      ": the checkpoint is corrupt");
     }
   }
@@ -370,8 +370,8 @@ Status SectionReader::section(size_t i, void* dst) {
   MNEMO_ASSIGN_OR_RETURN(std::string got, hash_range(begin_[i], bytes_[i], static_cast<uint8_t*>(dst)));
   const std::string want = hex32(table_.data() + 32 * (i + 1));
   if (got != want) {
-    return corrupt(str_printf("%s: section '%s' (bytes %llu..%llu): expected SHA-256 %s, found %s: the checkpoint is "
-                              "corrupt",
+    return corrupt(str_printf("%s: section '%s' (bytes %llu..%llu): checksum: expected SHA-256 %s, found %s: the "
+                              "checkpoint is corrupt",
                               path_.c_str(), names_[i].c_str(), static_cast<unsigned long long>(begin_[i]),
                               static_cast<unsigned long long>(begin_[i] + bytes_[i]), want.c_str(), got.c_str()));
   }
