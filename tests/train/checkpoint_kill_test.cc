@@ -18,13 +18,16 @@
 #ifndef MNEMO_CKPT_KILL_TRIALS
 #define MNEMO_CKPT_KILL_TRIALS 5
 #endif
+#ifndef MNEMO_CKPT_KILL_SUITE  // the slow build's tests get their own names
+#define MNEMO_CKPT_KILL_SUITE TrainCheckpointKill
+#endif
 
 namespace mnemo::train {
 namespace {
 
 void slow_write() { std::this_thread::sleep_for(std::chrono::milliseconds(3)); }
 
-TEST(TrainCheckpointKill, NewestVerifyingCheckpointAlwaysLoads) {
+TEST(MNEMO_CKPT_KILL_SUITE, NewestVerifyingCheckpointAlwaysLoads) {
   const std::string root = mnemo::test::temp_dir();
   nlohmann::json j = test::tiny_config(root);
   j["steps"] = 100000;  // killed long before
