@@ -5,7 +5,7 @@
 # a checkpoint every CKPT_INTERVAL steps (default 2) over STEPS steps (default 8), each mode in its
 # own run. Prints, per mode, the mean seconds the loop was blocked per checkpoint, the mean wait for
 # the previous write, the mean background write time and the mean step time, from `--json`'s
-# checkpoint_times. Timings mean something only on a quiet machine (uptime's load well under the
+# checkpoint_times (the save at the last step left out). Timings mean something only on a quiet machine (uptime's load well under the
 # core count).
 #
 #   bench/train/ckpt_blocking.sh [MNEMO_BIN]
@@ -42,7 +42,8 @@ PY
 import json, sys
 mode, path = sys.argv[1:]
 r = json.loads(open(path).read().strip().splitlines()[-1])
-t = r["checkpoint_times"]
+# The save at the run's last step has no next step to hide its copy behind: left out.
+t = [x for x in r["checkpoint_times"] if x["step"] != r["steps_done"]]
 mean = lambda k: sum(x[k] for x in t) / len(t)
 print(f"{mode:5s}: {len(t)} checkpoints, blocked {1e3*mean('blocked_seconds'):.1f} ms/ckpt "
       f"(waiting for the previous write {1e3*mean('wait_previous_seconds'):.1f} ms), write "
