@@ -47,7 +47,7 @@ TEST(MNEMO_CKPT_KILL_SUITE, NewestVerifyingCheckpointAlwaysLoads) {
       ::_exit(0);
     }
     // Wait for a first checkpoint, then kill at a random moment (within a few writes).
-    for (int i = 0; i < 2000 && list_checkpoints(dir).empty(); ++i) {
+    for (int i = 0; i < 12000 && list_checkpoints(dir).empty(); ++i) {  // up to a minute on a loaded machine
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     std::this_thread::sleep_for(std::chrono::microseconds(rng() % 60000));
