@@ -69,7 +69,11 @@ struct TrainEvalConfig {
 struct TrainCheckpointConfig {
   std::string dir;        // where checkpoints go (empty: none)
   int64_t interval = 0;   // steps between checkpoints (0: only at the end)
-  int64_t keep = 2;       // newest checkpoints kept (0: all)
+  int64_t keep = 2;       // newest checkpoints kept (0: all); resume falls back through them
+  // "async": lazy asynchronous saves (DataStates-LLM, src/train/checkpoint_writer.h): the state is
+  // snapshotted into host memory while the next step's forward/backward run and written by a
+  // background thread; "sync": the loop writes the file itself.
+  std::string mode = "async";
 };
 
 struct TrainConfig {
@@ -143,6 +147,11 @@ struct TrainProgress {
   const TrainMemoryEstimate* allocated = nullptr;  // bytes held now, by class
   std::string sample;         // the continuation of eval.prompt (at evaluations)
   std::string checkpoint;     // the checkpoint written after this step, if any
+  // Checkpoint timings (seconds), < 0 when none: the loop's blocked time of the save whose
+  // blocking ended in this step (async: the next step, when its optimizer waited for the copy),
+  // of which the wait for the previous background write; and the write time of a background
+  // write that finished since the last line.
+  double ckpt_blocked = -1, ckpt_wait_previous = -1, ckpt_write = -1;
   int rank = 0, ranks = 1;    // this process's data-parallel rank, of how many
   int zero_stage = 0;
   uint64_t model_state_bytes = 0;  // parameters + gradients + optimizer state held by this rank
@@ -173,6 +182,11 @@ struct TrainReport {
   uint64_t peak_rss_bytes = 0;         // VmHWM at the end
   std::string output;
   std::string last_checkpoint;
+  struct CheckpointTime {
+    int64_t step = 0;
+    double blocked = 0, wait_previous = 0, write = 0;  // seconds (see TrainProgress)
+  };
+  std::vector<CheckpointTime> checkpoint_times;  // every save of this run, in order
   int rank = 0, ranks = 1, zero_stage = 0;
   uint64_t model_state_bytes = 0;      // this rank's parameters + gradients + optimizer state
   uint64_t model_state_formula = 0;    // the ZeRO formula's figure for the same

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <memory>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +22,7 @@ namespace {
 
 constexpr char kMagic[8] = {'M', 'N', 'E', 'M', 'O', 'C', 'K', 'P'};
 constexpr size_t kChunk = 512 * 1024;  // below AtomicFileWriter's buffer: no large copies
+std::atomic<void (*)()> g_write_hook{nullptr};
 
 nlohmann::ordered_json shape_json(const TrainShape& s) {
   return {{"n_vocab", s.n_vocab}, {"n_embd", s.n_embd},       {"n_layer", s.n_layer},     {"n_head", s.n_head},
@@ -33,31 +37,43 @@ nlohmann::ordered_json optimizer_json(const OptimizerSettings& o) {
           {"proj_type", o.proj_type}};
 }
 
-// Feeds bytes to the writer and the running checksum.
-class SealedWriter {
+void raw_digest(const std::string& hex, uint8_t out[32]) {
+  for (int i = 0; i < 32; ++i) out[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+}
+
+// Feeds bytes to the writer, one section at a time, each with its own SHA-256 (version 2).
+class SectionWriter {
  public:
-  explicit SealedWriter(AtomicFileWriter* w) : w_(w) {}
+  explicit SectionWriter(AtomicFileWriter* w) : w_(w) {}
   Status write(const void* p, size_t n) {
     const auto* b = static_cast<const uint8_t*>(p);
     while (n > 0) {
       const size_t k = std::min(n, kChunk);
       sha_.update(b, k);
       MNEMO_RETURN_IF_ERROR(w_->write(b, k));
+      if (auto* hook = g_write_hook.load(std::memory_order_relaxed)) hook();
       b += k;
       n -= k;
     }
     return Status::ok();
   }
-  Status seal() {
-    const std::string hex = sha_.hex_digest();
+  void end_section() {
     uint8_t raw[32];
-    for (int i = 0; i < 32; ++i) raw[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+    raw_digest(sha_.hex_digest(), raw);
+    table_.insert(table_.end(), raw, raw + 32);
+  }
+  // The section table, then the SHA-256 of the table.
+  Status seal() {
+    MNEMO_RETURN_IF_ERROR(w_->write(table_.data(), table_.size()));
+    uint8_t raw[32];
+    raw_digest(sha256_hex(table_.data(), table_.size()), raw);
     return w_->write(raw, 32);
   }
 
  private:
   AtomicFileWriter* w_;
   Sha256 sha_;
+  std::vector<uint8_t> table_;
 };
 
 // Sequential reads of a checkpoint with a running checksum over everything but the last 32 bytes.
@@ -139,23 +155,8 @@ class SealedReader {
 uint64_t padded(uint64_t n) { return (n + 63) / 64 * 64; }
 
 // Parses the header and metadata from the reader (positioned at 0); leaves it at the tensors.
-Expected<CheckpointMeta> read_header(SealedReader& r, const std::string& path) {
-  uint8_t head[24];
-  MNEMO_RETURN_IF_ERROR(r.read(head, sizeof head));
-  if (std::memcmp(head, kMagic, 8) != 0) return corrupt(path + ": expected a mnemo checkpoint (magic \"MNEMOCKP\")");
-  uint32_t version;
-  uint64_t json_bytes;
-  std::memcpy(&version, head + 8, 4);
-  std::memcpy(&json_bytes, head + 16, 8);
-  if (version != 1) return unsupported(str_printf("%s: version: expected 1, found %u", path.c_str(), version));
-  if (json_bytes > (1u << 24) || json_bytes > r.body()) {
-    return corrupt(str_printf("%s: metadata size: expected at most %llu bytes, found %llu", path.c_str(),
-                              static_cast<unsigned long long>(std::min<uint64_t>(r.body(), 1u << 24)),
-                              static_cast<unsigned long long>(json_bytes)));
-  }
-  std::string text(static_cast<size_t>(json_bytes), '\0');
-  MNEMO_RETURN_IF_ERROR(r.read(text.data(), json_bytes));
-  MNEMO_RETURN_IF_ERROR(r.read(nullptr, padded(24 + json_bytes) - (24 + json_bytes)));
+// The metadata JSON into a CheckpointMeta (no size checks).
+Expected<CheckpointMeta> parse_meta_json(const std::string& text, const std::string& path) {
   CheckpointMeta m;
   try {
     const auto j = nlohmann::json::parse(text);
@@ -210,17 +211,214 @@ Expected<CheckpointMeta> read_header(SealedReader& r, const std::string& path) {
     return corrupt(path + ": metadata: " + e.what());
   }
   if (m.n_params <= 0 || m.step < 0) return corrupt(path + ": metadata: impossible counts");
-  uint64_t floats = static_cast<uint64_t>(m.n_params);
   for (const auto& [name, n] : m.state) {
     if (n < 0) return corrupt(path + ": metadata: negative state size for " + name);
-    floats += static_cast<uint64_t>(n);
   }
+  return m;
+}
+
+uint64_t tensor_floats(const CheckpointMeta& m) {
+  uint64_t floats = static_cast<uint64_t>(m.n_params);
+  for (const auto& t : m.state) floats += static_cast<uint64_t>(t.second);
+  return floats;
+}
+
+// Version 1 (a SHA-256 of the whole file at its end): parses the header and metadata from the
+// reader (positioned at 0); leaves it at the tensors.
+Expected<CheckpointMeta> read_header_v1(SealedReader& r, const std::string& path) {
+  uint8_t head[24];
+  MNEMO_RETURN_IF_ERROR(r.read(head, sizeof head));
+  uint64_t json_bytes;
+  std::memcpy(&json_bytes, head + 16, 8);
+  if (json_bytes > (1u << 24) || json_bytes > r.body()) return corrupt(path + ": metadata size: impossible");
+  std::string text(static_cast<size_t>(json_bytes), '\0');
+  MNEMO_RETURN_IF_ERROR(r.read(text.data(), json_bytes));
+  MNEMO_RETURN_IF_ERROR(r.read(nullptr, padded(24 + json_bytes) - (24 + json_bytes)));
+  MNEMO_ASSIGN_OR_RETURN(CheckpointMeta m, parse_meta_json(text, path));
+  const uint64_t floats = tensor_floats(m);
   if (floats * 4 != r.body() - r.pos()) {
     return corrupt(str_printf("%s: expected %llu bytes of tensors after the metadata, found %llu", path.c_str(),
                               static_cast<unsigned long long>(floats * 4),
                               static_cast<unsigned long long>(r.body() - r.pos())));
   }
   return m;
+}
+
+// Version 2: random-access reads with a checksum per section (train/checkpoint.h's layout).
+class SectionReader {
+ public:
+  ~SectionReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // Opens, parses and checks the layout: the size the metadata implies, the section table against
+  // its checksum, and the header section against the table. Leaves the tensor sections unread.
+  Expected<CheckpointMeta> open(const std::string& path, uint32_t sections, uint64_t json_bytes, int fd,
+                                uint64_t size);
+  // Reads tensor section i (0: parameters, 1..: state tensors) into dst (nullptr: only hashes it)
+  // and checks it against the table.
+  Status section(size_t i, void* dst);
+  size_t tensor_sections() const { return names_.size(); }
+
+ private:
+  Status pread_exact(void* dst, uint64_t off, uint64_t n);
+  Expected<std::string> hash_range(uint64_t off, uint64_t n, uint8_t* dst);
+  std::string path_;
+  int fd_ = -1;
+  std::vector<std::string> names_;           // tensor sections: "parameters", state names
+  std::vector<uint64_t> begin_, bytes_;      // their byte ranges
+  std::vector<uint8_t> table_;               // 32 bytes per section, header first
+};
+
+Status SectionReader::pread_exact(void* dst, uint64_t off, uint64_t n) {
+  auto* p = static_cast<uint8_t*>(dst);
+  while (n > 0) {
+    const ssize_t r = ::pread(fd_, p, n, static_cast<off_t>(off));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return io_error(path_ + ": read failed: " + std::strerror(errno));
+    if (r == 0) return corrupt(path_ + ": truncated");
+    p += r;
+    off += static_cast<uint64_t>(r);
+    n -= static_cast<uint64_t>(r);
+  }
+  return Status::ok();
+}
+
+Expected<std::string> SectionReader::hash_range(uint64_t off, uint64_t n, uint8_t* dst) {
+  Sha256 sha;
+  std::vector<uint8_t> tmp(dst == nullptr ? kChunk : 0);
+  while (n > 0) {
+    const uint64_t k = std::min<uint64_t>(n, kChunk);
+    uint8_t* p = dst != nullptr ? dst : tmp.data();
+    MNEMO_RETURN_IF_ERROR(pread_exact(p, off, k));
+    sha.update(p, k);
+    off += k;
+    n -= k;
+    if (dst != nullptr) dst += k;
+  }
+  return sha.hex_digest();
+}
+
+std::string hex32(const uint8_t* p) {
+  std::string out;
+  for (int i = 0; i < 32; ++i) out += str_printf("%02x", p[i]);
+  return out;
+}
+
+Expected<CheckpointMeta> SectionReader::open(const std::string& path, uint32_t sections, uint64_t json_bytes,
+                                             int fd, uint64_t size) {
+  path_ = path;
+  fd_ = fd;
+  const uint64_t header_end = padded(24 + json_bytes);
+  if (json_bytes > (1u << 24) || sections > (1u << 16) || header_end > size) {
+    return corrupt(str_printf("%s: section header: %llu bytes of metadata and %u sections do not fit the file (%llu "
+                              "bytes): truncated, or the checkpoint is corrupt",
+                              path.c_str(), static_cast<unsigned long long>(json_bytes), sections,
+                              static_cast<unsigned long long>(size)));
+  }
+  // The table first (at the end, located by the fixed header): when it holds, every other
+  // section is checked against it before anything in it is trusted.
+  table_.resize(32 * size_t{sections} + 32);
+  const bool table_fits = header_end + table_.size() <= size;
+  if (table_fits) MNEMO_RETURN_IF_ERROR(pread_exact(table_.data(), size - table_.size(), table_.size()));
+  const bool table_ok =
+      table_fits && sha256_hex(table_.data(), 32 * size_t{sections}) == hex32(table_.data() + 32 * size_t{sections});
+  if (table_ok) {
+    MNEMO_ASSIGN_OR_RETURN(std::string head, hash_range(0, header_end, nullptr));
+    if (head != hex32(table_.data())) {
+      return corrupt(path + ": section header: checksum: expected SHA-256 " + hex32(table_.data()) + ", found " + head +
+                     ": the checkpoint is corrupt");
+    }
+  }
+  std::string text(static_cast<size_t>(json_bytes), '\0');
+  MNEMO_RETURN_IF_ERROR(pread_exact(text.data(), 24, json_bytes));
+  auto parsed = parse_meta_json(text, path + ": section header");
+  if (!parsed.has_value()) return corrupt(parsed.status().message() + ": the checkpoint is corrupt");
+  CheckpointMeta m = std::move(*parsed);
+  if (sections != 2 + m.state.size()) {
+    return corrupt(str_printf("%s: section header: expected %zu sections, found %u: the checkpoint is corrupt",
+                              path.c_str(), 2 + m.state.size(), sections));
+  }
+  names_.push_back("parameters");
+  bytes_.push_back(4 * static_cast<uint64_t>(m.n_params));
+  for (const auto& [name, n] : m.state) {
+    names_.push_back(name);
+    bytes_.push_back(4 * static_cast<uint64_t>(n));
+  }
+  uint64_t at = header_end;
+  for (uint64_t b : bytes_) {
+    begin_.push_back(at);
+    at += b;
+  }
+  const uint64_t expected = at + table_.size();
+  if (size != expected) {  // a partial write (or damaged sizes, when the table did not hold)
+    std::string where = "the section table";
+    for (size_t i = 0; i < names_.size(); ++i) {
+      if (size < begin_[i] + bytes_[i]) {
+        where = "section '" + names_[i] + "'";
+        break;
+      }
+    }
+    return corrupt(str_printf("%s: expected %llu bytes, found %llu: %s in %s (a partial write, or a corrupt checkpoint)",
+                              path.c_str(), static_cast<unsigned long long>(expected),
+                              static_cast<unsigned long long>(size), size < expected ? "ends" : "has extra bytes",
+                              where.c_str()));
+  }
+  if (!table_ok) return corrupt(path + ": section table: checksum mismatch: the checkpoint is corrupt");
+  return m;
+}
+Status SectionReader::section(size_t i, void* dst) {
+  MNEMO_ASSIGN_OR_RETURN(std::string got, hash_range(begin_[i], bytes_[i], static_cast<uint8_t*>(dst)));
+  const std::string want = hex32(table_.data() + 32 * (i + 1));
+  if (got != want) {
+    return corrupt(str_printf("%s: section '%s' (bytes %llu..%llu): checksum: expected SHA-256 %s, found %s: the "
+                              "checkpoint is corrupt",
+                              path_.c_str(), names_[i].c_str(), static_cast<unsigned long long>(begin_[i]),
+                              static_cast<unsigned long long>(begin_[i] + bytes_[i]), want.c_str(), got.c_str()));
+  }
+  return Status::ok();
+}
+
+// Opens a checkpoint of either version: v1 -> *v1 set (re-read with SealedReader), v2 -> the
+// section reader opened and the metadata returned.
+struct Opened {
+  uint32_t version = 0;
+  CheckpointMeta meta;
+  std::unique_ptr<SectionReader> v2;
+};
+Expected<Opened> open_checkpoint(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return errno == ENOENT ? not_found(path + ": cannot open: no such file")
+                           : io_error(path + ": cannot open: " + std::strerror(errno));
+  }
+  Opened o;
+  o.v2 = std::make_unique<SectionReader>();
+  const off_t end = ::lseek(fd, 0, SEEK_END);
+  uint8_t head[24];
+  if (end < 0 || ::pread(fd, head, 24, 0) != 24) {
+    ::close(fd);
+    return corrupt(str_printf("%s: expected a checkpoint, found %lld bytes (a partial write, or a corrupt checkpoint)", path.c_str(),
+                              static_cast<long long>(end)));
+  }
+  if (std::memcmp(head, kMagic, 8) != 0) {
+    ::close(fd);
+    return corrupt(path + ": section header: expected a mnemo checkpoint (magic \"MNEMOCKP\"): the checkpoint is corrupt");
+  }
+  uint32_t sections;
+  uint64_t json_bytes;
+  std::memcpy(&o.version, head + 8, 4);
+  std::memcpy(&sections, head + 12, 4);
+  std::memcpy(&json_bytes, head + 16, 8);
+  if (o.version == 1) {
+    ::close(fd);
+    return o;
+  }
+  if (o.version != 2) {
+    ::close(fd);
+    return unsupported(str_printf("%s: version: expected 1 or 2, found %u", path.c_str(), o.version));
+  }
+  MNEMO_ASSIGN_OR_RETURN(o.meta, o.v2->open(path, sections, json_bytes, fd, static_cast<uint64_t>(end)));
+  return o;
 }
 
 }  // namespace
@@ -300,31 +498,42 @@ Status save_checkpoint(const std::string& path, const CheckpointMeta& meta, cons
   }
   const std::string text = j.dump();
   MNEMO_ASSIGN_OR_RETURN(auto w, AtomicFileWriter::create(path));
-  SealedWriter sw(w.get());
+  SectionWriter sw(w.get());
   uint8_t head[24] = {};
   std::memcpy(head, kMagic, 8);
-  const uint32_t version = 1;
+  const uint32_t version = 2, sections = static_cast<uint32_t>(2 + state.size());
   const uint64_t json_bytes = text.size();
   std::memcpy(head + 8, &version, 4);
+  std::memcpy(head + 12, &sections, 4);
   std::memcpy(head + 16, &json_bytes, 8);
   MNEMO_RETURN_IF_ERROR(sw.write(head, sizeof head));
   MNEMO_RETURN_IF_ERROR(sw.write(text.data(), text.size()));
   const std::string pad(padded(24 + json_bytes) - (24 + json_bytes), '\0');
   MNEMO_RETURN_IF_ERROR(sw.write(pad.data(), pad.size()));
+  sw.end_section();
   MNEMO_RETURN_IF_ERROR(sw.write(params, static_cast<size_t>(meta.n_params) * sizeof(float)));
-  for (const StateTensor& t : state) MNEMO_RETURN_IF_ERROR(sw.write(t.data, static_cast<size_t>(t.n) * sizeof(float)));
+  sw.end_section();
+  for (const StateTensor& t : state) {
+    MNEMO_RETURN_IF_ERROR(sw.write(t.data, static_cast<size_t>(t.n) * sizeof(float)));
+    sw.end_section();
+  }
   MNEMO_RETURN_IF_ERROR(sw.seal());
   return w->commit();
 }
 
 Expected<CheckpointMeta> read_checkpoint_meta(const std::string& path) {
+  MNEMO_ASSIGN_OR_RETURN(Opened o, open_checkpoint(path));
+  if (o.version == 2) {  // every section against its checksum
+    for (size_t i = 0; i < o.v2->tensor_sections(); ++i) MNEMO_RETURN_IF_ERROR(o.v2->section(i, nullptr));
+    return std::move(o.meta);
+  }
   SealedReader r;
   MNEMO_RETURN_IF_ERROR(r.open(path));
   // Checksum first: nothing in the file is trusted before it matches.
   SealedReader whole;
   MNEMO_RETURN_IF_ERROR(whole.open(path));
   MNEMO_RETURN_IF_ERROR(whole.verify());
-  return read_header(r, path);
+  return read_header_v1(r, path);
 }
 
 Status check_checkpoint_matches(const CheckpointMeta& m, const TrainShape& shape, const OptimizerSettings& opt,
@@ -373,15 +582,44 @@ Status check_checkpoint_matches(const CheckpointMeta& m, const TrainShape& shape
 
 Status load_checkpoint(const std::string& path, const CheckpointMeta& meta, float* params,
                        const std::vector<StateTensor>& state) {
+  MNEMO_ASSIGN_OR_RETURN(Opened o, open_checkpoint(path));
+  if (o.version == 2) {
+    if (o.meta.n_params != meta.n_params || o.meta.step != meta.step || o.meta.state.size() != state.size()) {
+      return corrupt(path + ": the file changed while it was being read");
+    }
+    MNEMO_RETURN_IF_ERROR(o.v2->section(0, params));
+    for (size_t i = 0; i < state.size(); ++i) {
+      if (state[i].n != o.meta.state[i].second) return corrupt(path + ": the file changed while it was being read");
+      MNEMO_RETURN_IF_ERROR(o.v2->section(i + 1, state[i].data));
+    }
+    return Status::ok();
+  }
   SealedReader r;
   MNEMO_RETURN_IF_ERROR(r.open(path));
-  MNEMO_ASSIGN_OR_RETURN(CheckpointMeta again, read_header(r, path));
+  MNEMO_ASSIGN_OR_RETURN(CheckpointMeta again, read_header_v1(r, path));
   if (again.n_params != meta.n_params || again.step != meta.step) {
     return corrupt(path + ": the file changed while it was being read");
   }
   MNEMO_RETURN_IF_ERROR(r.read(params, static_cast<uint64_t>(meta.n_params) * sizeof(float)));
   for (const StateTensor& t : state) MNEMO_RETURN_IF_ERROR(r.read(t.data, static_cast<uint64_t>(t.n) * sizeof(float)));
   return r.verify();
+}
+
+int64_t checkpoint_floats(int64_t n_params, const std::vector<StateTensor>& state) {
+  int64_t n = n_params;
+  for (const StateTensor& t : state) n += t.n;
+  return n;
+}
+
+void set_checkpoint_write_hook(void (*hook)()) { g_write_hook.store(hook); }
+
+void prune_checkpoints(const std::string& dir, int64_t keep) {
+  if (keep <= 0) return;
+  auto list = list_checkpoints(dir);
+  for (size_t i = 0; i + static_cast<size_t>(keep) < list.size(); ++i) {
+    std::error_code ec;
+    std::filesystem::remove(list[i].second, ec);
+  }
 }
 
 std::string checkpoint_path(const std::string& dir, int64_t step) {

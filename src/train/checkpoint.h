@@ -1,14 +1,19 @@
 // train/checkpoint.h: everything a run needs to continue exactly: parameters, optimizer state,
 // step, data position and RNG, in one file written atomically (temporary file, fsync, rename,
-// fsync of the directory) and sealed with a SHA-256 of all its bytes.
+// fsync of the directory), each section sealed with its own SHA-256.
 //
-// Layout: "MNEMOCKP" | u32 version (1) | u32 0 | u64 json_bytes | JSON metadata | zero padding to
-// a multiple of 64 | f32 parameters | f32 optimizer state tensors, in the order the metadata lists
-// them | 32 bytes: SHA-256 of everything before.
-// Reading verifies the checksum over the whole file before trusting any field, then checks that
-// the model shape and optimizer match what the caller expects: a corrupt, truncated or foreign
-// checkpoint is an error before any work, and nothing is ever read from a half-written file (the
-// temporary name is only renamed once complete).
+// Layout (version 2): sections, each hashed on its own:
+//   header:      "MNEMOCKP" | u32 version (2) | u32 sections (2 + state tensors) | u64 json_bytes |
+//                JSON metadata | zero padding to a multiple of 64
+//   parameters:  f32, n_params
+//   one section per optimizer state tensor, f32, in the order the metadata lists them
+// then the section table (32 bytes of SHA-256 per section, header first) and 32 bytes: the SHA-256
+// of the table. Every byte is covered by exactly one checksum; a damaged file is reported with the
+// file and the section ("ckpt_00000020.bin: section 'adamw.m' (bytes ..): expected SHA-256 ..."),
+// a partial one with the section it ends in. Version 1 files (one SHA-256 of the whole file at the
+// end) still read. Nothing is ever read from a half-written file (the temporary name is only
+// renamed once complete); reading verifies before any field is trusted for sizes, and then checks
+// that the model shape and optimizer match what the caller expects.
 #pragma once
 
 #include <array>
@@ -79,6 +84,17 @@ Status check_checkpoint_matches(const CheckpointMeta& meta, const TrainShape& sh
 // the same pass). `meta` must come from read_checkpoint_meta of the same file.
 Status load_checkpoint(const std::string& path, const CheckpointMeta& meta, float* params,
                        const std::vector<StateTensor>& state);
+
+// Floats of tensors a checkpoint holds (parameters, then each state tensor): the one size of a
+// checkpoint's tensor bytes (4 x this), which the asynchronous writer's snapshot is allocated by.
+int64_t checkpoint_floats(int64_t n_params, const std::vector<StateTensor>& state);
+
+// Test hook: called after each chunk (512 KiB) a checkpoint write hands to the file, from the
+// writing thread (nullptr: none). Tests slow writes down with it to kill a process mid-write.
+void set_checkpoint_write_hook(void (*hook)());
+
+// Removes all but the `keep` newest checkpoints of dir (0: keeps all).
+void prune_checkpoints(const std::string& dir, int64_t keep);
 
 // "<dir>/ckpt_00001000.bin"
 std::string checkpoint_path(const std::string& dir, int64_t step);

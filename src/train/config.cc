@@ -228,6 +228,7 @@ Expected<TrainConfig> parse_train_config(const std::string& text, const std::str
   MNEMO_RETURN_IF_ERROR(k.get("dir", &c.checkpoint.dir));
   MNEMO_RETURN_IF_ERROR(k.get("interval", &c.checkpoint.interval));
   MNEMO_RETURN_IF_ERROR(k.get("keep", &c.checkpoint.keep));
+  MNEMO_RETURN_IF_ERROR(k.get("mode", &c.checkpoint.mode));
   MNEMO_RETURN_IF_ERROR(k.check_unknown());
 
   MNEMO_RETURN_IF_ERROR(root.get("output", &c.output));
@@ -307,6 +308,9 @@ Expected<TrainConfig> parse_train_config(const std::string& text, const std::str
   if (!(c.eval.temperature >= 0.0)) return bad("eval.temperature", "expected a non-negative value");
   if (c.checkpoint.interval < 0) return bad("checkpoint.interval", "expected a non-negative step count");
   if (c.checkpoint.keep < 0) return bad("checkpoint.keep", "expected a non-negative count");
+  if (c.checkpoint.mode != "async" && c.checkpoint.mode != "sync") {
+    return bad("checkpoint.mode", "expected \"async\" or \"sync\", found \"" + c.checkpoint.mode + "\"");
+  }
   if (c.checkpoint.interval > 0 && c.checkpoint.dir.empty()) {
     return bad("checkpoint.dir", "expected a directory when checkpoint.interval is set");
   }

@@ -156,6 +156,13 @@ TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s, int
   const uint64_t blas = blas_bytes_per_thread() * static_cast<uint64_t>(s.n_threads);
   uint64_t io = 0;
   if (!c.checkpoint.dir.empty()) io += (1u << 20) + (512u << 10);  // AtomicFileWriter buffer + read chunk
+  // Rank 0's snapshot for asynchronous saves: parameters and the full optimizer state
+  // (checkpoint_floats of the checkpoint's tensors; stages 1-3 save AdamW's m and v in full).
+  uint64_t snapshot = 0;
+  if (!c.checkpoint.dir.empty() && c.checkpoint.mode == "async") {
+    snapshot = 4 * static_cast<uint64_t>(layout.n_params()) +
+               (stage == 0 ? optimizer_state_bytes(s.opt, layout) : 8 * static_cast<uint64_t>(layout.n_params()));
+  }
   uint64_t sample = 0;
   if (!c.eval.prompt.empty() && c.eval.sample_tokens > 0) {
     // An inference session over the fp32 weights: KV cache and activations for prompt + sample.
@@ -164,7 +171,7 @@ TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s, int
     sample = 4 * (2 * static_cast<uint64_t>(s.shape.n_layer) * ctx * static_cast<uint64_t>(s.shape.n_embd_kv()) +
                   ctx * width + static_cast<uint64_t>(s.shape.n_vocab) + ctx * static_cast<uint64_t>(s.shape.head_dim()));
   }
-  e.workspace = opt_work + blas + io + sample + buckets;
+  e.workspace = opt_work + blas + io + sample + buckets + snapshot;
   e.detail = {
       {"activations: saved for the backward pass", 4 * static_cast<uint64_t>(g.saved)},
       {"activations: logits and their gradient", 4 * static_cast<uint64_t>(g.logits)},
@@ -174,6 +181,7 @@ TrainMemoryEstimate estimate_memory(const TrainConfig& c, const RunSetup& s, int
       {"workspace: optimizer scratch (GaLore SVD)", opt_work},
       {"workspace: OpenBLAS buffers", blas},
       {"workspace: checkpoint I/O buffers", io},
+      {"workspace: asynchronous checkpoint snapshot (rank 0)", snapshot},
       {"workspace: sampling session", sample},
       {"workspace: gradient buckets (ZeRO-2/3), parameter gathers (ZeRO-3)", buckets},
   };

@@ -16,6 +16,7 @@
 #include "train/blas.h"
 #include "train/buffer.h"
 #include "train/checkpoint.h"
+#include "train/checkpoint_writer.h"
 #include "train/comm.h"
 #include "train/data.h"
 #include "train/export.h"
@@ -30,14 +31,27 @@ namespace {
 
 using namespace train;
 
-Expected<std::string> resolve_resume(const std::string& arg) {
+// The checkpoint to resume and its verified metadata. A directory: its newest checkpoint that
+// verifies; a corrupt or partial one (checksum, size, metadata) is skipped with a note naming the
+// file and section, falling back to the previous one (checkpoint.keep of them are kept).
+Expected<std::pair<std::string, CheckpointMeta>> resolve_resume(const std::string& arg,
+                                                                 const std::function<void(const std::string&)>& note) {
   std::error_code ec;
-  if (std::filesystem::is_directory(arg, ec)) {
-    const auto list = list_checkpoints(arg);
-    if (list.empty()) return not_found(arg + ": expected checkpoints (ckpt_<step>.bin), found none");
-    return list.back().second;
+  if (!std::filesystem::is_directory(arg, ec)) {
+    MNEMO_ASSIGN_OR_RETURN(CheckpointMeta meta, read_checkpoint_meta(arg));
+    return std::make_pair(arg, std::move(meta));
   }
-  return arg;
+  const auto list = list_checkpoints(arg);
+  if (list.empty()) return not_found(arg + ": expected checkpoints (ckpt_<step>.bin), found none");
+  Status first;
+  for (auto it = list.rbegin(); it != list.rend(); ++it) {
+    auto meta = read_checkpoint_meta(it->second);
+    if (meta.has_value()) return std::make_pair(it->second, std::move(*meta));
+    if (meta.status().code() != StatusCode::kCorrupt) return meta.status();
+    if (first.is_ok()) first = meta.status();
+    note(meta.status().message() + (std::next(it) != list.rend() ? "; falling back to the previous checkpoint" : ""));
+  }
+  return corrupt(arg + ": no checkpoint verifies (the newest: " + first.message() + ")");
 }
 
 void take_rows(const int32_t* buf, int64_t B, int64_t T, int r, int N, int32_t* inputs, int32_t* targets);
@@ -85,15 +99,6 @@ Expected<std::string> generate(const TrainShape& s, const ParamLayout& layout, c
     MNEMO_RETURN_IF_ERROR(session->forward(one, pos++, false));
   }
   return e.prompt + tok.decode(out);
-}
-
-void prune_checkpoints(const std::string& dir, int64_t keep) {
-  if (keep <= 0) return;
-  auto list = list_checkpoints(dir);
-  for (size_t i = 0; i + static_cast<size_t>(keep) < list.size(); ++i) {
-    std::error_code ec;
-    std::filesystem::remove(list[i].second, ec);
-  }
 }
 
 std::string json_number(double v) { return std::isfinite(v) ? str_printf("%.17g", v) : "null"; }
@@ -262,14 +267,88 @@ TrainMemoryEstimate allocated_bytes(const ZeroEngine& zero, const TrainGraph& gr
   return al;
 }
 
-// Writes the checkpoint of step m.step (a collective: every rank takes part; rank 0 writes and
-// prunes). Returns its path.
-Expected<std::string> write_checkpoint(ZeroEngine& zero, const TrainCheckpointConfig& k, const CheckpointMeta& m) {
-  const std::string path = checkpoint_path(k.dir, m.step);
-  MNEMO_RETURN_IF_ERROR(zero.save(path, m));
-  if (zero.rank() == 0) prune_checkpoints(k.dir, k.keep);
-  return path;
-}
+// The run's checkpoint saves (collectives: every rank takes part; rank 0 writes and prunes),
+// synchronous or lazy asynchronous (train/checkpoint_writer.h), and what each cost the loop.
+class Saves {
+ public:
+  Saves(ZeroEngine& zero, const TrainCheckpointConfig& k, int64_t snapshot_floats, TrainReport& rep)
+      : zero_(zero), k_(k), async_(k.mode == "async" && !k.dir.empty()), rep_(rep) {
+    if (async_ && zero.rank() == 0) writer_.reserve(snapshot_floats);  // preallocated once
+  }
+  uint64_t snapshot_bytes() const { return writer_.snapshot_bytes(); }
+
+  // Before the optimizer step changes the state: waits for the copy of an async save in flight
+  // and puts the save's blocked time into p.
+  void before_update(TrainProgress& p) {
+    if (!pending_) return;
+    writer_.wait_copied();
+    pending_ = false;
+    const CheckpointTiming& t = writer_.timing();  // blocked and wait_previous: this thread's
+    p.ckpt_blocked = rep_.checkpoint_times.back().blocked = t.blocked;
+    p.ckpt_wait_previous = rep_.checkpoint_times.back().wait_previous = t.wait_previous;
+  }
+
+  // Saves step m.step; its path into p. The run ends after it when `last`.
+  Status save(const CheckpointMeta& m, TrainProgress& p, bool last) {
+    const std::string path = checkpoint_path(k_.dir, m.step);
+    p.checkpoint = path;
+    rep_.last_checkpoint = path;
+    const double t0 = now_seconds();
+    if (!async_) {
+      MNEMO_RETURN_IF_ERROR(zero_.save(path, m));
+      if (zero_.rank() == 0) prune_checkpoints(k_.dir, k_.keep);
+      const double dt = now_seconds() - t0;
+      report_blocked(CheckpointTiming{m.step, 0.0, dt, dt}, p);
+      return Status::ok();
+    }
+    const bool lazy = zero_.state_is_local();
+    MNEMO_RETURN_IF_ERROR(zero_.with_full_state([&](const float* params, const std::vector<StateTensor>& state) {
+      return lazy ? writer_.start_lazy(path, k_.dir, k_.keep, m, params, state)
+                  : writer_.start_copied(path, k_.dir, k_.keep, m, params, state);
+    }));
+    if (zero_.rank() != 0) {  // gathered for rank 0: the gather is this rank's blocked time
+      const double dt = now_seconds() - t0;
+      report_blocked(CheckpointTiming{m.step, 0.0, dt, 0.0}, p);
+      return Status::ok();
+    }
+    pending_ = true;
+    rep_.checkpoint_times.push_back({m.step, 0.0, 0.0, 0.0});  // filled by before_update, collect
+    if (last) before_update(p);  // no next step to hide the copy behind
+    return Status::ok();
+  }
+
+  // Background writes finished since the last call: their time into p and the report.
+  void collect(TrainProgress& p) {
+    for (const CheckpointTiming& t : writer_.take_finished()) {
+      p.ckpt_write = t.write;
+      for (auto& r : rep_.checkpoint_times) {
+        if (r.step == t.step) r.write = t.write;
+      }
+    }
+  }
+
+  // Waits for the write in flight (at the end of the run); its error, if any.
+  Status finish(TrainProgress* p) {
+    Status st = writer_.finish();
+    TrainProgress scratch;
+    collect(p != nullptr ? *p : scratch);
+    return st;
+  }
+
+ private:
+  void report_blocked(const CheckpointTiming& t, TrainProgress& p) {
+    p.ckpt_blocked = t.blocked;
+    p.ckpt_wait_previous = t.wait_previous;
+    rep_.checkpoint_times.push_back({t.step, t.blocked, t.wait_previous, t.write});
+  }
+
+  ZeroEngine& zero_;
+  const TrainCheckpointConfig& k_;
+  bool async_;
+  TrainReport& rep_;
+  CheckpointWriter writer_;
+  bool pending_ = false;
+};
 
 // One JSON line of the run's log.
 void write_log_line(FILE* log, const TrainProgress& p, double seconds) {
@@ -356,8 +435,9 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   std::string resume_path;
   CheckpointMeta meta;
   if (!opt.resume.empty()) {
-    MNEMO_ASSIGN_OR_RETURN(resume_path, resolve_resume(opt.resume));
-    MNEMO_ASSIGN_OR_RETURN(meta, read_checkpoint_meta(resume_path));
+    MNEMO_ASSIGN_OR_RETURN(auto found, resolve_resume(opt.resume, note));
+    resume_path = std::move(found.first);
+    meta = std::move(found.second);
     MNEMO_RETURN_IF_ERROR(check_resume(meta, c, s, run, n, opt.resume_allow_changes, resume_path, note));
   }
 
@@ -385,8 +465,10 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
   FloatBuffer full_scratch;  // stage 3: the gathered parameters while sampling or exporting
   rep.first_step = step0;
 
+  Saves saves(*zero, c.checkpoint, checkpoint_floats(n, zero->full_state_shape()), rep);
   rep.allocated = allocated_bytes(*zero, graph, train_data, val_data,
                                   batch.size() + vbatch.size() + inputs.size() + targets.size(), s.n_threads);
+  rep.allocated.workspace += saves.snapshot_bytes();
   rep.model_state_bytes = zero->allocated().total();
   rep.model_state_formula = zero_state_bytes(stage, n, ranks).total();
 
@@ -421,6 +503,8 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
                                      c.path.c_str(), loss, static_cast<long long>(step + 1)));
     }
     const double lr = s.sched.at(step);
+    TrainProgress p;
+    saves.before_update(p);  // an async save's snapshot must be complete before the update
     MNEMO_ASSIGN_OR_RETURN(double norm, zero->finish_step(static_cast<float>(lr), pool));
     const CommCounters sent = comm->counters() - c0;
     rep.comm_all_reduce = sent.all_reduce;
@@ -433,7 +517,6 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
     done = step + 1;
     rep.losses.push_back(loss);
 
-    TrainProgress p;
     p.step = done;
     p.steps = c.steps;
     p.loss = loss;
@@ -466,8 +549,12 @@ Expected<TrainReport> run_training(const TrainConfig& c, const TrainOptions& opt
     if (!c.checkpoint.dir.empty() &&
         ((c.checkpoint.interval > 0 && done % c.checkpoint.interval == 0) || last || stop)) {
       CheckpointMeta m{s.shape, s.opt, done, tokens, n, loader.state(), rng.state(), {}, run};
-      MNEMO_ASSIGN_OR_RETURN(p.checkpoint, write_checkpoint(*zero, c.checkpoint, m));
-      rep.last_checkpoint = p.checkpoint;
+      MNEMO_RETURN_IF_ERROR(saves.save(m, p, last || stop));
+    }
+    if (last || stop) {
+      MNEMO_RETURN_IF_ERROR(saves.finish(&p));
+    } else {
+      saves.collect(p);
     }
     const ProcessMemory pm = process_memory();
     p.rss_bytes = pm.rss_bytes;

@@ -326,10 +326,17 @@ std::vector<StateTensor> ZeroEngine::full_state_shape() const {
 }
 
 Status ZeroEngine::save(const std::string& path, const CheckpointMeta& meta) {
+  return with_full_state([&](const float* params, const std::vector<StateTensor>& state) {
+    return save_checkpoint(path, meta, params, state);
+  });
+}
+
+Status ZeroEngine::with_full_state(const FullStateFn& f) {
   if (full_opt_) {
     if (comm_.rank() != 0) return Status::ok();
-    return save_checkpoint(path, meta, params_.data(), full_opt_->state());
+    return f(params_.data(), full_opt_->state());
   }
+  if (comm_.size() == 1) return f(params_.data(), {{"adamw.m", m_.data(), n_}, {"adamw.v", v_.data(), n_}});
   // Temporary full moments (8P bytes while saving; stage 3 also 4P of parameters), gathered.
   FloatBuffer full;
   const float* params = full_params(full);
@@ -340,7 +347,7 @@ Status ZeroEngine::save(const std::string& path, const CheckpointMeta& meta) {
   all_gather_range(m.data(), 0, n_pad_);
   all_gather_range(v.data(), 0, n_pad_);
   if (comm_.rank() != 0) return Status::ok();
-  return save_checkpoint(path, meta, params, {{"adamw.m", m.data(), n_}, {"adamw.v", v.data(), n_}});
+  return f(params, {{"adamw.m", m.data(), n_}, {"adamw.v", v.data(), n_}});
 }
 
 Status ZeroEngine::load(const std::string& path, const CheckpointMeta& meta) {

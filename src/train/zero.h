@@ -108,6 +108,14 @@ class ZeroEngine {
   // Gathers the full optimizer state (a collective: every rank calls it) and, on rank 0, writes
   // the checkpoint.
   Status save(const std::string& path, const CheckpointMeta& meta);
+  // True when this rank's live buffers hold the full state (stage 0, or one rank): then
+  // with_full_state hands them over without copies, and they stay valid until the next step.
+  bool state_is_local() const { return full_opt_ != nullptr || comm_.size() == 1; }
+  // Calls f(params, state) on rank 0 with the full parameters (n floats) and optimizer state:
+  // the live buffers when state_is_local, else gathered into temporaries that live during the
+  // call (a collective: every rank calls it; f runs on rank 0 only).
+  using FullStateFn = std::function<Status(const float*, const std::vector<StateTensor>&)>;
+  Status with_full_state(const FullStateFn& f);
   // Reads parameters and the full state, keeping this rank's shard of it.
   Status load(const std::string& path, const CheckpointMeta& meta);
 

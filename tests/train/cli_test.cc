@@ -86,6 +86,17 @@ TEST(TrainCli, ResumeContinuesExactly) {
   std::filesystem::remove_all(p.dir + "/ck");  // the interrupted run starts afresh
   auto first = run_process({mnemo_bin(), "train", "--config", p.config, "--json", "--stop-after", "4"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
+  // Asynchronous checkpoints (the default): each save's blocked, wait and write times in --json,
+  // the blocked time on the progress line.
+  const auto fj = nlohmann::json::parse(first.out);
+  EXPECT_EQ(fj["checkpoint_mode"].get<std::string>(), "async");
+  ASSERT_FALSE(fj["checkpoint_times"].empty()) << first.out;
+  for (const auto& t : fj["checkpoint_times"]) {
+    EXPECT_GE(t["blocked_seconds"].get<double>(), 0.0);
+    EXPECT_GE(t["wait_previous_seconds"].get<double>(), 0.0);
+    EXPECT_GT(t["write_seconds"].get<double>(), 0.0);
+  }
+  EXPECT_NE(first.err.find("| ckpt blocked "), std::string::npos) << first.err;
   auto rest = run_process({mnemo_bin(), "train", "--config", p.config, "--json", "--resume", p.dir + "/ck"});
   ASSERT_EQ(rest.exit_code, 0) << rest.err;
   EXPECT_NE(rest.err.find("resumed from " + p.dir + "/ck/ckpt_00000004.bin at step 4"), std::string::npos) << rest.err;

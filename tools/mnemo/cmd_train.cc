@@ -118,10 +118,17 @@ Status run(const TrainCliOptions& o) {
   opt.on_progress = [quiet](const TrainProgress& p) {
     if (p.rank != 0 || (quiet && p.eval_loss < 0 && p.sample.empty())) return;
     std::string eval = p.eval_loss >= 0 ? str_printf(" | eval %.4f", p.eval_loss) : "";
+    // Checkpoint costs: the loop's blocked time (of which waiting for the previous write) and the
+    // background write time, on the line of the step where each became known.
+    std::string ckpt;
+    if (p.ckpt_blocked >= 0) {
+      ckpt += str_printf(" | ckpt blocked %.1f ms (wait %.1f)", 1e3 * p.ckpt_blocked, 1e3 * p.ckpt_wait_previous);
+    }
+    if (p.ckpt_write >= 0) ckpt += str_printf(" | ckpt write %.1f ms", 1e3 * p.ckpt_write);
     const TrainMemoryEstimate* a = p.allocated;
     std::fprintf(stderr,
                  "step %6lld/%lld | loss %.4f%s | lr %.2e | norm %.3f | %6.0f tok/s | %.2f s | params %s grads %s "
-                 "opt %s act %s rss %s%s\n",
+                 "opt %s act %s rss %s%s%s\n",
                  static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, eval.c_str(), p.lr,
                  p.grad_norm, p.tokens_per_second, p.step_seconds, mib(a->parameters).c_str(),
                  mib(a->gradients).c_str(), mib(a->optimizer).c_str(), mib(a->activations).c_str(),
@@ -129,7 +136,8 @@ Status run(const TrainCliOptions& o) {
                  p.ranks > 1 || p.zero_stage > 0
                      ? str_printf(" | zero %d x%d states %s sent %s", p.zero_stage, p.ranks,
                                   mib(p.model_state_bytes).c_str(), mib(p.comm_bytes).c_str()).c_str()
-                     : "");
+                     : "",
+                 ckpt.c_str());
     if (!p.sample.empty()) std::fprintf(stderr, "sample: %s\n", p.sample.c_str());
     if (!p.checkpoint.empty()) std::fprintf(stderr, "checkpoint: %s\n", p.checkpoint.c_str());
   };
@@ -156,6 +164,13 @@ Status run(const TrainCliOptions& o) {
     j["measured_bytes"] = measured;
     j["output"] = r.output;
     j["checkpoint"] = r.last_checkpoint;
+    j["checkpoint_mode"] = c.checkpoint.mode;
+    j["checkpoint_times"] = nlohmann::ordered_json::array();
+    for (const auto& t : r.checkpoint_times) {
+      j["checkpoint_times"].push_back(
+          {{"step", t.step}, {"blocked_seconds", t.blocked}, {"wait_previous_seconds", t.wait_previous},
+           {"write_seconds", t.write}});
+    }
     j["rank"] = r.rank;
     j["ranks"] = r.ranks;
     j["zero_stage"] = r.zero_stage;
