@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "formats/gguf.h"
+#include "fuzz_check.h"
 
 namespace {
 
@@ -23,14 +24,6 @@ using mnemo::gguf::GgufWriter;
 using mnemo::gguf::TensorInfo;
 using mnemo::gguf::Value;
 using mnemo::gguf::ValueType;
-
-#define FUZZ_CHECK(cond)                                                           \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                \
-    }                                                                              \
-  } while (0)
 
 const char kName[] = "fuzz.gguf";
 constexpr size_t kMaxRewriteBytes = 64 * 1024;

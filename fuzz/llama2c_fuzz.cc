@@ -10,16 +10,9 @@
 #include <string>
 
 #include "formats/llama2c.h"
+#include "fuzz_check.h"
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                           \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                \
-    }                                                                              \
-  } while (0)
 
 const char kName[] = "fuzz.bin";
 volatile uint64_t g_sink = 0;

@@ -25,16 +25,9 @@
 #include "net/http_wire.h"
 #include "ltm/json_codec.h"
 #include "net/json_limits.h"
+#include "fuzz_check.h"
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                           \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                \
-    }                                                                              \
-  } while (0)
 
 using mnemo::StatusCode;
 

@@ -32,16 +32,9 @@
 #include "ltm/ann/crc32c.h"
 #include "ltm/ann/spann_index.h"
 #include "ltm/vector_file.h"
+#include "fuzz_check.h"
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                           \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                \
-    }                                                                              \
-  } while (0)
 
 constexpr int kDim = 8;
 constexpr size_t kVectors = 600;

@@ -26,16 +26,9 @@
 #include "tokenizer/bpe.h"
 #include "tokenizer/loaders.h"
 #include "tokenizer/utf8.h"
+#include "fuzz_check.h"
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                           \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                \
-    }                                                                              \
-  } while (0)
 
 using mnemo::Token;
 using mnemo::Tokenizer;
